@@ -1,0 +1,5 @@
+"""`python -m kpstask`."""
+
+from kpstask.cli import main
+
+main()

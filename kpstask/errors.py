@@ -1,0 +1,133 @@
+"""Exit codes and the one exception tree every expected failure belongs to.
+
+The CLI maps these to exit codes in exactly one place (`cli.KpsGroup.main`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The exit-code contract; stable, documented in the README and `--help`."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    PENDING = 3
+    AUTH = 4
+    NOT_FOUND = 5
+    API = 6
+    NETWORK = 7
+    BUG = 70
+    DEADLINE = 124
+    INTERRUPTED = 130
+    BROKEN_PIPE = 141
+
+
+# With several tasks the worst outcome wins; earlier in this tuple is worse.
+SEVERITY: tuple[ExitCode, ...] = (
+    ExitCode.USAGE,
+    ExitCode.AUTH,
+    ExitCode.NETWORK,
+    ExitCode.API,
+    ExitCode.NOT_FOUND,
+    ExitCode.FAILED,
+    ExitCode.DEADLINE,
+    ExitCode.PENDING,
+    ExitCode.OK,
+)
+
+
+def worst(codes: Iterable[ExitCode]) -> ExitCode:
+    """The exit code that wins when several tasks end differently (OK for none)."""
+    rank = {code: i for i, code in enumerate(SEVERITY)}
+    return min(codes, key=lambda code: rank.get(code, -1), default=ExitCode.OK)
+
+
+class KpsError(Exception):
+    """Base of every expected failure: an exit code and a one-line message.
+
+    `kind` names the failure in JSON output; `code`, `http_status` and
+    `request_id` come from the API's answer when there is one.
+    """
+
+    exit_code: ExitCode = ExitCode.API
+    kind: str = "api"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        code: str | None = None,
+        http_status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.code = code
+        self.http_status = http_status
+        self.request_id = request_id
+
+    def details(self) -> str:
+        """`(KPS.0001, HTTP 400, request id abc)`: whatever the API told us."""
+        parts = []
+        if self.code:
+            parts.append(self.code)
+        if self.http_status is not None:
+            parts.append(f"HTTP {self.http_status}")
+        if self.request_id:
+            parts.append(f"request id {self.request_id}")
+        return f" ({', '.join(parts)})" if parts else ""
+
+    def __str__(self) -> str:
+        text = f"{self.message}{self.details()}"
+        return f"{text}; hint: {self.hint}" if self.hint else text
+
+    def as_dict(self) -> dict[str, object]:
+        """The `error` object of JSON output."""
+        return {
+            "kind": self.kind,
+            "code": self.code,
+            "message": self.message,
+            "http_status": self.http_status,
+            "request_id": self.request_id,
+        }
+
+
+class UsageError(KpsError):
+    """Bad option, bad id, missing region, project or credentials."""
+
+    exit_code = ExitCode.USAGE
+    kind = "usage"
+
+
+class AuthError(KpsError):
+    """The API refused the credentials (401 or 403)."""
+
+    exit_code = ExitCode.AUTH
+    kind = "auth"
+
+
+class NotFoundError(KpsError):
+    """The task does not exist (404, or KPS.0001 "taskId is illegal")."""
+
+    exit_code = ExitCode.NOT_FOUND
+    kind = "not_found"
+
+
+class ApiError(KpsError):
+    """Any other error status, or an answer that is not the documented shape."""
+
+    exit_code = ExitCode.API
+    kind = "api"
+
+
+class NetworkError(KpsError):
+    """DNS, connection, TLS or timeout, after retries."""
+
+    exit_code = ExitCode.NETWORK
+    kind = "network"

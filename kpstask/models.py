@@ -1,0 +1,136 @@
+"""Task data and status classification: plain data, no I/O, no rendering."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from kpstask.errors import ExitCode, KpsError, UsageError
+
+TASK_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class State(str, Enum):
+    """Where a task stands, whatever its operation."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+# Prefix of `task_status` -> state. The Terraform provider classifies the same way.
+_PREFIX_STATE = {
+    "READY": State.PENDING,
+    "RUNNING": State.PENDING,
+    "SUCCESS": State.SUCCEEDED,
+    "FAILED": State.FAILED,
+}
+# Suffix of `task_status` -> operation. BIND is not on the API page but is real.
+_SUFFIX_OPERATION = {"RESET": "reset", "REPLACE": "replace", "BIND": "bind", "UNBIND": "unbind"}
+
+_NOUN = {"reset": "Reset", "replace": "Replacement", "bind": "Binding", "unbind": "Unbinding"}
+_VERB = {"reset": "reset", "replace": "replace", "bind": "bind", "unbind": "unbind"}
+_GERUND = {"reset": "Resetting", "replace": "Replacing", "bind": "Binding", "unbind": "Unbinding"}
+
+
+def classify(task_status: str) -> tuple[State, str | None]:
+    """State and operation of a status such as `RUNNING_RESET`.
+
+    Never fails: a status nobody has seen is `unknown`, an unknown suffix
+    gives operation `None`.
+    """
+    prefix, _, suffix = task_status.partition("_")
+    return _PREFIX_STATE.get(prefix, State.UNKNOWN), _SUFFIX_OPERATION.get(suffix)
+
+
+def describe(task_status: str) -> str:
+    """What a status means in words: "Resetting the key pair", "Replacement failed"."""
+    prefix, _, _ = task_status.partition("_")
+    state, operation = classify(task_status)
+    if state is State.UNKNOWN:
+        return "Unrecognised status"
+    if operation is None:
+        return {
+            State.PENDING: "In progress (unknown operation)",
+            State.SUCCEEDED: "Succeeded (unknown operation)",
+            State.FAILED: "Failed (unknown operation)",
+        }[state]
+    if state is State.SUCCEEDED:
+        return f"{_NOUN[operation]} succeeded"
+    if state is State.FAILED:
+        return f"{_NOUN[operation]} failed"
+    if prefix == "READY":
+        return f"Preparing to {_VERB[operation]} the key pair"
+    return f"{_GERUND[operation]} the key pair"
+
+
+def validate_task_id(value: str) -> str:
+    """Return the id, or raise: it goes into a URL path, so only a safe alphabet passes."""
+    if TASK_ID_RE.fullmatch(value):
+        return value
+    shown = ascii(value[:70]) + ("..." if len(value) > 70 else "")
+    reason = "it is empty" if not value else f"got {shown}"
+    raise UsageError(
+        f"invalid task id: {reason}",
+        hint="a task id is 1-64 letters, digits, '-' or '_'",
+    )
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task as the API answered: its fields, plus what they mean."""
+
+    task_id: str
+    task_status: str
+    server_id: str | None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state(self) -> State:
+        return classify(self.task_status)[0]
+
+    @property
+    def operation(self) -> str | None:
+        return classify(self.task_status)[1]
+
+    @property
+    def meaning(self) -> str:
+        return describe(self.task_status)
+
+    @classmethod
+    def from_body(cls, requested_id: str, body: dict[str, Any]) -> Task:
+        """Build from a 200 body already checked to be the documented shape."""
+        server_id = body.get("server_id")
+        return cls(
+            task_id=body.get("task_id") or requested_id,
+            task_status=body["task_status"],
+            server_id=server_id if isinstance(server_id, str) else None,
+            fields=dict(body),
+        )
+
+
+_STATE_EXIT = {
+    State.SUCCEEDED: ExitCode.OK,
+    State.FAILED: ExitCode.FAILED,
+    State.PENDING: ExitCode.PENDING,
+    State.UNKNOWN: ExitCode.PENDING,
+}
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """The outcome of asking about one task: the task, or why we could not tell."""
+
+    task_id: str
+    task: Task | None = None
+    error: KpsError | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.error is not None:
+            return self.error.exit_code
+        assert self.task is not None
+        return _STATE_EXIT[self.task.state]

@@ -1,0 +1,105 @@
+"""Presentation: task results as a rich table, JSON Lines or TSV.
+
+JSON and TSV need nothing but the standard library; rich is imported only
+when a table is drawn.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from enum import Enum
+from typing import IO, TYPE_CHECKING, Any
+
+from kpstask.models import State, TaskResult
+from kpstask.text import printable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class OutputFormat(str, Enum):
+    """What stdout gets."""
+
+    HUMAN = "human"
+    JSON = "json"
+    TSV = "tsv"
+
+
+_STATE_STYLE = {
+    State.PENDING: "yellow",
+    State.SUCCEEDED: "green",
+    State.FAILED: "bold red",
+    State.UNKNOWN: "magenta",
+}
+
+
+def json_record(result: TaskResult) -> dict[str, Any]:
+    """The API's fields plus `operation` and `state`, or the `error` object."""
+    if result.error is not None:
+        return {"task_id": result.task_id, "error": result.error.as_dict()}
+    task = result.task
+    assert task is not None
+    record: dict[str, Any] = {"task_id": task.task_id}
+    record.update(task.fields)
+    record["operation"] = task.operation
+    record["state"] = task.state.value
+    return record
+
+
+def json_line(result: TaskResult) -> str:
+    """One compact JSON object: `jq -r .task_status` works line by line."""
+    return json.dumps(json_record(result), separators=(",", ":"), ensure_ascii=False)
+
+
+def tsv_line(result: TaskResult) -> str:
+    """`task_id  server_id  task_status  state`; a failed query has state `error`."""
+    if result.task is None:
+        cells = [result.task_id, "", "", "error"]
+    else:
+        task = result.task
+        cells = [task.task_id, task.server_id or "", task.task_status, task.state.value]
+    return "\t".join(printable(cell) for cell in cells)
+
+
+def make_console(file: IO[str], no_color: bool) -> Console:
+    """Styles only on a terminal, none at all with --no-color or NO_COLOR;
+    a pipe is never wrapped at 80 columns."""
+    import os
+
+    from rich.console import Console
+
+    plain = no_color or bool(os.environ.get("NO_COLOR"))
+    options: dict[str, Any] = {"file": file, "highlight": False, "no_color": plain or None}
+    if plain:
+        options["color_system"] = None
+    console = Console(**options)
+    if not console.is_terminal:
+        console = Console(**options, width=10_000)
+    return console
+
+
+def human_table(results: Iterable[TaskResult], console: Console) -> None:
+    """Task, server, status and what it means in words."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name in ("TASK", "SERVER", "STATUS", "MEANING"):
+        table.add_column(name, no_wrap=name != "MEANING", overflow="fold")
+    for result in results:
+        if result.task is None:
+            assert result.error is not None
+            what = escape(f"Query failed: {result.error.message}")
+            table.add_row(escape(result.task_id), "", "[bold red]error[/]", what)
+            continue
+        task = result.task
+        style = _STATE_STYLE[task.state]
+        table.add_row(
+            escape(printable(task.task_id)),
+            escape(printable(task.server_id or "-")),
+            f"[{style}]{escape(printable(task.task_status))}[/]",
+            escape(task.meaning),
+        )
+    console.print(table)

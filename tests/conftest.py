@@ -1,0 +1,69 @@
+"""Shared fixtures: an isolated environment, a canary token, a mocked API."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import responses
+from typer.testing import CliRunner
+
+from kpstask.cli import app
+
+CANARY = "CANARY-tok-5f0e2b7d9c1a4e68"
+PROJECT = "0123456789abcdef0123456789abcdef"
+ENDPOINT = "https://kms.test-1.example.com"
+SERVER = "c9aa197b-a6b6-4c33-b3a6-fa0b4ec50006"
+
+_OUR_PREFIXES = ("KPSTASK_", "HW_", "OS_", "HUAWEICLOUD_SDK_")
+_COLOUR_VARS = ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's credentials, region or colour settings."""
+    for name in list(os.environ):
+        if name.startswith(_OUR_PREFIXES) or name in _COLOUR_VARS:
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Retries record their waits instead of sleeping."""
+    waits: list[float] = []
+    monkeypatch.setattr("kpstask.client.time.sleep", waits.append)
+    return waits
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def kps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def task_url(task_id: str, project: str = PROJECT) -> str:
+    return f"{ENDPOINT}/v3/{project}/tasks/{task_id}"
+
+
+def add_task(mock: responses.RequestsMock, task_id: str, status: str, **extra: object) -> None:
+    body = {"task_id": task_id, "task_status": status, "server_id": SERVER, **extra}
+    mock.get(task_url(task_id), json=body, headers={"X-Request-Id": f"req-{task_id}"})
+
+
+def run(*args: str, env: dict[str, str] | None = None, input: str | None = None, with_defaults: bool = True) -> Run:
+    """Invoke the CLI like a user would; the canary must never show up."""
+    base = {"KPSTASK_ENDPOINT": ENDPOINT, "KPSTASK_PROJECT_ID": PROJECT, "KPSTASK_TOKEN": CANARY}
+    full_env = {**(base if with_defaults else {}), **(env or {})}
+    result = CliRunner().invoke(app, list(args), env=full_env, input=input)
+    assert CANARY not in result.stdout, result.stdout
+    assert CANARY not in result.stderr, result.stderr
+    return Run(result.exit_code, result.stdout, result.stderr)
