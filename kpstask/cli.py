@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, TextIO
 
 import typer
+
+# typer 0.26+ ships its own click; its exceptions are what parsing raises.
+from typer._click import exceptions as click_exceptions
 from typer.core import TyperGroup
 
 from kpstask import __version__
@@ -22,9 +25,6 @@ from kpstask.errors import AuthError, ExitCode, KpsError, worst
 from kpstask.models import TaskResult, validate_task_id
 from kpstask.render import OutputFormat
 from kpstask.text import one_line
-
-# typer 0.26+ ships its own click; its exceptions are what parsing raises.
-from typer._click import exceptions as click_exceptions
 
 EXIT_CODES_HELP = """\b
 Exit codes:
