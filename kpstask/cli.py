@@ -21,7 +21,7 @@ from typer._click import exceptions as click_exceptions
 from typer.core import TyperGroup
 
 from kpstask import __version__
-from kpstask.errors import AuthError, ExitCode, KpsError, worst
+from kpstask.errors import AuthError, ExitCode, KpsError, UsageError, worst
 from kpstask.models import TaskResult, validate_task_id
 from kpstask.render import OutputFormat
 from kpstask.text import one_line
@@ -117,7 +117,7 @@ class KpsGroup(TyperGroup):
         return code
 
 
-def run_mapped(call: Callable[[], Any]) -> int:  # noqa: PLR0911 - one return per outcome
+def run_mapped(call: Callable[[], Any]) -> int:
     """Run the command; turn its result or exception into an exit code."""
     try:
         rv = call()
@@ -391,3 +391,88 @@ def _emitter(output: OutputFormat, quiet: bool) -> Callable[[TaskResult], None]:
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+@app.command()
+def simulate(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port; 0 picks a free one.")] = 8686,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            metavar="FILE",
+            show_default=False,
+            help="Tasks and faults, JSON or TOML (default: a demo set).",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not log each request on stderr.")] = False,
+) -> int:
+    """Run a local stand-in for the KPS API, with demo tasks and injectable faults.
+
+    Prints shell lines that point kpstask at it, then `# ready`. Stops on Ctrl-C or SIGTERM.
+    """
+    import signal
+    import threading
+    import time
+
+    from kpstask.simulator import Simulator, default_scenario, load_scenario
+
+    now = time.monotonic()
+    plan = load_scenario(scenario, now) if scenario else default_scenario(now)
+    try:
+        sim = Simulator(plan, host=host, port=port, log=None if quiet else lambda line: say("simulator", line))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UsageError(f"cannot listen on {host}:{port}: {reason}", hint="--port 0 picks a free port") from None
+    url = sim.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    out = sys.stdout
+    out.write(f"# kpstask simulator listening on {url}\n")
+    out.write(f"export KPSTASK_ENDPOINT={url}\nexport KPSTASK_PROJECT_ID={plan.project_id}\n")
+    out.write(f"export KPSTASK_TOKEN={plan.token}\n")
+    out.write(f"# tasks: {' '.join(task.task_id for task in plan.tasks) or '(none)'}\n# ready\n")
+    out.flush()
+    try:
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    say("simulator", "stopped")
+    return ExitCode.OK
+
+
+DEMO_TASKS = ("demo-bind-ok", "demo-replace-ok", "demo-unbind-failed", "demo-reset-ok", "demo-flaky")
+
+
+@app.command()
+def demo(no_color: NoColor = False) -> int:
+    """Try kpstask with no account and no network: a local simulator, demo tasks, the real commands."""
+    import time
+
+    from kpstask.simulator import Simulator, default_scenario
+
+    plan = default_scenario(time.monotonic())
+    with Simulator(plan, port=0) as sim:
+        args = ["get", *DEMO_TASKS, "--endpoint", sim.url, "--project-id", plan.project_id]
+        sys.stderr.write(f"kpstask demo: a local KPS simulator is serving demo tasks at {sim.url}\n")
+        sys.stderr.write(f"$ kpstask {' '.join(args)}\n")
+        sys.stderr.flush()
+        code = _run_nested([*args, "--token", plan.token, *(["--no-color"] if no_color else [])])
+    meaning = {0: "every task succeeded", 1: "a task failed", 3: "a task is not finished yet"}.get(code)
+    if meaning is None:
+        return code
+    sys.stderr.write(
+        f"kpstask demo: `kpstask get` exited {code} ({meaning}); scripts branch on that code.\n"
+        "kpstask demo: run `kpstask simulate` to keep a simulator up and try any command against it.\n"
+    )
+    return ExitCode.OK
+
+
+def _run_nested(args: list[str]) -> int:
+    """Run a kpstask command line in this process, through the real parser and error mapping."""
+    command = typer.main.get_command(app)
+    return int(command.main(args=args, prog_name="kpstask", standalone_mode=False))

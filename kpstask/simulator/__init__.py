@@ -1,0 +1,23 @@
+"""A local KPS simulator: `Simulator(default_scenario()).start()` gives a base URL."""
+
+from kpstask.simulator.scenario import (
+    DEFAULT_PROJECT,
+    DEFAULT_TOKEN,
+    Fault,
+    Scenario,
+    SimTask,
+    default_scenario,
+    load_scenario,
+)
+from kpstask.simulator.server import Simulator
+
+__all__ = [
+    "DEFAULT_PROJECT",
+    "DEFAULT_TOKEN",
+    "Fault",
+    "Scenario",
+    "SimTask",
+    "Simulator",
+    "default_scenario",
+    "load_scenario",
+]

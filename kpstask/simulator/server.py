@@ -1,0 +1,367 @@
+"""A local stand-in for the KPS API over real HTTP, with injectable faults.
+
+Standard library only: `http.server` with a thread per connection. Start it
+in-process (`Simulator(...).start()`) or from the command line
+(`kpstask simulate`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from kpstask.errors import KpsError
+from kpstask.simulator.scenario import Fault, Scenario, SimTask
+
+TASK_PATH = re.compile(r"^/v3/([^/]+)/tasks/([^/]+)$")
+CONTROL_PREFIX = "/_sim/"  # a path the real API does not use
+MAX_CONTROL_BODY = 1024 * 1024
+
+API_NOT_FOUND = {
+    "error_code": "APIGW.0101",
+    "error_msg": "The API does not exist or has not been published in the environment",
+}
+TASK_NOT_FOUND = {"error_code": "KPS.0001", "error_msg": "taskId is illegal"}
+BAD_TOKEN = {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: token is invalid"}
+NO_TOKEN = {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: x-auth-token not found"}
+THROTTLED = {"error_code": "APIGW.0308", "error_msg": "The throttling threshold has been reached"}
+SERVER_ERROR = {"error_code": "KPS.0003", "error_msg": "The dependent service is unavailable."}
+HTML_ERROR = (
+    "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n"
+    "<center><h1>{0}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to send back: a status, a body, and how to send it."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    action: str = "send"  # send | reset | cut | hang
+
+
+def json_reply(status: int, data: Any, *headers: tuple[str, str]) -> Reply:
+    return Reply(status, json.dumps(data).encode(), headers=headers)
+
+
+class Simulator:
+    """The KPS task API on a local port. Thread-safe; the clock is injectable."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.clock = clock
+        self.log = log
+        # (method, path, status or fault action), the newest last
+        self.requests: list[tuple[str, str, int | str]] = []
+        self._global_requests = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = _Server((host, port), _Handler)
+        self._server.simulator = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = str(self._server.server_address[0]), self._server.server_address[1]
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}"
+
+    def start(self) -> str:
+        """Serve in a background thread; returns the base URL."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="kps-simulator", daemon=True)
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving; a hanging answer is released."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+        self._server.server_close()
+
+    def __enter__(self) -> Simulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- control, from Python or over /_sim/ ------------------------------------
+
+    def add_task(self, spec: dict[str, Any]) -> SimTask:
+        with self._lock:
+            task = SimTask.parse(spec, "task", self.clock())
+            self.scenario.tasks = [t for t in self.scenario.tasks if t.task_id != task.task_id] + [task]
+            return task
+
+    def remove_task(self, task_id: str) -> bool:
+        with self._lock:
+            before = len(self.scenario.tasks)
+            self.scenario.tasks = [t for t in self.scenario.tasks if t.task_id != task_id]
+            return len(self.scenario.tasks) < before
+
+    def set_faults(self, faults: list[Any], task_id: str | None = None) -> None:
+        parsed = [Fault.parse(f, f"faults[{i}]") for i, f in enumerate(faults)]
+        with self._lock:
+            if task_id is None:
+                self.scenario.faults = parsed
+                self._global_requests = 0
+                return
+            task = self._find(task_id)
+            if task is None:
+                raise KeyError(task_id)
+            task.faults = parsed
+            task.requests = 0
+
+    def set_token(self, token: str) -> None:
+        with self._lock:
+            self.scenario.token = token
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            now = self.clock()
+            return {
+                "project_id": self.scenario.project_id,
+                "tasks": [task.describe(now) for task in self.scenario.tasks],
+                "requests": len(self.requests),
+            }
+
+    def _find(self, task_id: str) -> SimTask | None:
+        return next((t for t in self.scenario.tasks if t.task_id == task_id), None)
+
+    # -- the API -------------------------------------------------------------------
+
+    def answer(self, method: str, path: str, headers: Any) -> tuple[Reply, float]:
+        """The reply to an API request, and the latency to add before it."""
+        with self._lock:
+            number = self._global_requests
+            self._global_requests += 1
+            token = headers.get("X-Auth-Token")
+            if token is None:
+                return json_reply(401, {**NO_TOKEN, "request_id": _rid()}), 0.0
+            if token != self.scenario.token:
+                return json_reply(401, {**BAD_TOKEN, "request_id": _rid()}), 0.0
+            match = TASK_PATH.match(path)
+            if method != "GET" or match is None:
+                return json_reply(404, {**API_NOT_FOUND, "request_id": _rid()}), 0.0
+            project_id, task_id = match.groups()
+            task = self._find(task_id) if project_id == self.scenario.project_id else None
+            delay, reply = self._apply_faults(self.scenario.faults, number, task)
+            if task is not None:
+                task_number = task.requests
+                task.requests += 1
+                if reply is None:
+                    more, reply = self._apply_faults(task.faults, task_number, task)
+                    delay += more
+            if reply is None:
+                if task is None:
+                    reply = json_reply(400, TASK_NOT_FOUND)
+                else:
+                    reply = json_reply(200, {"task_id": task.task_id, "task_status": task.status_at(self.clock()),
+                                             "server_id": task.server_id})  # fmt: skip
+            return reply, delay
+
+    def _apply_faults(self, faults: list[Fault], number: int, task: SimTask | None) -> tuple[float, Reply | None]:
+        delay = 0.0
+        for fault in faults:
+            if not fault.applies(number):
+                continue
+            if fault.type == "latency":
+                delay += fault.seconds
+                continue
+            return delay, fault_reply(fault, number, task, self.clock())
+        return delay, None
+
+    def record(self, method: str, path: str, status: int | str, client: str) -> None:
+        with self._lock:
+            self.requests.append((method, path, status))
+            del self.requests[:-1000]
+        if self.log is not None:
+            self.log(f"{client} {method} {path} -> {status}")
+
+
+def _rid() -> str:
+    return uuid.uuid4().hex
+
+
+def fault_reply(fault: Fault, number: int, task: SimTask | None, now: float) -> Reply:
+    """The misbehaviour a fault stands for."""
+    task_id = task.task_id if task is not None else "unknown"
+    real = {
+        "task_id": task_id,
+        "task_status": task.status_at(now) if task is not None else "RUNNING_RESET",
+        "server_id": task.server_id if task is not None else "unknown",
+    }
+    kind = fault.type
+    if kind == "status":
+        return status_reply(fault.status_for(number), fault.retry_after)
+    if kind in ("reset", "cut", "hang"):
+        return Reply(200, json.dumps(real).encode(), action=kind)
+    if kind == "truncated":
+        return Reply(200, json.dumps(real).encode()[:-12])
+    if kind == "invalid_json":
+        return Reply(200, b"{task_id: " + task_id.encode() + b", task_status: RUNNING_RESET,}")
+    if kind == "wrong_types":
+        return json_reply(200, {"task_id": 42, "task_status": ["RUNNING_RESET"], "server_id": False})
+    if kind == "oversized":
+        return json_reply(200, {**real, "padding": "x" * (1024 * 1024 + 1024)})
+    if kind == "unknown_status":
+        return json_reply(200, {**real, "task_status": fault.value or "PAUSED_RESET"})
+    if kind == "not_found":
+        return json_reply(400, TASK_NOT_FOUND)
+    if kind == "unauthorized":
+        return json_reply(401, {**BAD_TOKEN, "request_id": _rid()})
+    # "body": raw text, any status
+    status = fault.statuses[0] if fault.statuses else 200
+    return Reply(status, (fault.value or "").encode("utf-8", "surrogateescape"), content_type="text/plain")
+
+
+def status_reply(status: int, retry_after: float | None) -> Reply:
+    """An error answer with the body a real gateway or service gives for it."""
+    if status == 429:
+        wait = retry_after if retry_after is not None else 1
+        return json_reply(429, {**THROTTLED, "request_id": _rid()}, ("Retry-After", f"{wait:g}"))
+    extra = (("Retry-After", f"{retry_after:g}"),) if retry_after is not None else ()
+    if status in (502, 504):
+        title = "502 Bad Gateway" if status == 502 else "504 Gateway Time-out"
+        return Reply(status, HTML_ERROR.format(title).encode(), content_type="text/html", headers=extra)
+    if status == 503:
+        return Reply(status, b"", headers=extra)
+    if status >= 500:
+        return json_reply(status, SERVER_ERROR, *extra)
+    return json_reply(status, {"error_code": "KPS.0002", "error_msg": f"simulated HTTP {status}"}, *extra)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    simulator: Simulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Without this, Python's server stalls ~40 ms per keep-alive answer (Nagle + delayed ACK).
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: requests are logged by `Simulator.record`."""
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        sim = self.server.simulator
+        path = urlsplit(self.path).path
+        if path.startswith(CONTROL_PREFIX):
+            reply, delay = self._control(method, path), 0.0
+        else:
+            reply, delay = sim.answer(method, path, self.headers)
+        if delay and sim._stopping.wait(delay):
+            return
+        sim.record(method, path, reply.status if reply.action == "send" else reply.action, self.client_address[0])
+        self._send(reply)
+
+    def _send(self, reply: Reply) -> None:
+        sim = self.server.simulator
+        if reply.action == "hang":
+            sim._stopping.wait()
+            self.close_connection = True
+            return
+        if reply.action == "reset":
+            # SO_LINGER with a zero timeout makes close() send RST, not FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.send_header("X-Request-Id", _rid())
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if reply.action == "cut":
+            self.wfile.write(reply.body[: len(reply.body) // 2])
+            self.close_connection = True
+            return
+        self.wfile.write(reply.body)
+
+    # -- the control surface ---------------------------------------------------
+
+    def _control(self, method: str, path: str) -> Reply:
+        sim = self.server.simulator
+        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
+            return json_reply(403, {"error": "the control surface answers only loopback clients"})
+        try:
+            body = self._read_json() if method in ("POST", "PUT") else None
+            return self._control_route(sim, method, path[len(CONTROL_PREFIX) :].strip("/"), body)
+        except (ValueError, KeyError, TypeError, KpsError) as exc:
+            return json_reply(400, {"error": str(exc)})
+
+    def _control_route(self, sim: Simulator, method: str, route: str, body: Any) -> Reply:
+        parts = route.split("/")
+        if (method, route) == ("GET", "tasks"):
+            return json_reply(200, sim.snapshot())
+        if (method, route) == ("POST", "tasks"):
+            task = sim.add_task(body)
+            return json_reply(201, task.describe(sim.clock()))
+        if method == "DELETE" and len(parts) == 2 and parts[0] == "tasks":
+            found = sim.remove_task(parts[1])
+            return json_reply(200 if found else 404, {"removed": found})
+        if (method, route) == ("PUT", "faults"):
+            sim.set_faults(_faults_of(body))
+            return json_reply(200, {"faults": len(sim.scenario.faults)})
+        if method == "PUT" and len(parts) == 3 and parts[0] == "tasks" and parts[2] == "faults":
+            sim.set_faults(_faults_of(body), task_id=parts[1])
+            return json_reply(200, {"task_id": parts[1]})
+        if (method, route) == ("PUT", "token"):
+            if not isinstance(body, dict) or not isinstance(body.get("token"), str):
+                raise ValueError('expected {"token": "..."}')
+            sim.set_token(body["token"])
+            return json_reply(200, {"token": "changed"})
+        return json_reply(404, {"error": f"no control route {method} /_sim/{route}"})
+
+    def _read_json(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_CONTROL_BODY:
+            raise ValueError("body too large")
+        return json.loads(self.rfile.read(length) or b"null")
+
+
+def _faults_of(body: Any) -> list[Any]:
+    faults = body.get("faults") if isinstance(body, dict) else body
+    if not isinstance(faults, list):
+        raise ValueError('expected {"faults": [...]}')
+    return faults
