@@ -17,6 +17,7 @@ from typing import Annotated, Any, TextIO
 import typer
 
 # typer 0.26+ ships its own click; its exceptions are what parsing raises.
+from typer._click import core as click_core
 from typer._click import exceptions as click_exceptions
 from typer.core import TyperGroup
 
@@ -97,8 +98,19 @@ def debug(text: str) -> None:
         say("debug", text)
 
 
+class StdoutClosed(Exception):
+    """The reader of stdout went away (`kpstask get ... | head -1`)."""
+
+
 class KpsGroup(TyperGroup):
     """Maps every outcome to the exit-code contract, for the console script and CliRunner alike."""
+
+    def invoke(self, ctx: click_core.Context) -> Any:
+        # Caught here, before typer's own handler turns EPIPE into a bare exit 1.
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise StdoutClosed from None
 
     def main(  # type: ignore[override]
         self,
@@ -138,7 +150,7 @@ def run_mapped(call: Callable[[], Any]) -> int:
     except (typer.Abort, KeyboardInterrupt):
         say("error", "interrupted")
         return ExitCode.INTERRUPTED
-    except BrokenPipeError:
+    except (BrokenPipeError, StdoutClosed):
         _silence_stdout()
         return ExitCode.BROKEN_PIPE
     except Exception as exc:  # noqa: BLE001 - the one place a bug becomes exit 70

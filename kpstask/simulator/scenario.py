@@ -85,7 +85,7 @@ class Fault:
         if kind == "status" and not statuses:
             raise _fail(where, "a status fault needs status or statuses")
         times = _get(spec, "times", int, where, None)
-        if kind == "status" and times is None and len(statuses) > 1:
+        if times is None and "statuses" in spec:  # a sequence is used up, then the real answer
             times = len(statuses)
         fault = cls(
             type=kind,

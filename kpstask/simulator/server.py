@@ -12,6 +12,7 @@ import json
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 import uuid
@@ -89,7 +90,10 @@ class Simulator:
 
     def start(self) -> str:
         """Serve in a background thread; returns the base URL."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="kps-simulator", daemon=True)
+        # A short poll interval makes stop() quick; the idle cost is a wake-up every 50 ms.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="kps-simulator", daemon=True
+        )
         self._thread.start()
         return self.url
 
@@ -258,6 +262,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     simulator: Simulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One log line instead of socketserver's traceback; clients hanging up are normal."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return
+        if self.simulator.log is not None:
+            self.simulator.log(f"{client_address[0]} handler error: {type(error).__name__}: {error}")
 
 
 class _Handler(BaseHTTPRequestHandler):
