@@ -1,0 +1,42 @@
+"""The README stays true: the CI command, every option, variable and exit code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+
+from kpstask.auth import TOKEN_ENV
+from kpstask.cli import app
+from kpstask.errors import ExitCode
+from kpstask.settings import ENDPOINT_ENV, PROJECT_ENV, REGION_ENV
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    command = next(line.split(" || ")[0] for line in ci.splitlines() if "pytest" in line and "venv" in line)
+    assert f"\n{command}\n" in README
+
+
+def test_every_option_is_documented() -> None:
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        assert f"kpstask {name}" in README, name
+        for param in command.params:
+            for opt in param.opts:
+                if opt.startswith("-") and opt not in ("--help", "-h"):
+                    assert f"`{opt}" in README or f", {opt}" in README, f"{name} {opt}"
+
+
+def test_every_environment_variable_is_documented() -> None:
+    for name in (*REGION_ENV, *ENDPOINT_ENV, *PROJECT_ENV, *TOKEN_ENV, "NO_COLOR"):
+        assert f"`{name}`" in README, name
+
+
+def test_exit_code_table_matches_the_contract() -> None:
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", README, flags=re.MULTILINE)}
+    assert documented == {int(code) for code in ExitCode}
