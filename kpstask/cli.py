@@ -11,8 +11,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any
 
 import typer
 
@@ -22,10 +21,12 @@ from typer._click import exceptions as click_exceptions
 from typer.core import TyperGroup
 
 from kpstask import __version__
-from kpstask.errors import AuthError, ExitCode, KpsError, UsageError, worst
-from kpstask.models import TaskResult, validate_task_id
+from kpstask.actions import Display
+from kpstask.console import RUN, say
+from kpstask.errors import ExitCode, KpsError, UsageError
+from kpstask.progress import ProgressMode
 from kpstask.render import OutputFormat
-from kpstask.text import one_line
+from kpstask.wait import WaitOptions
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -42,60 +43,6 @@ Exit codes:
   130  interrupted (Ctrl-C)
   141  stdout was closed early (broken pipe)
 With several tasks the worst wins, in this order: 2, 4, 7, 6, 5, 1, 124, 3, 0."""
-
-
-@dataclass
-class RunState:
-    """What the error mapping needs to know about the command being run."""
-
-    debug: bool = False
-    secrets: list[str] = field(default_factory=list)
-
-    def reset(self) -> None:
-        self.debug = False
-        self.secrets.clear()
-
-    def redact(self, text: str) -> str:
-        # Short values are skipped: masking "abc" would mangle ordinary words.
-        for secret in self.secrets:
-            if len(secret) >= 8:
-                text = text.replace(secret, "***")
-        return text
-
-
-RUN = RunState()
-
-
-class RedactingWriter:
-    """Stdout as the commands see it: a secret echoed back by a server is masked."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        return self._stream.write(RUN.redact(text))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-def stdout() -> TextIO:
-    return RedactingWriter(sys.stdout)  # type: ignore[return-value]
-
-
-def say(level: str, text: str) -> None:
-    """One line on stderr: `kpstask: error: ...`. Secrets never pass."""
-    sys.stderr.write(f"kpstask: {level}: {RUN.redact(one_line(text, 2000))}\n")
-    sys.stderr.flush()
-
-
-def warn(text: str) -> None:
-    say("warning", text)
-
-
-def debug(text: str) -> None:
-    if RUN.debug:
-        say("debug", text)
 
 
 class StdoutClosed(Exception):
@@ -271,80 +218,108 @@ DebugFlag = Annotated[
 ]
 
 
-@dataclass(frozen=True)
-class Connection:
-    """Everything needed to reach the API, resolved from flags and the environment."""
+Timeout = Annotated[
+    str,
+    typer.Option("--timeout", metavar="DURATION",
+                 help="Overall deadline of a wait: 90, 90s, 5m, 1h; 0 = no limit."),
+]  # fmt: skip
+Interval = Annotated[
+    str | None,
+    typer.Option("--interval", metavar="DURATION", show_default=False,
+                 help="Poll each task at this fixed interval (at least 1s) instead of the adaptive schedule."),
+]  # fmt: skip
+NotFoundGrace = Annotated[
+    str,
+    typer.Option("--not-found-grace", metavar="DURATION",
+                 help="Keep asking about a task that is not found for this long (it may be new)."),
+]  # fmt: skip
+MaxRate = Annotated[
+    float,
+    typer.Option("--max-rate", metavar="PER_SECOND", min=0.1, max=1000.0,
+                 help="At most this many requests per second, all tasks together."),
+]  # fmt: skip
+Concurrency = Annotated[
+    int, typer.Option("--concurrency", metavar="N", min=1, max=64, help="Requests in flight at once.")
+]
+FailFast = Annotated[bool, typer.Option("--fail-fast", help="Stop waiting at the first failed task.")]
+Progress = Annotated[
+    ProgressMode,
+    typer.Option("--progress", case_sensitive=False,
+                 help="Progress on stderr: auto = live on a terminal, plain lines elsewhere."),
+]  # fmt: skip
+Heartbeat = Annotated[
+    str,
+    typer.Option("--heartbeat", metavar="DURATION",
+                 help="With plain progress, a line this often while nothing changes; 0 = never."),
+]  # fmt: skip
+TaskIds = Annotated[
+    list[str],
+    typer.Argument(metavar="TASK_ID...", help="Task ids, as returned by the KPS APIs; - reads them from stdin."),
+]
+WAIT_OPTIONS = ("timeout", "interval", "not_found_grace", "max_rate", "concurrency", "fail_fast", "progress",
+                "heartbeat")  # fmt: skip
 
-    base_url: str
-    project_id: str
-    auth_headers: dict[str, str]
-    timeout_s: float
-    retries: int
+
+def _wait_options(
+    *, timeout: str, interval: str | None, not_found_grace: str, max_rate: float, concurrency: int, fail_fast: bool
+) -> WaitOptions:
+    from kpstask.wait import MIN_INTERVAL_S, parse_duration
+
+    deadline = parse_duration(timeout, "--timeout")
+    every = parse_duration(interval, "--interval") if interval is not None else None
+    if every is not None and every < MIN_INTERVAL_S:
+        raise UsageError(f"--interval: at least {MIN_INTERVAL_S:g}s per task")
+    return WaitOptions(
+        timeout_s=deadline or None,
+        interval_s=every,
+        not_found_grace_s=parse_duration(not_found_grace, "--not-found-grace"),
+        concurrency=concurrency,
+        max_rate=max_rate,
+        fail_fast=fail_fast,
+    )
 
 
-def resolve_connection(
+def _query(
+    ids: list[str],
     *,
+    wait: bool,
     region: str | None,
     endpoint: str | None,
     allow_http: bool,
-    project: str | None,
+    project_id: str | None,
     token_file: str | None,
     token: str | None,
-    timeout_s: float,
+    request_timeout: float,
     retries: int,
-) -> Connection:
-    """Flags first, then the environment; a usage error names what is missing."""
-    from kpstask import auth, settings
+    display: Display,
+    options: WaitOptions | None,
+) -> int:
+    """Shared by `get` and `wait`: check everything, then ask (and maybe wait)."""
+    from kpstask.actions import resolve_connection, run_get, run_wait, task_ids
 
-    env = os.environ
-    url = settings.base_url(
-        settings.pick(region, "--region", env, settings.REGION_ENV),
-        settings.pick(endpoint, "--endpoint", env, settings.ENDPOINT_ENV),
-        allow_http,
-        warn,
+    tasks = task_ids(ids, token_file)
+    connection = resolve_connection(
+        region=region,
+        endpoint=endpoint,
+        allow_http=allow_http,
+        project=project_id,
+        token_file=token_file,
+        token=token,
+        timeout_s=request_timeout,
+        retries=retries,
     )
-    project_id = settings.project_id(settings.pick(project, "--project-id", env, settings.PROJECT_ENV))
-    credential = auth.resolve_token(token_file, token, env)
-    RUN.secrets.append(credential.value)
-    debug(f"endpoint {url}, project {project_id}, token from {credential.source}")
-    return Connection(url, project_id, credential.headers(), timeout_s, retries)
-
-
-def query_tasks(connection: Connection, task_ids: list[str], emit: Callable[[TaskResult], None]) -> list[TaskResult]:
-    """One request per task, in order. Refused credentials stop the rest:
-    every further request would be refused too, and the gateway locks a key
-    after repeated failures."""
-    from kpstask.client import KpsClient, RetryPolicy
-
-    results: list[TaskResult] = []
-    with KpsClient(
-        connection.base_url,
-        connection.project_id,
-        connection.auth_headers,
-        timeout_s=connection.timeout_s,
-        retry=RetryPolicy(retries=connection.retries),
-        debug=debug if RUN.debug else None,
-    ) as client:
-        for index, task_id in enumerate(task_ids):
-            try:
-                result = TaskResult(task_id, task=client.get_task(task_id))
-            except KpsError as exc:
-                result = TaskResult(task_id, error=exc)
-            results.append(result)
-            emit(result)
-            if isinstance(result.error, AuthError) and index + 1 < len(task_ids):
-                warn(f"{len(task_ids) - index - 1} remaining task(s) not queried: credentials refused")
-                break
-    return results
-
-
-def _unique(values: list[str]) -> list[str]:
-    return list(dict.fromkeys(values))
+    if wait and options is not None:
+        return run_wait(connection, tasks, display, options)
+    return run_get(connection, tasks, display)
 
 
 @app.command(epilog=EXIT_CODES_HELP)
 def get(  # noqa: PLR0917 - typer passes options as arguments
-    task_ids: Annotated[list[str], typer.Argument(metavar="TASK_ID...", help="Task ids, as returned by the KPS APIs.")],
+    ctx: typer.Context,
+    task_ids: TaskIds,
+    wait: Annotated[
+        bool, typer.Option("--wait", "-w", help="Wait until every task is finished (as `kpstask wait`).")
+    ] = False,
     region: Region = None,
     endpoint: Endpoint = None,
     allow_http: AllowHttp = False,
@@ -356,48 +331,113 @@ def get(  # noqa: PLR0917 - typer passes options as arguments
     no_color: NoColor = False,
     request_timeout: RequestTimeout = 10.0,
     retries: Retries = 3,
+    timeout: Timeout = "30m",
+    interval: Interval = None,
+    not_found_grace: NotFoundGrace = "30s",
+    max_rate: MaxRate = 10.0,
+    concurrency: Concurrency = 8,
+    fail_fast: FailFast = False,
+    progress: Progress = ProgressMode.AUTO,
+    heartbeat: Heartbeat = "60s",
     debug_flag: DebugFlag = False,
 ) -> int:
-    """Show the status of one or more key-pair tasks.
+    """Show the status of one or more key-pair tasks (with --wait, wait for them).
 
     Results go to stdout in the order given; errors and warnings go to stderr.
     """
     RUN.debug = debug_flag
-    ids = _unique([validate_task_id(task_id) for task_id in task_ids])
-    connection = resolve_connection(
+    if not wait:
+        from typer._click.core import ParameterSource
+
+        given = [name for name in WAIT_OPTIONS if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise UsageError(f"{flags}: only used when waiting", hint="add --wait, or use `kpstask wait`")
+    options = (
+        _wait_options(
+            timeout=timeout,
+            interval=interval,
+            not_found_grace=not_found_grace,
+            max_rate=max_rate,
+            concurrency=concurrency,
+            fail_fast=fail_fast,
+        )
+        if wait
+        else None
+    )
+    return _query(
+        task_ids,
+        wait=wait,
         region=region,
         endpoint=endpoint,
         allow_http=allow_http,
-        project=project_id,
+        project_id=project_id,
         token_file=token_file,
         token=token,
-        timeout_s=request_timeout,
+        request_timeout=request_timeout,
         retries=retries,
+        display=Display(output, quiet, no_color, progress, _heartbeat(heartbeat)),
+        options=options,
     )
-    emit = _emitter(output, quiet)
-    results = query_tasks(connection, ids, emit)
-    if output is OutputFormat.HUMAN and not quiet:
-        from kpstask.render import human_table, make_console
-
-        human_table(results, make_console(stdout(), no_color))
-    return worst(result.exit_code for result in results)
 
 
-def _emitter(output: OutputFormat, quiet: bool) -> Callable[[TaskResult], None]:
-    """Errors go to stderr at once; JSON and TSV lines stream to stdout as they come."""
-    from kpstask.render import json_line, tsv_line
+@app.command("wait", epilog=EXIT_CODES_HELP)
+def wait_command(  # noqa: PLR0917 - typer passes options as arguments
+    task_ids: TaskIds,
+    region: Region = None,
+    endpoint: Endpoint = None,
+    allow_http: AllowHttp = False,
+    project_id: ProjectId = None,
+    token_file: TokenFile = None,
+    token: TokenValue = None,
+    output: Output = OutputFormat.HUMAN,
+    quiet: Quiet = False,
+    no_color: NoColor = False,
+    request_timeout: RequestTimeout = 10.0,
+    timeout: Timeout = "30m",
+    interval: Interval = None,
+    not_found_grace: NotFoundGrace = "30s",
+    max_rate: MaxRate = 10.0,
+    concurrency: Concurrency = 8,
+    fail_fast: FailFast = False,
+    progress: Progress = ProgressMode.AUTO,
+    heartbeat: Heartbeat = "60s",
+    debug_flag: DebugFlag = False,
+) -> int:
+    """Wait until key-pair tasks are finished; the exit code says how they ended.
 
-    line = {OutputFormat.JSON: json_line, OutputFormat.TSV: tsv_line}.get(output)
-    out = stdout()
+    Polls each task (adaptively, or every --interval) until SUCCESS_* or FAILED_*,
+    tolerating transient errors, until --timeout. Progress goes to stderr; the final
+    result to stdout.
+    """
+    RUN.debug = debug_flag
+    return _query(
+        task_ids,
+        wait=True,
+        region=region,
+        endpoint=endpoint,
+        allow_http=allow_http,
+        project_id=project_id,
+        token_file=token_file,
+        token=token,
+        request_timeout=request_timeout,
+        retries=0,
+        display=Display(output, quiet, no_color, progress, _heartbeat(heartbeat)),
+        options=_wait_options(
+            timeout=timeout,
+            interval=interval,
+            not_found_grace=not_found_grace,
+            max_rate=max_rate,
+            concurrency=concurrency,
+            fail_fast=fail_fast,
+        ),
+    )
 
-    def emit(result: TaskResult) -> None:
-        if result.error is not None:
-            say("error", f"task {result.task_id}: {result.error}")
-        if line is not None and not quiet:
-            out.write(line(result) + "\n")
-            out.flush()
 
-    return emit
+def _heartbeat(value: str) -> float:
+    from kpstask.wait import parse_duration
+
+    return parse_duration(value, "--heartbeat")
 
 
 def main() -> None:
@@ -471,7 +511,7 @@ def demo(no_color: NoColor = False) -> int:
 
     plan = default_scenario(time.monotonic())
     with Simulator(plan, port=0) as sim:
-        args = ["get", *DEMO_TASKS, "--endpoint", sim.url, "--project-id", plan.project_id]
+        args = ["wait", *DEMO_TASKS, "--endpoint", sim.url, "--project-id", plan.project_id]
         sys.stderr.write(f"kpstask demo: a local KPS simulator is serving demo tasks at {sim.url}\n")
         sys.stderr.write(f"$ kpstask {' '.join(args)}\n")
         sys.stderr.flush()
@@ -480,7 +520,7 @@ def demo(no_color: NoColor = False) -> int:
     if meaning is None:
         return code
     sys.stderr.write(
-        f"kpstask demo: `kpstask get` exited {code} ({meaning}); scripts branch on that code.\n"
+        f"kpstask demo: `kpstask wait` exited {code} ({meaning}); scripts branch on that code.\n"
         "kpstask demo: run `kpstask simulate` to keep a simulator up and try any command against it.\n"
     )
     return ExitCode.OK

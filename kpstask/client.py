@@ -100,12 +100,16 @@ class KpsClient:
     clock: Callable[[], float] = field(default_factory=lambda: time.monotonic)
     debug: Debug | None = None
     session: requests.Session | None = None
+    pool_size: int = 10  # connections kept per host; one per concurrent poll
 
     def __post_init__(self) -> None:
         if self.session is None:
             import requests
+            from requests.adapters import HTTPAdapter
 
             self.session = requests.Session()
+            for scheme in ("https://", "http://"):
+                self.session.mount(scheme, HTTPAdapter(pool_connections=1, pool_maxsize=self.pool_size))
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"
         self._host = urlsplit(self.base_url).hostname or self.base_url
@@ -176,7 +180,7 @@ class KpsClient:
         self._debug_exchange(method=method, url=url, headers=headers, answer=answer, started=started, exc=None)
         if answer.status in RETRY_STATUSES:
             error = error_for(answer, self._host)
-            raise _Retryable(error, retry_after(answer.headers.get("Retry-After")))
+            raise _Retryable(error, error.retry_after_s)
         return answer
 
     def _read(self, response: requests.Response, started: float) -> Answer:
@@ -351,6 +355,7 @@ def error_for(answer: Answer, host: str) -> KpsError:
         "code": code,
         "http_status": status,
         "request_id": answer.request_id or body_rid,
+        "retry_after_s": retry_after(answer.headers.get("Retry-After")),
     }
     said = f": {message}" if message else _no_message(answer)
     if status in (401, 403):

@@ -64,9 +64,11 @@ class KpsError(Exception):
         code: str | None = None,
         http_status: int | None = None,
         request_id: str | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after_s = retry_after_s  # what a Retry-After header asked for
         self.hint = hint
         self.code = code
         self.http_status = http_status

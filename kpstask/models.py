@@ -122,15 +122,59 @@ _STATE_EXIT = {
 
 @dataclass(frozen=True)
 class TaskResult:
-    """The outcome of asking about one task: the task, or why we could not tell."""
+    """The outcome of asking about one task: the task, or why we could not tell.
+
+    A wait adds how long it took and how many requests it made; `deadline`
+    says the wait ran out of time with the task still unfinished.
+    """
 
     task_id: str
     task: Task | None = None
     error: KpsError | None = None
+    elapsed_s: float | None = None
+    polls: int | None = None
+    deadline: bool = False
 
     @property
     def exit_code(self) -> ExitCode:
         if self.error is not None:
             return self.error.exit_code
-        assert self.task is not None
-        return _STATE_EXIT[self.task.state]
+        if self.task is None:
+            return ExitCode.DEADLINE if self.deadline else ExitCode.PENDING
+        code = _STATE_EXIT[self.task.state]
+        return ExitCode.DEADLINE if self.deadline and code is ExitCode.PENDING else code
+
+
+def ids_from_text(text: str) -> list[str]:
+    """Task ids piped in: plain ids (any whitespace between), or the JSON answers
+    of the APIs that create tasks: `{"task_id": ...}`, `{"tasks": [{"task_id": ...}]}`,
+    a list of those, or several JSON documents one per line."""
+    import json
+
+    stripped = text.strip()
+    if not stripped.startswith(("{", "[")):
+        return stripped.split()
+    decoder = json.JSONDecoder()
+    ids: list[str] = []
+    position = 0
+    while position < len(stripped):
+        try:
+            document, position = decoder.raw_decode(stripped, position)
+        except ValueError:
+            raise UsageError("task ids on stdin: not valid JSON") from None
+        ids.extend(_ids_in(document))
+        while position < len(stripped) and stripped[position].isspace():
+            position += 1
+    if not ids:
+        raise UsageError("task ids on stdin: no task_id found in the JSON")
+    return ids
+
+
+def _ids_in(document: Any) -> list[str]:
+    if isinstance(document, list):
+        return [task_id for item in document for task_id in _ids_in(item)]
+    if not isinstance(document, dict):
+        return []
+    found = [document["task_id"]] if isinstance(document.get("task_id"), str) else []
+    tasks = document.get("tasks")
+    return found + (_ids_in(tasks) if isinstance(tasks, list) else [])

@@ -36,14 +36,18 @@ _STATE_STYLE = {
 
 def json_record(result: TaskResult) -> dict[str, Any]:
     """The API's fields plus `operation` and `state`, or the `error` object."""
+    record: dict[str, Any] = {"task_id": result.task_id}
     if result.error is not None:
-        return {"task_id": result.task_id, "error": result.error.as_dict()}
-    task = result.task
-    assert task is not None
-    record: dict[str, Any] = {"task_id": task.task_id}
-    record.update(task.fields)
-    record["operation"] = task.operation
-    record["state"] = task.state.value
+        record["error"] = result.error.as_dict()
+    elif result.task is not None:
+        record.update(result.task.fields)
+        record["operation"] = result.task.operation
+        record["state"] = result.task.state.value
+    else:  # a wait that ended before any answer
+        record.update(task_status=None, operation=None, state=State.UNKNOWN.value)
+    if result.elapsed_s is not None:
+        record["elapsed_s"] = result.elapsed_s
+        record["polls"] = result.polls
     return record
 
 
@@ -55,7 +59,7 @@ def json_line(result: TaskResult) -> str:
 def tsv_line(result: TaskResult) -> str:
     """`task_id  server_id  task_status  state`; a failed query has state `error`."""
     if result.task is None:
-        cells = [result.task_id, "", "", "error"]
+        cells = [result.task_id, "", "", "error" if result.error is not None else State.UNKNOWN.value]
     else:
         task = result.task
         cells = [task.task_id, task.server_id or "", task.task_status, task.state.value]
@@ -85,21 +89,26 @@ def human_table(results: Iterable[TaskResult], console: Console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    results = list(results)
+    timed = any(result.elapsed_s is not None for result in results)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name in ("TASK", "SERVER", "STATUS", "MEANING"):
-        table.add_column(name, no_wrap=name != "MEANING", overflow="fold")
+    # In a narrow terminal the server id and the words wrap; ids and statuses stay whole.
+    for name in ("TASK", "SERVER", "STATUS", "MEANING", *(["ELAPSED"] if timed else [])):
+        table.add_column(name, no_wrap=name in ("TASK", "STATUS", "ELAPSED"), overflow="fold")
     for result in results:
-        if result.task is None:
-            assert result.error is not None
-            what = escape(f"Query failed: {result.error.message}")
-            table.add_row(escape(result.task_id), "", "[bold red]error[/]", what)
-            continue
         task = result.task
-        style = _STATE_STYLE[task.state]
-        table.add_row(
-            escape(printable(task.task_id)),
-            escape(printable(task.server_id or "-")),
-            f"[{style}]{escape(printable(task.task_status))}[/]",
-            escape(task.meaning),
-        )
+        if result.error is not None:
+            cells = ["", "[bold red]error[/]", escape(f"Query failed: {result.error.message}")]
+        elif task is None:
+            cells = ["", "", "No answer yet"]
+        else:
+            style = _STATE_STYLE[task.state]
+            meaning = task.meaning + (" (deadline reached)" if result.deadline else "")
+            cells = [
+                escape(printable(task.server_id or "-")),
+                f"[{style}]{escape(printable(task.task_status))}[/]",
+                escape(meaning),
+            ]
+        when = [f"{result.elapsed_s:.1f}s" if result.elapsed_s is not None else ""] if timed else []
+        table.add_row(escape(printable(result.task_id)), *cells, *when)
     console.print(table)

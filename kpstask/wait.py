@@ -1,0 +1,406 @@
+"""The wait engine: polls tasks until they are terminal, within a deadline.
+
+Plain logic: the clock, sleep, randomness and the way polls run are injected,
+and progress is reported as events for a display to render. It knows nothing
+of rich or of the terminal.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, NotFoundError, UsageError
+from kpstask.models import State, Task, TaskResult
+
+MIN_INTERVAL_S = 1.0  # never poll one task faster than this
+MAX_INTERVAL_S = 15.0
+AGE_FACTOR = 0.15  # the interval grows to 15 % of the task's age
+JITTER = 0.1  # +/- 10 %
+MAX_ERROR_BACKOFF_S = 30.0
+NOT_FOUND_RETRY_S = 5.0
+
+_DURATION_RE = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
+
+
+def parse_duration(text: str, option: str) -> float:
+    """`90`, `90s`, `5m`, `1h`, `1h30m` -> seconds."""
+    value = text.strip().lower()
+    match = _DURATION_RE.fullmatch(value)
+    if not value or match is None or not any(match.groups()):
+        raise UsageError(f"{option}: cannot read {text!r} as a duration", hint="use e.g. 90, 90s, 5m or 1h")
+    hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def adaptive_interval(age_s: float, rand: Callable[[], float]) -> float:
+    """Frequent while a task is young, slower as it ages; capped and jittered.
+
+    Noticing delay is about half the interval, so about 7.5 % of a task's
+    duration and never more than 15 s.
+    """
+    base = AGE_FACTOR * age_s * (1 - JITTER + 2 * JITTER * rand())
+    return min(MAX_INTERVAL_S, max(MIN_INTERVAL_S, base))
+
+
+def is_transient(error: KpsError) -> bool:
+    """Network trouble, throttling, 5xx and malformed answers pass; others end a task."""
+    if isinstance(error, NetworkError):
+        return True
+    if isinstance(error, ApiError):
+        status = error.http_status
+        return status is None or status == 429 or status >= 500 or 200 <= status < 300
+    return False
+
+
+@dataclass(frozen=True)
+class WaitOptions:
+    timeout_s: float | None = 1800.0  # None: no deadline
+    interval_s: float | None = None  # None: adaptive
+    not_found_grace_s: float = 30.0
+    concurrency: int = 8
+    max_rate: float = 10.0  # requests per second, across all tasks
+    fail_fast: bool = False
+    tick_s: float = 1.0  # how often the display hears from the engine
+
+
+# -- events --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskSeen:
+    """A task's status, the first time or when it changed."""
+
+    task: Task
+    previous: str | None
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class TaskTrouble:
+    """A poll failed in a way worth retrying."""
+
+    task_id: str
+    error: KpsError
+    retry_in_s: float
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class TaskDone:
+    """A task is finished with, whichever way."""
+
+    result: TaskResult
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passes; `pending` tasks are still being waited on."""
+
+    elapsed_s: float
+    pending: tuple[str, ...]
+
+
+Event = TaskSeen | TaskTrouble | TaskDone | Tick
+
+
+class WaitInterrupted(Exception):
+    """Ctrl-C during a wait; carries what was known."""
+
+    def __init__(self, results: list[TaskResult]) -> None:
+        super().__init__("interrupted")
+        self.results = results
+
+
+# -- how polls run ----------------------------------------------------------------
+
+Outcome = Task | KpsError
+Poll = Callable[[str], Task]
+
+
+class Runner(Protocol):
+    """Runs polls; the engine collects their outcomes."""
+
+    in_flight: int
+
+    def submit(self, task_id: str) -> None: ...
+
+    def collect(self, timeout_s: float) -> list[tuple[str, Outcome]]: ...
+
+    def close(self) -> None: ...
+
+
+def _call(poll: Poll, task_id: str) -> Outcome:
+    try:
+        return poll(task_id)
+    except KpsError as error:
+        return error
+
+
+class InlineRunner:
+    """Polls at once, in the caller's thread: for tests with a fake clock."""
+
+    def __init__(self, poll: Poll) -> None:
+        self._poll = poll
+        self._done: list[tuple[str, Outcome]] = []
+        self.in_flight = 0
+
+    def submit(self, task_id: str) -> None:
+        self._done.append((task_id, _call(self._poll, task_id)))
+
+    def collect(self, timeout_s: float) -> list[tuple[str, Outcome]]:
+        done, self._done = self._done, []
+        return done
+
+    def close(self) -> None:
+        pass
+
+
+class ThreadRunner:
+    """A few daemon threads share one HTTP session; a hung request never blocks exit."""
+
+    def __init__(self, poll: Poll, workers: int) -> None:
+        self._poll = poll
+        self._todo: queue.Queue[str | None] = queue.Queue()
+        self._done: queue.Queue[tuple[str, Outcome | BaseException]] = queue.Queue()
+        self.in_flight = 0
+        self._threads = [threading.Thread(target=self._work, daemon=True, name=f"kps-poll-{i}") for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while (task_id := self._todo.get()) is not None:
+            try:
+                outcome: Outcome | BaseException = _call(self._poll, task_id)
+            except Exception as exc:  # noqa: BLE001 - handed to the main thread, which re-raises it
+                outcome = exc
+            self._done.put((task_id, outcome))
+
+    def submit(self, task_id: str) -> None:
+        self.in_flight += 1
+        self._todo.put(task_id)
+
+    def collect(self, timeout_s: float) -> list[tuple[str, Outcome]]:
+        items = []
+        try:
+            items.append(self._done.get(timeout=timeout_s) if timeout_s > 0 else self._done.get_nowait())
+            while True:
+                items.append(self._done.get_nowait())
+        except queue.Empty:
+            pass
+        self.in_flight -= len(items)
+        outcomes: list[tuple[str, Outcome]] = []
+        for task_id, outcome in items:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, KpsError):
+                raise outcome  # a bug in a worker is a bug of the command
+            outcomes.append((task_id, outcome))
+        return outcomes
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._todo.put(None)
+
+
+# -- the engine ----------------------------------------------------------------------
+
+
+@dataclass
+class _Tracked:
+    task_id: str
+    next_at: float = 0.0
+    last_start: float | None = None
+    polls: int = 0
+    task: Task | None = None
+    last_error: KpsError | None = None
+    errors_in_row: int = 0
+    not_found_since: float | None = None
+    in_flight: bool = False
+
+
+@dataclass
+class WaitEngine:
+    """Polls each task until SUCCESS_* or FAILED_*, the deadline, or a fatal error."""
+
+    task_ids: list[str]
+    runner: Runner
+    options: WaitOptions = field(default_factory=WaitOptions)
+    clock: Callable[[], float] = field(default_factory=lambda: time.monotonic)
+    sleep: Callable[[float], None] = field(default_factory=lambda: time.sleep)
+    rand: Callable[[], float] = field(default_factory=lambda: random.random)
+    on_event: Callable[[Event], None] = lambda event: None
+
+    def __post_init__(self) -> None:
+        self._tracked = {task_id: _Tracked(task_id) for task_id in self.task_ids}
+        self._results: dict[str, TaskResult] = {}
+        self._start = 0.0
+        self._next_slot = 0.0
+        self._last_tick = float("-inf")
+
+    def run(self) -> list[TaskResult]:
+        """Results in the order of `task_ids`; raises WaitInterrupted on Ctrl-C."""
+        self._start = self.clock()
+        self._next_slot = self._start
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            self._finish_all(lambda t: self._result(t, cancelled=True))
+            raise WaitInterrupted(self._ordered()) from None
+        finally:
+            self.runner.close()
+        return self._ordered()
+
+    def _ordered(self) -> list[TaskResult]:
+        return [self._results[task_id] for task_id in self.task_ids if task_id in self._results]
+
+    def _deadline(self) -> float | None:
+        timeout = self.options.timeout_s
+        return None if timeout is None else self._start + timeout
+
+    def _loop(self) -> None:
+        deadline = self._deadline()
+        while len(self._results) < len(self._tracked):
+            now = self.clock()
+            if deadline is not None and now >= deadline:
+                self._finish_all(lambda t: self._result(t, deadline=True))
+                return
+            self._launch_due(now)
+            for task_id, outcome in self.runner.collect(0):
+                self._handle(task_id, outcome)
+            if len(self._results) == len(self._tracked):
+                return
+            self._tick(self.clock())
+            wait = self._next_wake(self.clock(), deadline)
+            if self.runner.in_flight:
+                for task_id, outcome in self.runner.collect(wait):
+                    self._handle(task_id, outcome)
+            elif wait > 0:
+                self.sleep(wait)
+
+    def _tick(self, now: float) -> None:
+        if now - self._last_tick >= self.options.tick_s:
+            self._last_tick = now
+            pending = tuple(t for t in self.task_ids if t not in self._results)
+            self.on_event(Tick(now - self._start, pending))
+
+    def _launch_due(self, now: float) -> None:
+        interval = 1.0 / self.options.max_rate
+        due = sorted(
+            (t for t in self._tracked.values() if t.task_id not in self._results and not t.in_flight),
+            key=lambda t: t.next_at,
+        )
+        for tracked in due:
+            if tracked.next_at > now or self.runner.in_flight >= self.options.concurrency:
+                break
+            if now < self._next_slot:  # the global rate cap
+                break
+            self._next_slot = max(now, self._next_slot) + interval
+            tracked.in_flight = True
+            tracked.last_start = now
+            tracked.polls += 1
+            self.runner.submit(tracked.task_id)
+
+    def _next_wake(self, now: float, deadline: float | None) -> float:
+        waiting = [t.next_at for t in self._tracked.values() if t.task_id not in self._results and not t.in_flight]
+        wake = now + self.options.tick_s
+        if waiting and self.runner.in_flight < self.options.concurrency:
+            wake = min(wake, max(min(waiting), self._next_slot))
+        if deadline is not None:
+            wake = min(wake, deadline)
+        return max(0.0, wake - now)
+
+    # -- outcomes ---------------------------------------------------------------
+
+    def _handle(self, task_id: str, outcome: Outcome) -> None:
+        tracked = self._tracked[task_id]
+        tracked.in_flight = False
+        if task_id in self._results:  # finished meanwhile (fail-fast, abort)
+            return
+        now = self.clock()
+        if isinstance(outcome, Task):
+            self._on_task(tracked, outcome, now)
+        elif isinstance(outcome, AuthError):
+            # Every other request would be refused too; the gateway locks keys after repeated failures.
+            self._finish(tracked, replace(self._result(tracked), error=outcome))
+            self._finish_all(lambda t: self._result(t, cancelled=True))
+        elif isinstance(outcome, NotFoundError):
+            self._on_not_found(tracked, outcome, now)
+        elif is_transient(outcome):
+            self._on_trouble(tracked, outcome, now)
+        else:
+            self._finish(tracked, replace(self._result(tracked), error=outcome))
+
+    def _on_task(self, tracked: _Tracked, task: Task, now: float) -> None:
+        previous = tracked.task.task_status if tracked.task is not None else None
+        tracked.task = task
+        tracked.last_error = None
+        tracked.errors_in_row = 0
+        tracked.not_found_since = None
+        if task.task_status != previous:
+            self.on_event(TaskSeen(task, previous, now - self._start))
+        if task.state in (State.SUCCEEDED, State.FAILED):
+            self._finish(tracked, self._result(tracked))
+            if task.state is State.FAILED and self.options.fail_fast:
+                self._finish_all(lambda t: self._result(t, cancelled=True))
+            return
+        self._schedule(tracked, now, self._interval(now))
+
+    def _on_not_found(self, tracked: _Tracked, error: NotFoundError, now: float) -> None:
+        if tracked.not_found_since is None:
+            tracked.not_found_since = now
+        remaining = tracked.not_found_since + self.options.not_found_grace_s - now
+        if remaining <= 0:
+            self._finish(tracked, replace(self._result(tracked), error=error))
+            return
+        delay = min(max(MIN_INTERVAL_S, self._interval(now)), NOT_FOUND_RETRY_S, remaining)
+        tracked.last_error = error
+        self.on_event(TaskTrouble(tracked.task_id, error, delay, now - self._start))
+        self._schedule(tracked, now, delay)
+
+    def _on_trouble(self, tracked: _Tracked, error: KpsError, now: float) -> None:
+        tracked.last_error = error
+        tracked.errors_in_row += 1
+        backoff = min(MAX_ERROR_BACKOFF_S, 2.0 ** (tracked.errors_in_row - 1))
+        delay = max(self._interval(now), backoff, error.retry_after_s or 0.0)
+        self.on_event(TaskTrouble(tracked.task_id, error, delay, now - self._start))
+        self._schedule(tracked, now, delay)
+
+    def _interval(self, now: float) -> float:
+        if self.options.interval_s is not None:
+            return max(MIN_INTERVAL_S, self.options.interval_s)
+        return adaptive_interval(now - self._start, self.rand)
+
+    def _schedule(self, tracked: _Tracked, now: float, delay: float) -> None:
+        start = tracked.last_start if tracked.last_start is not None else now
+        next_at = max(now + delay, start + MIN_INTERVAL_S)
+        deadline = self._deadline()
+        if deadline is not None and next_at > deadline:
+            # One last look just before the deadline, rather than none at all.
+            next_at = max(min(next_at, deadline - 0.5), start + MIN_INTERVAL_S)
+        tracked.next_at = next_at
+
+    def _result(self, tracked: _Tracked, *, deadline: bool = False, cancelled: bool = False) -> TaskResult:
+        # A task never seen at the deadline reports why: the last error, if there was one.
+        error = tracked.last_error if tracked.task is None and (deadline or cancelled) else None
+        return TaskResult(
+            tracked.task_id,
+            task=tracked.task,
+            error=error,
+            elapsed_s=round(self.clock() - self._start, 3),
+            polls=tracked.polls,
+            deadline=deadline,
+        )
+
+    def _finish(self, tracked: _Tracked, result: TaskResult) -> None:
+        self._results[tracked.task_id] = result
+        self.on_event(TaskDone(result))
+
+    def _finish_all(self, make: Callable[[_Tracked], TaskResult]) -> None:
+        for task_id in self.task_ids:
+            if task_id not in self._results:
+                self._finish(self._tracked[task_id], make(self._tracked[task_id]))
