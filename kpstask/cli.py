@@ -468,12 +468,10 @@ def simulate(
     """
     import signal
     import threading
-    import time
 
     from kpstask.simulator import Simulator, default_scenario, load_scenario
 
-    now = time.monotonic()
-    plan = load_scenario(scenario, now) if scenario else default_scenario(now)
+    plan = load_scenario(scenario) if scenario else default_scenario()
     try:
         sim = Simulator(plan, host=host, port=port, log=None if quiet else lambda line: say("simulator", line))
     except OSError as exc:
@@ -505,11 +503,10 @@ DEMO_TASKS = ("demo-bind-ok", "demo-replace-ok", "demo-unbind-failed", "demo-res
 @app.command()
 def demo(no_color: NoColor = False) -> int:
     """Try kpstask with no account and no network: a local simulator, demo tasks, the real commands."""
-    import time
 
     from kpstask.simulator import Simulator, default_scenario
 
-    plan = default_scenario(time.monotonic())
+    plan = default_scenario()
     with Simulator(plan, port=0) as sim:
         args = ["wait", *DEMO_TASKS, "--endpoint", sim.url, "--project-id", plan.project_id]
         sys.stderr.write(f"kpstask demo: a local KPS simulator is serving demo tasks at {sim.url}\n")

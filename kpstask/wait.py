@@ -289,7 +289,8 @@ class WaitEngine:
             self.on_event(Tick(now - self._start, pending))
 
     def _launch_due(self, now: float) -> None:
-        interval = 1.0 / self.options.max_rate
+        # A hair over 1/rate, so float rounding never squeezes rate + 1 starts into a second.
+        interval = (1.0 / self.options.max_rate) * (1 + 1e-9)
         due = sorted(
             (t for t in self._tracked.values() if t.task_id not in self._results and not t.in_flight),
             key=lambda t: t.next_at,

@@ -125,11 +125,11 @@ class SimTask:
     server_name: str = "ecs-demo"
     keypair_name: str = "kp-demo"
     faults: list[Fault] = field(default_factory=list)
-    created_at: float = 0.0
+    created_at: float | None = None  # None: when the simulator starts
     requests: int = 0
 
     @classmethod
-    def parse(cls, spec: Any, where: str, now: float) -> SimTask:
+    def parse(cls, spec: Any, where: str, now: float | None = None) -> SimTask:
         keys = {"id", "task_id", "server_id", "operation", "outcome", "ready_s", "running_s", "status",
                 "server_name", "keypair_name", "faults"}  # fmt: skip
         spec = _check_keys(spec, keys, where)
@@ -165,7 +165,7 @@ class SimTask:
         if self.status is not None:
             return self.status
         suffix = self.operation.upper()
-        age = now - self.created_at
+        age = now - (self.created_at if self.created_at is not None else now)
         if age < self.ready_s:
             return f"READY_{suffix}"
         if age < self.ready_s + self.running_s or self.outcome == "never":
@@ -193,7 +193,7 @@ class Scenario:
     faults: list[Fault] = field(default_factory=list)
 
     @classmethod
-    def parse(cls, spec: Any, now: float = 0.0) -> Scenario:
+    def parse(cls, spec: Any, now: float | None = None) -> Scenario:
         spec = _check_keys(spec, {"project_id", "token", "tasks", "faults"}, "top level")
         tasks = _get(spec, "tasks", list, "top level", [])
         faults = _get(spec, "faults", list, "top level", [])
@@ -209,7 +209,7 @@ class Scenario:
         return scenario
 
 
-def load_scenario(path: str, now: float = 0.0) -> Scenario:
+def load_scenario(path: str, now: float | None = None) -> Scenario:
     """Read a JSON or TOML scenario file; a clear usage error if it is wrong."""
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -232,7 +232,7 @@ def load_scenario(path: str, now: float = 0.0) -> Scenario:
     return Scenario.parse(data, now)
 
 
-def default_scenario(now: float = 0.0) -> Scenario:
+def default_scenario(now: float | None = None) -> Scenario:
     """A handful of tasks of every kind with short durations, and one flaky task."""
     spec = {
         "tasks": [

@@ -72,6 +72,9 @@ class Simulator:
     ) -> None:
         self.scenario = scenario
         self.clock = clock
+        for task in scenario.tasks:  # tasks start their clocks when the simulator does
+            if task.created_at is None:
+                task.created_at = clock()
         self.log = log
         # (method, path, status or fault action), the newest last
         self.requests: list[tuple[str, str, int | str]] = []
