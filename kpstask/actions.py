@@ -124,6 +124,10 @@ def run_get(connection: Connection, ids: list[str], display: Display) -> int:
             # refused too, and the gateway locks a key after repeated failures.
             if isinstance(result.error, AuthError) and index + 1 < len(ids):
                 warn(f"{len(ids) - index - 1} remaining task(s) not queried: credentials refused")
+                skipped = AuthError(f"not queried: the credentials were refused for task {task_id}")
+                for other in ids[index + 1 :]:
+                    results.append(TaskResult(other, error=skipped))
+                    line(results[-1])
                 break
     _table(results, display)
     return worst(result.exit_code for result in results)
@@ -132,7 +136,7 @@ def run_get(connection: Connection, ids: list[str], display: Display) -> int:
 def run_wait(connection: Connection, ids: list[str], display: Display, options: WaitOptions) -> int:
     """Poll until every task is terminal or the deadline; the result on stdout at the end."""
     from kpstask.progress import make_progress
-    from kpstask.wait import ThreadRunner, WaitEngine, WaitInterrupted
+    from kpstask.wait import RateLimiter, ThreadRunner, WaitEngine, WaitInterrupted
 
     mode = ProgressMode.NONE if display.quiet else display.progress
     # The engine re-polls on its own schedule, so the client does not retry inside a poll.
@@ -146,7 +150,8 @@ def run_wait(connection: Connection, ids: list[str], display: Display, options: 
         github=os.environ.get("GITHUB_ACTIONS") == "true",
         redact=RUN.redact,
     )
-    engine = WaitEngine(ids, ThreadRunner(client.get_task, options.concurrency), options, on_event=progress)
+    runner = ThreadRunner(client.get_task, options.concurrency, RateLimiter(options.max_rate))
+    engine = WaitEngine(ids, runner, options, on_event=progress)
     interrupted = False
     try:
         results = engine.run()

@@ -68,7 +68,11 @@ class KpsGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         RUN.reset()
-
+        # Started with a closed stdout or stderr (`kpstask get ... >&-`): write into the void.
+        if sys.stdout is None:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+        if sys.stderr is None:
+            sys.stderr = open(os.devnull, "w")  # noqa: SIM115
         parent = super().main
         code = run_mapped(lambda: parent(args, prog_name or "kpstask", complete_var, standalone_mode=False, **extra))
         if standalone_mode:
@@ -329,7 +333,7 @@ def get(  # noqa: PLR0917 - typer passes options as arguments
     output: Output = OutputFormat.HUMAN,
     quiet: Quiet = False,
     no_color: NoColor = False,
-    request_timeout: RequestTimeout = 10.0,
+    request_timeout: RequestTimeout = 5.0,
     retries: Retries = 3,
     timeout: Timeout = "30m",
     interval: Interval = None,
@@ -393,7 +397,7 @@ def wait_command(  # noqa: PLR0917 - typer passes options as arguments
     output: Output = OutputFormat.HUMAN,
     quiet: Quiet = False,
     no_color: NoColor = False,
-    request_timeout: RequestTimeout = 10.0,
+    request_timeout: RequestTimeout = 5.0,
     timeout: Timeout = "30m",
     interval: Interval = None,
     not_found_grace: NotFoundGrace = "30s",
@@ -442,6 +446,10 @@ def _heartbeat(value: str) -> float:
 
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
+    # CI runners stop a step with SIGTERM: end like Ctrl-C, display restored, exit 130.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     app()
 
 
@@ -466,6 +474,7 @@ def simulate(
 
     Prints shell lines that point kpstask at it, then `# ready`. Stops on Ctrl-C or SIGTERM.
     """
+    import shlex
     import signal
     import threading
 
@@ -482,8 +491,12 @@ def simulate(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     out = sys.stdout
     out.write(f"# kpstask simulator listening on {url}\n")
-    out.write(f"export KPSTASK_ENDPOINT={url}\nexport KPSTASK_PROJECT_ID={plan.project_id}\n")
-    out.write(f"export KPSTASK_TOKEN={plan.token}\n")
+    for name, value in (
+        ("KPSTASK_ENDPOINT", url),
+        ("KPSTASK_PROJECT_ID", plan.project_id),
+        ("KPSTASK_TOKEN", plan.token),
+    ):
+        out.write(f"export {name}={shlex.quote(value)}\n")
     out.write(f"# tasks: {' '.join(task.task_id for task in plan.tasks) or '(none)'}\n# ready\n")
     out.flush()
     try:

@@ -19,6 +19,7 @@ from kpstask import __version__
 from kpstask.auth import SECRET_HEADERS
 from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, NotFoundError
 from kpstask.models import Task
+from kpstask.settings import is_loopback
 from kpstask.text import one_line
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"\d+(\.\d+)?", value):  # the RFC says an integer; some servers send fractions
         return min(float(value), RETRY_AFTER_CAP_S)
     try:
         when = parsedate_to_datetime(value).timestamp()
@@ -113,6 +114,8 @@ class KpsClient:
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"
         self._host = urlsplit(self.base_url).hostname or self.base_url
+        # A local simulator or tunnel is never reached through an HTTP(S)_PROXY.
+        self._proxies: dict[str, str | None] = {"http": None, "https": None} if is_loopback(self._host) else {}
 
     def close(self) -> None:
         if self.session is not None:
@@ -128,7 +131,7 @@ class KpsClient:
         """`GET /v3/{project_id}/tasks/{task_id}` as a Task, or a KpsError."""
         path = f"/v3/{quote(self.project_id, safe='')}/tasks/{quote(task_id, safe='')}"
         answer = self._request("GET", path)
-        return Task.from_body(task_id, task_body(read_response(answer, self._host)))
+        return Task.from_body(task_id, task_body(read_response(answer, self._host), answer))
 
     # -- transport -----------------------------------------------------------
 
@@ -163,6 +166,7 @@ class KpsClient:
                 timeout=(self.timeout_s, self.timeout_s),
                 stream=True,
                 allow_redirects=False,
+                proxies=self._proxies,  # type: ignore[arg-type]
             )
             try:
                 answer = self._read(response, started)
@@ -299,17 +303,20 @@ def read_response(answer: Answer, host: str) -> Any:
         ) from None
 
 
-def task_body(data: Any) -> dict[str, Any]:
+def task_body(data: Any, answer: Answer) -> dict[str, Any]:
     """Check a task answer has the documented shape."""
+    problem = None
     if not isinstance(data, dict):
-        raise ApiError(f"unexpected answer: expected a JSON object, got {type(data).__name__}")
-    status = data.get("task_status")
-    if not isinstance(status, str) or not status:
-        raise ApiError("unexpected answer: task_status is missing or not a string")
-    for key in ("task_id", "server_id"):
-        if data.get(key) is not None and not isinstance(data[key], str):
-            raise ApiError(f"unexpected answer: {key} is not a string")
-    return data
+        problem = f"expected a JSON object, got {type(data).__name__}"
+    elif not isinstance(data.get("task_status"), str) or not data["task_status"]:
+        problem = "task_status is missing or not a string"
+    else:
+        for key in ("task_id", "server_id"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                problem = f"{key} is not a string"
+    if problem is not None:
+        raise ApiError(f"unexpected answer: {problem}", http_status=answer.status, request_id=answer.request_id)
+    return data  # type: ignore[no-any-return]
 
 
 def _looks_html(body: bytes) -> bool:
@@ -328,6 +335,8 @@ def _error_fields(answer: Answer) -> tuple[str | None, str | None, str | None]:
     if isinstance(inner, dict):  # IAM: {"error": {"code", "message", "title"}}
         data = inner
     code = data.get("error_code", data.get("code"))
+    if code is not None and str(code) == str(answer.status):  # IAM repeats the status as its "code"
+        code = None
     message = data.get("error_msg", data.get("message", data.get("title")))
     rid = data.get("request_id")
     return (

@@ -22,9 +22,9 @@ class RunState:
         self.secrets.clear()
 
     def redact(self, text: str) -> str:
-        # Short values are skipped: masking "abc" would mangle ordinary words.
+        # One- to three-character values are skipped: masking them would mangle every word.
         for secret in self.secrets:
-            if len(secret) >= 8:
+            if len(secret) >= 4:
                 text = text.replace(secret, "***")
         return text
 

@@ -31,6 +31,7 @@ KNOWN_REGIONS: tuple[str, ...] = (
 )  # fmt: skip
 
 _REGION_RE = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
+_HOST_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _PROJECT_RE = re.compile(r"[0-9a-fA-F]{32}")
 
 
@@ -55,7 +56,7 @@ def pick(flag: str | None, flag_name: str, env: Mapping[str, str], names: tuple[
 def region_url(region: Sourced, warn: Callable[[str], None]) -> str:
     """`https://kms.{region}.myhuaweicloud.com`, or `.eu` for the European regions."""
     value = region.value.strip()
-    if not _REGION_RE.fullmatch(value):
+    if not _REGION_RE.fullmatch(value) or len(value) > 40:
         raise UsageError(
             f"invalid region {value[:40]!a} (from {region.source})",
             hint="a region id looks like cn-north-4 or ap-southeast-1",
@@ -67,7 +68,18 @@ def region_url(region: Sourced, warn: Callable[[str], None]) -> str:
     return f"https://kms.{value}.{domain}"
 
 
-def _is_loopback(host: str) -> bool:
+def _valid_host(host: str) -> bool:
+    """A DNS name of 63-character labels (253 in all), or an IP address."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    return len(host) <= 253 and all(_HOST_LABEL_RE.fullmatch(label) for label in labels)
+
+
+def is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
@@ -86,7 +98,7 @@ def endpoint_url(endpoint: Sourced, allow_http: bool) -> str:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         raise UsageError(f"invalid endpoint URL {where}") from None
-    if parts.scheme not in ("http", "https") or not host:
+    if parts.scheme not in ("http", "https") or not host or not _valid_host(host):
         raise UsageError(
             f"invalid endpoint URL {value[:80]!a} {where}",
             hint="give a full URL such as https://kms.cn-north-4.myhuaweicloud.com",
@@ -95,7 +107,7 @@ def endpoint_url(endpoint: Sourced, allow_http: bool) -> str:
         raise UsageError(f"the endpoint URL must not contain a user name or password {where}")
     if parts.query or parts.fragment:
         raise UsageError(f"the endpoint URL must not have a query or fragment {where}")
-    if parts.scheme == "http" and not allow_http and not _is_loopback(host):
+    if parts.scheme == "http" and not allow_http and not is_loopback(host):
         raise UsageError(
             f"refusing plain http:// to {host}: credentials would travel in clear text {where}",
             hint="use https://, or pass --allow-http if you really mean it",
@@ -109,8 +121,10 @@ def base_url(
     allow_http: bool,
     warn: Callable[[str], None],
 ) -> str:
-    """The endpoint wins over the region; neither is a usage error."""
-    if endpoint is not None:
+    """A flag wins over the environment, then the endpoint over the region;
+    neither is a usage error."""
+    region_flag = region is not None and region.source.startswith("--")
+    if endpoint is not None and (endpoint.source.startswith("--") or not region_flag):
         return endpoint_url(endpoint, allow_http)
     if region is not None:
         return region_url(region, warn)

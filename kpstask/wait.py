@@ -24,6 +24,8 @@ MAX_INTERVAL_S = 15.0
 AGE_FACTOR = 0.15  # the interval grows to 15 % of the task's age
 JITTER = 0.1  # +/- 10 %
 MAX_ERROR_BACKOFF_S = 30.0
+# Requests start a hair more than 1/rate apart: network jitter then never puts rate + 1 in one second.
+RATE_MARGIN = 1.02
 NOT_FOUND_RETRY_S = 5.0
 
 _DURATION_RE = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
@@ -162,11 +164,33 @@ class InlineRunner:
         pass
 
 
+class RateLimiter:
+    """Request starts at least RATE_MARGIN / rate apart, whichever thread sends them."""
+
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._spacing = RATE_MARGIN / rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next = float("-inf")
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self._spacing
+        if start > now:
+            self._sleep(start - now)
+
+
 class ThreadRunner:
     """A few daemon threads share one HTTP session; a hung request never blocks exit."""
 
-    def __init__(self, poll: Poll, workers: int) -> None:
+    def __init__(self, poll: Poll, workers: int, limiter: RateLimiter | None = None) -> None:
         self._poll = poll
+        self._limiter = limiter
         self._todo: queue.Queue[str | None] = queue.Queue()
         self._done: queue.Queue[tuple[str, Outcome | BaseException]] = queue.Queue()
         self.in_flight = 0
@@ -176,6 +200,8 @@ class ThreadRunner:
 
     def _work(self) -> None:
         while (task_id := self._todo.get()) is not None:
+            if self._limiter is not None:  # enforced where requests really start
+                self._limiter.acquire()
             try:
                 outcome: Outcome | BaseException = _call(self._poll, task_id)
             except Exception as exc:  # noqa: BLE001 - handed to the main thread, which re-raises it
@@ -289,8 +315,7 @@ class WaitEngine:
             self.on_event(Tick(now - self._start, pending))
 
     def _launch_due(self, now: float) -> None:
-        # A hair over 1/rate, so float rounding never squeezes rate + 1 starts into a second.
-        interval = (1.0 / self.options.max_rate) * (1 + 1e-9)
+        interval = RATE_MARGIN / self.options.max_rate
         due = sorted(
             (t for t in self._tracked.values() if t.task_id not in self._results and not t.in_flight),
             key=lambda t: t.next_at,

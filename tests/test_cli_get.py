@@ -205,7 +205,11 @@ def test_refused_credentials_stop_the_rest(kps: responses.RequestsMock) -> None:
     assert result.exit_code == 4
     assert len(kps.calls) == 1
     assert "1 remaining task(s) not queried" in result.stderr
-    assert json.loads(result.stdout)["error"]["kind"] == "auth"
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["error"]["kind"] == second["error"]["kind"] == "auth"
+    assert second["task_id"] == "t2"
+    assert second["error"]["message"] == "not queried: the credentials were refused for task t1"
+    assert result.stderr.count("kpstask: error:") == 1
 
 
 def test_401_is_never_retried(kps: responses.RequestsMock) -> None:
@@ -390,3 +394,24 @@ def test_user_agent_and_token_header(kps: responses.RequestsMock) -> None:
     sent = kps.calls[0].request.headers
     assert sent["User-Agent"] == f"kpstask/{__version__}"
     assert sent["X-Auth-Token"] == CANARY
+
+
+def test_a_short_token_echoed_by_the_server_is_masked(kps: responses.RequestsMock) -> None:
+    short = "CANARY1"
+    kps.get(task_url("t1"), json={"task_id": "t1", "task_status": "RUNNING_RESET", "server_id": f"s-{short}"})
+    kps.get(task_url("t2"), json={"error_code": "APIGW.0301", "error_msg": f"bad {short}"}, status=401)
+    for fmt in ("json", "human", "tsv"):
+        result = run("get", "t1", "t2", "-o", fmt, "--debug", env={"KPSTASK_TOKEN": short})
+        assert short not in result.stdout + result.stderr
+
+
+def test_wrong_shape_keeps_status_and_request_id(kps: responses.RequestsMock) -> None:
+    kps.get(task_url("t1"), json=[1], headers={"X-Request-Id": "r-9"})
+    record = json.loads(run("get", "t1", "-o", "json").stdout)
+    assert (record["error"]["http_status"], record["error"]["request_id"]) == (200, "r-9")
+
+
+def test_iam_code_that_repeats_the_status_is_dropped(kps: responses.RequestsMock) -> None:
+    kps.get(task_url("t1"), json={"error": {"code": "401", "message": "requires authentication"}}, status=401)
+    result = run("get", "t1")
+    assert "(HTTP 401)" in result.stderr and "401, HTTP" not in result.stderr

@@ -128,7 +128,7 @@ def test_task_id_is_quoted_into_the_path(kps: responses.RequestsMock) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(None, None), ("", None), ("5", 5.0), ("0", 0.0), ("9999", 30.0), ("soon", None)],
+    [(None, None), ("", None), ("5", 5.0), ("0", 0.0), ("9999", 30.0), ("soon", None), ("0.5", 0.5), ("-1", None)],
 )
 def test_retry_after_values(value: str | None, expected: float | None) -> None:
     assert retry_after(value) == expected

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import responses
 
-from tests.conftest import CANARY, PROJECT, add_task, run, task_url
+from tests.conftest import CANARY, ENDPOINT, PROJECT, add_task, run, task_url
 
 OTHER = "OTHER-token-0c8f1e2d3b4a5968"
 
@@ -157,7 +157,7 @@ def test_unknown_region_warns_and_still_works(kps: responses.RequestsMock) -> No
     assert result.stderr == "kpstask: warning: region xx-new-7 is not in kpstask's table; trying it anyway\n"
 
 
-@pytest.mark.parametrize("region", ["CN-NORTH-4", "cn_north_4", "cn-north-4.evil.com/x", "", "north"])
+@pytest.mark.parametrize("region", ["CN-NORTH-4", "cn_north_4", "cn-north-4.evil.com/x", "", "north", "cn-" + "a" * 70])
 def test_malformed_region_is_usage_error(region: str) -> None:
     result = run("get", "t1", "--region", region, env={"KPSTASK_ENDPOINT": None})  # type: ignore[dict-item]
     assert result.exit_code == 2
@@ -166,8 +166,16 @@ def test_malformed_region_is_usage_error(region: str) -> None:
 
 def test_endpoint_beats_region(kps: responses.RequestsMock) -> None:
     add_task(kps, "t1", "SUCCESS_RESET")
-    assert run("get", "t1", "--region", "cn-north-4").exit_code == 0
-    assert kps.calls[0].request.url == task_url("t1")
+    assert run("get", "t1", env={"KPSTASK_REGION": "cn-north-4"}).exit_code == 0
+    assert run("get", "t1", "--endpoint", ENDPOINT, "--region", "cn-north-4").exit_code == 0
+    assert [call.request.url for call in kps.calls] == [task_url("t1")] * 2
+
+
+def test_a_region_flag_beats_an_endpoint_from_the_environment(kps: responses.RequestsMock) -> None:
+    url = "https://kms.cn-north-4.myhuaweicloud.com"
+    kps.get(f"{url}/v3/{PROJECT}/tasks/t1", json={"task_id": "t1", "task_status": "SUCCESS_RESET"})
+    assert run("get", "t1", "--region", "cn-north-4").exit_code == 0  # KPSTASK_ENDPOINT is set by `run`
+    assert kps.calls[0].request.url.startswith(url)
 
 
 def test_endpoint_with_path_prefix(kps: responses.RequestsMock) -> None:
@@ -201,7 +209,8 @@ def test_plain_http_elsewhere_needs_allow_http(kps: responses.RequestsMock) -> N
 @pytest.mark.parametrize(
     "url",
     ["ftp://x.example.com", "kms.example.com", "https://", "https://u:p@x.example.com", "https://x.example.com?a=1",
-     "https://x.example.com:99999", "http://[::1"],
+     "https://x.example.com:99999", "http://[::1", "https://exa mple.com", "https://" + "a" * 300 + ".com",
+     "https://-bad.example.com"],
 )  # fmt: skip
 def test_bad_endpoint_is_usage_error(url: str) -> None:
     result = run("get", "t1", "--endpoint", url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -187,7 +188,7 @@ def test_simulate_command_prints_ready_and_stops_on_sigterm(tmp_path: Path) -> N
         line = proc.stdout.readline()
         assert line, "simulate exited early"
         lines.append(line)
-    env_lines = dict(line.removeprefix("export ").strip().split("=", 1) for line in lines if line.startswith("export "))
+    env_lines = dict(shlex.split(line)[1].split("=", 1) for line in lines if line.startswith("export "))
     assert env_lines["KPSTASK_ENDPOINT"].startswith("http://127.0.0.1:")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPSTASK_")} | env_lines
     got = subprocess.run([str(KPSTASK), "get", "demo-bind-ok", "-o", "json"], env=env, capture_output=True, text=True,
@@ -211,3 +212,48 @@ def test_demo_needs_no_network_or_credentials(sim: Simulator) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "demo-bind-ok" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_started_with_stdout_closed(sim: Simulator) -> None:
+    for args in (["get", "ok", "-o", "json"], ["get", "ok", "-q"], ["--version"], ["get", "failed"]):
+        proc = subprocess.run(f'"{KPSTASK}" {" ".join(args)} >&-', shell=True, env=child_env(sim),
+                              capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+        assert proc.returncode in (0, 1), proc.stderr
+        assert "Traceback" not in proc.stderr and "error" not in proc.stderr
+
+
+def test_proxies_are_bypassed_for_loopback(sim: Simulator) -> None:
+    result = kpstask(
+        sim, "get", "ok", "--retries", "0", HTTP_PROXY="http://127.0.0.1:9", http_proxy="http://127.0.0.1:9"
+    )
+    assert result.exit_code == 0, result.stderr
+
+
+def test_sigterm_ends_like_ctrl_c(sim: Simulator) -> None:
+    sim.set_faults([{"type": "hang"}], task_id="ok")
+    proc = subprocess.Popen([str(KPSTASK), "get", "ok", "--request-timeout", "60"], env=child_env(sim),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not any(entry[2] == "hang" for entry in sim.requests):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert stderr == "kpstask: error: interrupted\n"
+
+
+@pytest.mark.parametrize(("host", "url_host"), [("0.0.0.0", "127.0.0.1"), ("::1", "[::1]")])
+def test_simulate_prints_a_url_a_client_can_use(host: str, url_host: str) -> None:
+    proc = subprocess.Popen([str(KPSTASK), "simulate", "--host", host, "--port", "0", "-q"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        line = ""
+        while not line.startswith("export KPSTASK_ENDPOINT="):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()  # type: ignore[union-attr]
+        assert shlex.split(line)[1].startswith(f"KPSTASK_ENDPOINT=http://{url_host}:")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

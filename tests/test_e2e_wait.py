@@ -129,6 +129,6 @@ def test_wait_with_debug_never_leaks(sim: Simulator) -> None:
 
 def wait_for_requests(sim: Simulator, task_id: str, count: int) -> None:
     deadline = time.monotonic() + 20
-    while sum(1 for _, path, _ in sim.requests if path.endswith("/" + task_id)) < count:
+    while sum(1 for _, path, _, _ in sim.requests if path.endswith("/" + task_id)) < count:
         assert time.monotonic() < deadline
         time.sleep(0.02)

@@ -224,3 +224,51 @@ def test_nagle_is_off() -> None:
 
     assert _Handler.disable_nagle_algorithm is True
     assert _Handler.protocol_version == "HTTP/1.1"
+
+
+def test_gateway_request_id_matches_the_header(sim: Simulator) -> None:
+    answer = api(sim, "t1", token="wrong")
+    assert answer.json()["request_id"] == answer.headers["X-Request-Id"]
+
+
+def test_unknown_task_faults_is_404(sim: Simulator) -> None:
+    answer = requests.put(f"{sim.url}/_sim/tasks/nope/faults", json={"faults": []}, timeout=5)
+    assert (answer.status_code, answer.json()) == (404, {"error": "no task nope"})
+
+
+def test_probability_faults_are_seeded() -> None:
+    def hits(seed: int) -> list[int]:
+        scenario = Scenario.parse(
+            {
+                "token": CANARY,
+                "seed": seed,
+                "tasks": [{"id": "t1", "status": "RUNNING_RESET"}],
+                "faults": [{"type": "status", "status": 503, "probability": 0.3}],
+            }
+        )
+        with Simulator(scenario) as running, requests.Session() as session:
+            url = f"{running.url}/v3/{DEFAULT_PROJECT}/tasks/t1"
+            return [session.get(url, headers={"X-Auth-Token": CANARY}, timeout=5).status_code for _ in range(100)]
+
+    first = hits(3)
+    assert first == hits(3)
+    assert 15 <= first.count(503) <= 45
+
+
+def test_shell_quoted_exports(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps({"token": "a b$c'd"}))
+    kpstask = Path(sys.executable).with_name("kpstask")
+    proc = subprocess.Popen([str(kpstask), "simulate", "--port", "0", "-q", "--scenario", str(scenario)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        lines = [proc.stdout.readline() for _ in range(4)]
+        script = "".join(lines) + 'printf %s "$KPSTASK_TOKEN"'
+        assert subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout == "a b$c'd"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

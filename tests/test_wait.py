@@ -340,3 +340,13 @@ def test_summary_words() -> None:
 
 def test_wait_events_are_only_data() -> None:
     assert TaskDone(TaskResult("a")).result.task_id == "a"
+
+
+def test_rate_limiter_spaces_starts_across_threads() -> None:
+    from kpstask.wait import RATE_MARGIN, RateLimiter
+
+    clock = FakeClock()
+    limiter = RateLimiter(10.0, clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        limiter.acquire()
+    assert clock.now == pytest.approx(4 * RATE_MARGIN / 10)

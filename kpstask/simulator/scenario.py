@@ -69,10 +69,11 @@ class Fault:
     statuses: list[int] = field(default_factory=list)
     retry_after: float | None = None
     value: str | None = None
+    probability: float = 1.0  # the share of matching requests it hits, at random
 
     @classmethod
     def parse(cls, spec: Any, where: str) -> Fault:
-        keys = {"type", "times", "after", "seconds", "status", "statuses", "retry_after", "value"}
+        keys = {"type", "times", "after", "seconds", "status", "statuses", "retry_after", "value", "probability"}
         spec = _check_keys(spec, keys, where)
         kind = spec.get("type")
         if kind not in FAULT_TYPES:
@@ -95,7 +96,10 @@ class Fault:
             statuses=statuses,
             retry_after=_get(spec, "retry_after", (int, float), where, None),
             value=_get(spec, "value", str, where, None),
+            probability=float(_get(spec, "probability", (int, float), where, 1.0)),
         )
+        if not 0.0 <= fault.probability <= 1.0:
+            raise _fail(where, "probability must be between 0 and 1")
         if fault.after < 0 or (fault.times is not None and fault.times < 0) or fault.seconds < 0:
             raise _fail(where, "after, times and seconds cannot be negative")
         return fault
@@ -191,10 +195,11 @@ class Scenario:
     token: str = DEFAULT_TOKEN
     tasks: list[SimTask] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    seed: int | None = None  # for faults with a probability; None: different every run
 
     @classmethod
     def parse(cls, spec: Any, now: float | None = None) -> Scenario:
-        spec = _check_keys(spec, {"project_id", "token", "tasks", "faults"}, "top level")
+        spec = _check_keys(spec, {"project_id", "token", "tasks", "faults", "seed"}, "top level")
         tasks = _get(spec, "tasks", list, "top level", [])
         faults = _get(spec, "faults", list, "top level", [])
         scenario = cls(
@@ -202,6 +207,7 @@ class Scenario:
             token=_get(spec, "token", str, "top level", DEFAULT_TOKEN),
             tasks=[SimTask.parse(t, f"tasks[{i}]", now) for i, t in enumerate(tasks)],
             faults=[Fault.parse(f, f"faults[{i}]") for i, f in enumerate(faults)],
+            seed=_get(spec, "seed", int, "top level", None),
         )
         ids = [task.task_id for task in scenario.tasks]
         if len(set(ids)) != len(ids):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import random
 import re
 import socket
 import struct
@@ -17,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,10 +54,18 @@ class Reply:
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
     action: str = "send"  # send | reset | cut | hang
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 def json_reply(status: int, data: Any, *headers: tuple[str, str]) -> Reply:
     return Reply(status, json.dumps(data).encode(), headers=headers)
+
+
+def gateway_reply(status: int, data: dict[str, str], *headers: tuple[str, str]) -> Reply:
+    """The API gateway puts its request id in the body too, the same as the header's."""
+    request_id = uuid.uuid4().hex
+    body = json.dumps({**data, "request_id": request_id}).encode()
+    return Reply(status, body, headers=headers, request_id=request_id)
 
 
 class Simulator:
@@ -76,18 +85,22 @@ class Simulator:
             if task.created_at is None:
                 task.created_at = clock()
         self.log = log
-        # (method, path, status or fault action), the newest last
-        self.requests: list[tuple[str, str, int | str]] = []
+        # (method, path, status or fault action, arrival on the clock), the newest last
+        self.requests: list[tuple[str, str, int | str, float]] = []
+        self._random = random.Random(scenario.seed)  # noqa: S311 - fault dice, not secrets
         self._global_requests = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = _Server((host, port), _Handler)
+        server_class = _Server6 if ":" in host else _Server
+        self._server = server_class((host, port), _Handler)
         self._server.simulator = self
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
+        """A URL a local client can use (a wildcard bind is reached over loopback)."""
         host, port = str(self._server.server_address[0]), self._server.server_address[1]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - compared, not bound
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
 
@@ -167,12 +180,12 @@ class Simulator:
             self._global_requests += 1
             token = headers.get("X-Auth-Token")
             if token is None:
-                return json_reply(401, {**NO_TOKEN, "request_id": _rid()}), 0.0
+                return gateway_reply(401, NO_TOKEN), 0.0
             if token != self.scenario.token:
-                return json_reply(401, {**BAD_TOKEN, "request_id": _rid()}), 0.0
+                return gateway_reply(401, BAD_TOKEN), 0.0
             match = TASK_PATH.match(path)
             if method != "GET" or match is None:
-                return json_reply(404, {**API_NOT_FOUND, "request_id": _rid()}), 0.0
+                return gateway_reply(404, API_NOT_FOUND), 0.0
             project_id, task_id = match.groups()
             task = self._find(task_id) if project_id == self.scenario.project_id else None
             delay, reply = self._apply_faults(self.scenario.faults, number, task)
@@ -193,7 +206,7 @@ class Simulator:
     def _apply_faults(self, faults: list[Fault], number: int, task: SimTask | None) -> tuple[float, Reply | None]:
         delay = 0.0
         for fault in faults:
-            if not fault.applies(number):
+            if not fault.applies(number) or self._random.random() >= fault.probability:
                 continue
             if fault.type == "latency":
                 delay += fault.seconds
@@ -201,16 +214,12 @@ class Simulator:
             return delay, fault_reply(fault, number, task, self.clock())
         return delay, None
 
-    def record(self, method: str, path: str, status: int | str, client: str) -> None:
+    def record(self, method: str, path: str, status: int | str, client: str, arrived: float) -> None:
         with self._lock:
-            self.requests.append((method, path, status))
-            del self.requests[:-1000]
+            self.requests.append((method, path, status, arrived))
+            del self.requests[:-100_000]
         if self.log is not None:
             self.log(f"{client} {method} {path} -> {status}")
-
-
-def _rid() -> str:
-    return uuid.uuid4().hex
 
 
 def fault_reply(fault: Fault, number: int, task: SimTask | None, now: float) -> Reply:
@@ -239,7 +248,7 @@ def fault_reply(fault: Fault, number: int, task: SimTask | None, now: float) -> 
     if kind == "not_found":
         return json_reply(400, TASK_NOT_FOUND)
     if kind == "unauthorized":
-        return json_reply(401, {**BAD_TOKEN, "request_id": _rid()})
+        return gateway_reply(401, BAD_TOKEN)
     # "body": raw text, any status
     status = fault.statuses[0] if fault.statuses else 200
     return Reply(status, (fault.value or "").encode("utf-8", "surrogateescape"), content_type="text/plain")
@@ -249,7 +258,7 @@ def status_reply(status: int, retry_after: float | None) -> Reply:
     """An error answer with the body a real gateway or service gives for it."""
     if status == 429:
         wait = retry_after if retry_after is not None else 1
-        return json_reply(429, {**THROTTLED, "request_id": _rid()}, ("Retry-After", f"{wait:g}"))
+        return gateway_reply(429, THROTTLED, ("Retry-After", f"{wait:g}"))
     extra = (("Retry-After", f"{retry_after:g}"),) if retry_after is not None else ()
     if status in (502, 504):
         title = "502 Bad Gateway" if status == 502 else "504 Gateway Time-out"
@@ -275,6 +284,10 @@ class _Server(ThreadingHTTPServer):
             self.simulator.log(f"{client_address[0]} handler error: {type(error).__name__}: {error}")
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Without this, Python's server stalls ~40 ms per keep-alive answer (Nagle + delayed ACK).
@@ -298,6 +311,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         sim = self.server.simulator
+        arrived = sim.clock()
         path = urlsplit(self.path).path
         if path.startswith(CONTROL_PREFIX):
             reply, delay = self._control(method, path), 0.0
@@ -305,7 +319,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply, delay = sim.answer(method, path, self.headers)
         if delay and sim._stopping.wait(delay):
             return
-        sim.record(method, path, reply.status if reply.action == "send" else reply.action, self.client_address[0])
+        outcome = reply.status if reply.action == "send" else reply.action
+        sim.record(method, path, outcome, self.client_address[0], arrived)
         self._send(reply)
 
     def _send(self, reply: Reply) -> None:
@@ -323,7 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
-        self.send_header("X-Request-Id", _rid())
+        self.send_header("X-Request-Id", reply.request_id)
         for name, value in reply.headers:
             self.send_header(name, value)
         self.end_headers()
@@ -359,7 +374,10 @@ class _Handler(BaseHTTPRequestHandler):
             sim.set_faults(_faults_of(body))
             return json_reply(200, {"faults": len(sim.scenario.faults)})
         if method == "PUT" and len(parts) == 3 and parts[0] == "tasks" and parts[2] == "faults":
-            sim.set_faults(_faults_of(body), task_id=parts[1])
+            try:
+                sim.set_faults(_faults_of(body), task_id=parts[1])
+            except KeyError:
+                return json_reply(404, {"error": f"no task {parts[1]}"})
             return json_reply(200, {"task_id": parts[1]})
         if (method, route) == ("PUT", "token"):
             if not isinstance(body, dict) or not isinstance(body.get("token"), str):
