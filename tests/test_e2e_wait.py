@@ -132,3 +132,33 @@ def wait_for_requests(sim: Simulator, task_id: str, count: int) -> None:
     while sum(1 for _, path, _, _ in sim.requests if path.endswith("/" + task_id)) < count:
         assert time.monotonic() < deadline
         time.sleep(0.02)
+
+
+def test_live_display_on_a_terminal(sim: Simulator) -> None:
+    """stderr is a terminal: the live table, a line per change, a summary; stdout stays clean."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    args = [str(KPSTASK), "wait", "bind", "unbind", "--interval", "1", "-o", "tsv"]
+    env = {**child_env(sim), "COLUMNS": "120"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    stdout, _ = proc.communicate(timeout=30)
+    os.close(leader)
+    text = screen.decode("utf-8", "replace")
+    assert proc.returncode == 1
+    assert "\x1b[" in text  # it did draw live
+    assert "SUCCESS_BIND" in text and "FAILED_UNBIND" in text and "→" in text
+    assert "done: 1 succeeded, 1 failed" in text
+    assert "\x1b" not in stdout.decode()
+    assert stdout.decode().splitlines()[0].startswith("bind\t")
