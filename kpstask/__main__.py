@@ -1,5 +1,5 @@
 """`python -m kpstask`."""
 
-from kpstask.cli import main
+from kpstask.entry import main
 
 main()

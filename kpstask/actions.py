@@ -6,24 +6,21 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+from kpstask.choices import OutputFormat, ProgressMode
 from kpstask.console import RUN, debug, say, stderr, stdout, warn
 from kpstask.errors import AuthError, ExitCode, KpsError, UsageError, worst
 from kpstask.models import TaskResult, ids_from_text, validate_task_id
-from kpstask.progress import ProgressMode
-from kpstask.render import OutputFormat
-from kpstask.wait import WaitOptions
 
 if TYPE_CHECKING:
     from kpstask.client import KpsClient
+    from kpstask.wait import WaitOptions
 
 MAX_STDIN_BYTES = 10 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Connection:
+class Connection(NamedTuple):
     """Everything needed to reach the API, resolved from flags and the environment."""
 
     base_url: str
@@ -33,8 +30,7 @@ class Connection:
     retries: int
 
 
-@dataclass(frozen=True)
-class Display:
+class Display(NamedTuple):
     """How results and progress are shown."""
 
     output: OutputFormat = OutputFormat.HUMAN

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from kpstask.errors import UsageError
 
@@ -21,8 +20,7 @@ SECRET_HEADERS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """An API token and where it came from. Its repr hides the value."""
 
     value: str

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,12 +20,13 @@ from typer._click import exceptions as click_exceptions
 from typer.core import TyperGroup
 
 from kpstask import __version__
-from kpstask.actions import Display
+from kpstask.choices import OutputFormat, ProgressMode, Shell
 from kpstask.console import RUN, say
 from kpstask.errors import ExitCode, KpsError, UsageError
-from kpstask.progress import ProgressMode
-from kpstask.render import OutputFormat
-from kpstask.wait import WaitOptions
+
+if TYPE_CHECKING:
+    from kpstask.actions import Display
+    from kpstask.wait import WaitOptions
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -122,6 +122,8 @@ def _silence_stdout() -> None:
 
 def _report_bug(exc: Exception) -> int:
     if RUN.debug:
+        import traceback  # 8 ms to import: only when there is a bug to show
+
         sys.stderr.write(RUN.redact("".join(traceback.format_exception(exc))))
     say("error", f"unexpected {type(exc).__name__}: {exc}; this is a bug: rerun with --debug and report it")
     return ExitCode.BUG
@@ -158,10 +160,18 @@ def _root(
 
 # -- options shared by the commands that talk to the API ----------------------
 
+
+def _complete_region(incomplete: str) -> list[str]:
+    """Tab candidates for --region: the known region ids (no network, no heavy imports)."""
+    from kpstask.settings import KNOWN_REGIONS
+
+    return [region for region in KNOWN_REGIONS if region.startswith(incomplete)]
+
+
 Region = Annotated[
     str | None,
     typer.Option(
-        "--region", "-r", metavar="REGION", show_default=False,
+        "--region", "-r", metavar="REGION", show_default=False, autocompletion=_complete_region,
         help="Region id, e.g. cn-north-4. [env: KPSTASK_REGION, HW_REGION_NAME, OS_REGION_NAME]",
     ),
 ]  # fmt: skip
@@ -267,7 +277,8 @@ WAIT_OPTIONS = ("timeout", "interval", "not_found_grace", "max_rate", "concurren
 def _wait_options(
     *, timeout: str, interval: str | None, not_found_grace: str, max_rate: float, concurrency: int, fail_fast: bool
 ) -> WaitOptions:
-    from kpstask.wait import MIN_INTERVAL_S, parse_duration
+    from kpstask.durations import parse_duration
+    from kpstask.wait import MIN_INTERVAL_S, WaitOptions
 
     deadline = parse_duration(timeout, "--timeout")
     every = parse_duration(interval, "--interval") if interval is not None else None
@@ -380,7 +391,7 @@ def get(  # noqa: PLR0917 - typer passes options as arguments
         token=token,
         request_timeout=request_timeout,
         retries=retries,
-        display=Display(output, quiet, no_color, progress, _heartbeat(heartbeat)),
+        display=_display(output, quiet, no_color, progress, heartbeat),
         options=options,
     )
 
@@ -426,7 +437,7 @@ def wait_command(  # noqa: PLR0917 - typer passes options as arguments
         token=token,
         request_timeout=request_timeout,
         retries=0,
-        display=Display(output, quiet, no_color, progress, _heartbeat(heartbeat)),
+        display=_display(output, quiet, no_color, progress, heartbeat),
         options=_wait_options(
             timeout=timeout,
             interval=interval,
@@ -438,10 +449,39 @@ def wait_command(  # noqa: PLR0917 - typer passes options as arguments
     )
 
 
-def _heartbeat(value: str) -> float:
-    from kpstask.wait import parse_duration
+def _display(output: OutputFormat, quiet: bool, no_color: bool, progress: ProgressMode, heartbeat: str) -> Display:
+    from kpstask.actions import Display
+    from kpstask.durations import parse_duration
 
-    return parse_duration(value, "--heartbeat")
+    return Display(output, quiet, no_color, progress, parse_duration(heartbeat, "--heartbeat"))
+
+
+@app.command()
+def completion(
+    shell: Annotated[Shell, typer.Argument(case_sensitive=False, help="bash, zsh, fish or powershell.")],
+) -> int:
+    """Print the Tab-completion script for a shell (see the README for where to put it)."""
+    from typer._completion_shared import get_completion_script
+
+    sys.stdout.write(completion_script(shell, get_completion_script) + "\n")
+    return ExitCode.OK
+
+
+def completion_script(shell: Shell, make: Callable[..., str]) -> str:
+    """The script for one shell; the files in completions/ are exactly this."""
+    script = make(prog_name="kpstask", complete_var="_KPSTASK_COMPLETE", shell=shell.value)
+    if shell is Shell.ZSH:
+        # typer's script only registers itself, so from an fpath file the first Tab did
+        # nothing; autoloaded as _kpstask it now completes at once, and sourcing still works.
+        script = script.replace(
+            "compdef _kpstask_completion kpstask",
+            'if [[ "${funcstack[1]}" == "_kpstask" ]]; then\n'
+            '  _kpstask_completion "$@"\n'
+            "else\n"
+            "  compdef _kpstask_completion kpstask\n"
+            "fi",
+        )
+    return script
 
 
 def main() -> None:

@@ -10,9 +10,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
 from kpstask import __version__
@@ -33,8 +31,7 @@ USER_AGENT = f"kpstask/{__version__}"
 Debug = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """Exponential backoff with jitter; swappable so tests need not wait."""
 
     retries: int = 3
@@ -54,6 +51,8 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     value = value.strip()
     if re.fullmatch(r"\d+(\.\d+)?", value):  # the RFC says an integer; some servers send fractions
         return min(float(value), RETRY_AFTER_CAP_S)
+    from email.utils import parsedate_to_datetime  # rare, and 6 ms to import
+
     try:
         when = parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -62,8 +61,7 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     return min(max(delta, 0.0), RETRY_AFTER_CAP_S)
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """An HTTP answer, its body read (at most 1 MiB)."""
 
     status: int
@@ -86,24 +84,36 @@ class _Retryable(Exception):
         self.wait_s = wait_s
 
 
-@dataclass
 class KpsClient:
     """Talks to one KPS endpoint for one project."""
 
-    base_url: str
-    project_id: str
-    auth_headers: Mapping[str, str]
-    timeout_s: float = 10.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    # Factories, not values: looked up when a client is made, so tests can swap them.
-    sleep: Callable[[float], None] = field(default_factory=lambda: time.sleep)
-    rand: Callable[[], float] = field(default_factory=lambda: random.random)
-    clock: Callable[[], float] = field(default_factory=lambda: time.monotonic)
-    debug: Debug | None = None
-    session: requests.Session | None = None
-    pool_size: int = 10  # connections kept per host; one per concurrent poll
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        project_id: str,
+        auth_headers: Mapping[str, str],
+        *,
+        timeout_s: float = 10.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] | None = None,
+        rand: Callable[[], float] | None = None,
+        clock: Callable[[], float] | None = None,
+        debug: Debug | None = None,
+        session: requests.Session | None = None,
+        pool_size: int = 10,  # connections kept per host; one per concurrent poll
+    ) -> None:
+        self.base_url = base_url
+        self.project_id = project_id
+        self.auth_headers = auth_headers
+        self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy()
+        # Looked up now, not at import, so tests can swap the module's functions.
+        self.sleep = sleep or time.sleep
+        self.rand = rand or random.random
+        self.clock = clock or time.monotonic
+        self.debug = debug
+        self.session = session
+        self.pool_size = pool_size
         if self.session is None:
             import requests
             from requests.adapters import HTTPAdapter

@@ -4,18 +4,17 @@ the secrets that must never pass through either."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from kpstask.text import one_line
 
 
-@dataclass
 class RunState:
     """What the error mapping needs to know about the command being run."""
 
-    debug: bool = False
-    secrets: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.debug = False
+        self.secrets: list[str] = []
 
     def reset(self) -> None:
         self.debug = False

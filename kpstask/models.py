@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from kpstask.errors import ExitCode, KpsError, UsageError
 
@@ -79,14 +78,13 @@ def validate_task_id(value: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class Task:
+class Task(NamedTuple):
     """A task as the API answered: its fields, plus what they mean."""
 
     task_id: str
     task_status: str
     server_id: str | None
-    fields: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any]
 
     @property
     def state(self) -> State:
@@ -120,8 +118,7 @@ _STATE_EXIT = {
 }
 
 
-@dataclass(frozen=True)
-class TaskResult:
+class TaskResult(NamedTuple):
     """The outcome of asking about one task: the task, or why we could not tell.
 
     A wait adds how long it took and how many requests it made; `deadline`

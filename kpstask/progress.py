@@ -9,22 +9,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from enum import Enum
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from kpstask.choices import ProgressMode
 from kpstask.models import State, TaskResult
 from kpstask.text import one_line
 from kpstask.wait import Event, TaskDone, TaskSeen, TaskTrouble, Tick
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-
-class ProgressMode(str, Enum):
-    AUTO = "auto"
-    LIVE = "live"
-    PLAIN = "plain"
-    NONE = "none"
 
 
 class Progress(Protocol):

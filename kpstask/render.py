@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from enum import Enum
 from typing import IO, TYPE_CHECKING, Any
 
 from kpstask.models import State, TaskResult
@@ -16,14 +15,6 @@ from kpstask.text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-
-class OutputFormat(str, Enum):
-    """What stdout gets."""
-
-    HUMAN = "human"
-    JSON = "json"
-    TSV = "tsv"
 
 
 _STATE_STYLE = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from kpstask.errors import UsageError
@@ -35,8 +35,7 @@ _HOST_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _PROJECT_RE = re.compile(r"[0-9a-fA-F]{32}")
 
 
-@dataclass(frozen=True)
-class Sourced:
+class Sourced(NamedTuple):
     """A setting's value and where it came from (`--region`, `env KPSTASK_REGION`)."""
 
     value: str

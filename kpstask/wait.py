@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import queue
 import random
-import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, NotFoundError, UsageError
+from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, NotFoundError
 from kpstask.models import State, Task, TaskResult
 
 MIN_INTERVAL_S = 1.0  # never poll one task faster than this
@@ -27,18 +26,6 @@ MAX_ERROR_BACKOFF_S = 30.0
 # Requests start a hair more than 1/rate apart: network jitter then never puts rate + 1 in one second.
 RATE_MARGIN = 1.02
 NOT_FOUND_RETRY_S = 5.0
-
-_DURATION_RE = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
-
-
-def parse_duration(text: str, option: str) -> float:
-    """`90`, `90s`, `5m`, `1h`, `1h30m` -> seconds."""
-    value = text.strip().lower()
-    match = _DURATION_RE.fullmatch(value)
-    if not value or match is None or not any(match.groups()):
-        raise UsageError(f"{option}: cannot read {text!r} as a duration", hint="use e.g. 90, 90s, 5m or 1h")
-    hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
-    return hours * 3600 + minutes * 60 + seconds
 
 
 def adaptive_interval(age_s: float, rand: Callable[[], float]) -> float:
@@ -352,14 +339,14 @@ class WaitEngine:
             self._on_task(tracked, outcome, now)
         elif isinstance(outcome, AuthError):
             # Every other request would be refused too; the gateway locks keys after repeated failures.
-            self._finish(tracked, replace(self._result(tracked), error=outcome))
+            self._finish(tracked, self._result(tracked)._replace(error=outcome))
             self._finish_all(lambda t: self._result(t, cancelled=True))
         elif isinstance(outcome, NotFoundError):
             self._on_not_found(tracked, outcome, now)
         elif is_transient(outcome):
             self._on_trouble(tracked, outcome, now)
         else:
-            self._finish(tracked, replace(self._result(tracked), error=outcome))
+            self._finish(tracked, self._result(tracked)._replace(error=outcome))
 
     def _on_task(self, tracked: _Tracked, task: Task, now: float) -> None:
         previous = tracked.task.task_status if tracked.task is not None else None
@@ -381,7 +368,7 @@ class WaitEngine:
             tracked.not_found_since = now
         remaining = tracked.not_found_since + self.options.not_found_grace_s - now
         if remaining <= 0:
-            self._finish(tracked, replace(self._result(tracked), error=error))
+            self._finish(tracked, self._result(tracked)._replace(error=error))
             return
         delay = min(max(MIN_INTERVAL_S, self._interval(now)), NOT_FOUND_RETRY_S, remaining)
         tracked.last_error = error

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from kpstask.durations import parse_duration
 from kpstask.errors import ApiError, AuthError, ExitCode, KpsError, NetworkError, NotFoundError, UsageError, worst
 from kpstask.models import Task, TaskResult
 from kpstask.progress import PlainProgress, annotation, summary
@@ -25,7 +26,6 @@ from kpstask.wait import (
     WaitInterrupted,
     WaitOptions,
     adaptive_interval,
-    parse_duration,
 )
 
 

@@ -196,10 +196,13 @@ class Scenario:
     tasks: list[SimTask] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     seed: int | None = None  # for faults with a probability; None: different every run
+    auth: str = "token"  # "token": X-Auth-Token must match; "any": no check (benchmarks against other clients)
 
     @classmethod
     def parse(cls, spec: Any, now: float | None = None) -> Scenario:
-        spec = _check_keys(spec, {"project_id", "token", "tasks", "faults", "seed"}, "top level")
+        spec = _check_keys(spec, {"project_id", "token", "tasks", "faults", "seed", "auth"}, "top level")
+        if spec.get("auth", "token") not in ("token", "any"):
+            raise _fail("top level", "auth must be token or any")
         tasks = _get(spec, "tasks", list, "top level", [])
         faults = _get(spec, "faults", list, "top level", [])
         scenario = cls(
@@ -208,6 +211,7 @@ class Scenario:
             tasks=[SimTask.parse(t, f"tasks[{i}]", now) for i, t in enumerate(tasks)],
             faults=[Fault.parse(f, f"faults[{i}]") for i, f in enumerate(faults)],
             seed=_get(spec, "seed", int, "top level", None),
+            auth=spec.get("auth", "token"),
         )
         ids = [task.task_id for task in scenario.tasks]
         if len(set(ids)) != len(ids):

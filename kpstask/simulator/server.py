@@ -178,11 +178,9 @@ class Simulator:
         with self._lock:
             number = self._global_requests
             self._global_requests += 1
-            token = headers.get("X-Auth-Token")
-            if token is None:
-                return gateway_reply(401, NO_TOKEN), 0.0
-            if token != self.scenario.token:
-                return gateway_reply(401, BAD_TOKEN), 0.0
+            refused = self._check_auth(headers)
+            if refused is not None:
+                return refused, 0.0
             match = TASK_PATH.match(path)
             if method != "GET" or match is None:
                 return gateway_reply(404, API_NOT_FOUND), 0.0
@@ -202,6 +200,17 @@ class Simulator:
                     reply = json_reply(200, {"task_id": task.task_id, "task_status": task.status_at(self.clock()),
                                              "server_id": task.server_id})  # fmt: skip
             return reply, delay
+
+    def _check_auth(self, headers: Any) -> Reply | None:
+        """The API gateway's part: no token, or the wrong one, is a 401."""
+        if self.scenario.auth == "any":
+            return None
+        token = headers.get("X-Auth-Token")
+        if token is None:
+            return gateway_reply(401, NO_TOKEN)
+        if token != self.scenario.token:
+            return gateway_reply(401, BAD_TOKEN)
+        return None
 
     def _apply_faults(self, faults: list[Fault], number: int, task: SimTask | None) -> tuple[float, Reply | None]:
         delay = 0.0

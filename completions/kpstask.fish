@@ -1,0 +1,1 @@
+complete --command kpstask --no-files --arguments "(env _KPSTASK_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) kpstask)" --condition "env _KPSTASK_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) kpstask"

@@ -1,0 +1,19 @@
+"""Durations as people write them: `90`, `90s`, `5m`, `1h`, `1h30m`."""
+
+from __future__ import annotations
+
+import re
+
+from kpstask.errors import UsageError
+
+_DURATION_RE = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
+
+
+def parse_duration(text: str, option: str) -> float:
+    """Seconds, or a usage error naming the option."""
+    value = text.strip().lower()
+    match = _DURATION_RE.fullmatch(value)
+    if not value or match is None or not any(match.groups()):
+        raise UsageError(f"{option}: cannot read {text!r} as a duration", hint="use e.g. 90, 90s, 5m or 1h")
+    hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
