@@ -14,20 +14,42 @@ from kpstask.errors import AuthError, ExitCode, KpsError, UsageError, worst
 from kpstask.models import TaskResult, ids_from_text, validate_task_id
 
 if TYPE_CHECKING:
-    from kpstask.client import KpsClient
+    from kpstask.auth import Auth
+    from kpstask.client import KpsClient, Transport
+    from kpstask.config import Profile
+    from kpstask.iam import IamLogin
+    from kpstask.settings import Sourced
     from kpstask.wait import WaitOptions
 
 MAX_STDIN_BYTES = 10 * 1024 * 1024
 
 
 class Connection(NamedTuple):
-    """Everything needed to reach the API, resolved from flags and the environment."""
+    """Everything needed to reach the API, resolved from flags, environment and profile."""
 
     base_url: str
     project_id: str
-    auth_headers: dict[str, str]
+    auth: Auth
     timeout_s: float
     retries: int
+
+
+class ConnectionFlags(NamedTuple):
+    """The command line's say on where to send requests and as whom."""
+
+    region: str | None = None
+    endpoint: str | None = None
+    allow_http: bool = False
+    project: str | None = None
+    token_file: str | None = None
+    token: str | None = None
+    secret_key_file: str | None = None
+    password_file: str | None = None
+    iam_endpoint: str | None = None
+    profile: str | None = None
+    no_cache: bool = False
+    timeout_s: float = 5.0
+    retries: int = 3
 
 
 class Display(NamedTuple):
@@ -40,43 +62,162 @@ class Display(NamedTuple):
     heartbeat_s: float = 60.0
 
 
-def resolve_connection(
-    *,
-    region: str | None,
-    endpoint: str | None,
-    allow_http: bool,
-    project: str | None,
-    token_file: str | None,
-    token: str | None,
-    timeout_s: float,
-    retries: int,
-) -> Connection:
-    """Flags first, then the environment; a usage error names what is missing."""
-    from kpstask import auth, settings
+class Resolved(NamedTuple):
+    """Every setting with where it came from: what `config show` prints."""
+
+    profile: Profile
+    base_url: str
+    base_source: str
+    project: Sourced
+    iam_url: str
+    iam_source: str
+    auth: Auth
+
+
+def resolve(flags: ConnectionFlags, need_endpoint: bool = True) -> Resolved:
+    """Flags first, then the environment, then the profile, then defaults; a usage
+    error names what is missing. Nothing is sent: a password login happens at the
+    first request."""
+    from kpstask import auth, config, settings
+    from kpstask.iam import iam_endpoint
 
     env = os.environ
-    url = settings.base_url(
-        settings.pick(region, "--region", env, settings.REGION_ENV),
-        settings.pick(endpoint, "--endpoint", env, settings.ENDPOINT_ENV),
-        allow_http,
-        warn,
+    profile = config.load_profile(flags.profile, env)
+    region = settings.pick(flags.region, "--region", env, settings.REGION_ENV, profile=profile, key="region")
+    endpoint = settings.pick(flags.endpoint, "--endpoint", env, settings.ENDPOINT_ENV, profile=profile, key="endpoint")
+    if need_endpoint or region or endpoint:
+        url = settings.base_url(region, endpoint, flags.allow_http, warn)
+    else:
+        url = settings.Sourced("", "not needed")
+    project = settings.pick(flags.project, "--project-id", env, settings.PROJECT_ENV, profile=profile, key="project_id")
+    project_id = settings.project_id(project)
+    assert project is not None
+    iam = settings.pick(
+        flags.iam_endpoint, "--iam-endpoint", env, settings.IAM_ENV, profile=profile, key="iam_endpoint"
     )
-    project_id = settings.project_id(settings.pick(project, "--project-id", env, settings.PROJECT_ENV))
-    credential = auth.resolve_token(token_file, token, env)
-    RUN.secrets.append(credential.value)
-    debug(f"endpoint {url}, project {project_id}, token from {credential.source}")
-    return Connection(url, project_id, credential.headers(), timeout_s, retries)
+    iam_url = settings.endpoint_url(iam, flags.allow_http) if iam else iam_endpoint(region.value if region else None)
+    iam_source = iam.source if iam else ("default for the region" if region else "default (global IAM)")
+
+    def login(user: str, domain: str, password: str, why: str) -> IamLogin:
+        from kpstask.iam import IamLogin, cache_file
+
+        RUN.secrets.append(password)
+        cache = None if flags.no_cache else cache_file(config.cache_dir(env), iam_url, domain, user, project_id)
+        return IamLogin(
+            transport=_transport(iam_url, flags.timeout_s, flags.retries),
+            user=user,
+            domain=domain,
+            password=password,
+            project_id=project_id,
+            cache=cache,
+            on_token=RUN.secrets.append,
+            debug=debug,
+        )
+
+    credential = auth.resolve_auth(
+        auth.CredentialFlags(flags.token_file, flags.token, flags.secret_key_file, flags.password_file),
+        env,
+        profile,
+        project_id=project_id,
+        warn=warn,
+        iam=login,
+    )
+    RUN.secrets.extend(credential.secrets())
+    return Resolved(profile, url.value, url.source, project, iam_url, iam_source, credential)
 
 
-def task_ids(values: Sequence[str], token_file: str | None) -> list[str]:
+def settings_report(flags: ConnectionFlags) -> tuple[list[tuple[str, str, str]], bool]:
+    """(setting, value, source) rows for `config show`, secrets masked; and whether all is well."""
+    from kpstask import config
+
+    env = os.environ
+    rows = [("config file", str(config.config_path(env)), "KPSTASK_CONFIG" if env.get("KPSTASK_CONFIG") else "default")]
+    try:
+        resolved = resolve(flags)
+    except UsageError as error:
+        profile_flag = flags.profile or env.get("KPSTASK_PROFILE") or "default"
+        rows += [("profile", profile_flag, "--profile" if flags.profile else "KPSTASK_PROFILE or default")]
+        rows += [("problem", str(error), "")]
+        return rows, False
+    profile = resolved.profile
+    where = (
+        "--profile"
+        if flags.profile
+        else ("environment variable KPSTASK_PROFILE" if env.get("KPSTASK_PROFILE") else "default")
+    )
+    rows += [
+        ("profile", profile.name + ("" if profile.path else " (no config file)"), where),
+        ("endpoint", resolved.base_url, resolved.base_source),
+        ("project id", resolved.project.value.strip(), resolved.project.source),
+        ("credentials", resolved.auth.kind, resolved.auth.why),
+    ]
+    rows += _credential_rows(resolved.auth)
+    if resolved.auth.kind == "password":
+        rows.append(("iam endpoint", resolved.iam_url, resolved.iam_source))
+        cache = "off (--no-cache)" if flags.no_cache else str(config.cache_dir(env) / "tokens")
+        rows.append(("token cache", cache, "--no-cache" if flags.no_cache else "XDG_CACHE_HOME or ~/.cache"))
+    return rows, True
+
+
+def _credential_rows(credential: Auth) -> list[tuple[str, str, str]]:
+    from kpstask.auth import AkSkAuth, PasswordAuth, TokenAuth
+
+    if isinstance(credential, TokenAuth):
+        return [("token", "*** (masked)", credential.source)]
+    if isinstance(credential, AkSkAuth):
+        ak = credential.access_key.value
+        rows = [
+            ("access key", ak[:4] + "..." + ak[-4:] if len(ak) > 12 else "***", credential.access_key.source),
+            ("secret key", "*** (masked)", credential.secret_key.source),
+        ]
+        if credential.security_token is not None:
+            rows.append(("security token", "*** (masked)", credential.security_token.source))
+        return rows
+    if isinstance(credential, PasswordAuth):
+        login = credential.login
+        return [("user name", login.user, ""), ("domain", login.domain, ""), ("password", "*** (masked)", "")]
+    return []
+
+
+def print_token(flags: ConnectionFlags, show: bool) -> int:
+    """`kpstask token`: a project-scoped token on stdout for other tools."""
+    if sys.stdout.isatty() and not show:
+        raise UsageError("refusing to print a token to a terminal", hint="pipe it somewhere, or pass --show")
+    credential = resolve(flags, need_endpoint=False).auth
+    debug(f"credentials: {credential.why}")
+    from kpstask.auth import PasswordAuth, TokenAuth
+
+    if isinstance(credential, TokenAuth):
+        token = credential.token
+    elif isinstance(credential, PasswordAuth):
+        token = credential.login.token()
+    else:
+        raise UsageError(
+            "AK/SK credentials cannot be turned into a token here: kpstask signs each request with them",
+            hint="configure a user name and password (or a token) to get a token",
+        )
+    # Written past the masking stdout on purpose: this is the one place a secret is the result.
+    sys.stdout.write(token + "\n")
+    sys.stdout.flush()
+    return ExitCode.OK
+
+
+def resolve_connection(flags: ConnectionFlags) -> Connection:
+    resolved = resolve(flags)
+    debug(f"endpoint {resolved.base_url} (from {resolved.base_source}), project {resolved.project.value}")
+    debug(f"credentials: {resolved.auth.why}")
+    return Connection(resolved.base_url, resolved.project.value.strip(), resolved.auth, flags.timeout_s, flags.retries)
+
+
+def task_ids(values: Sequence[str], *secret_files: str | None) -> list[str]:
     """Validated ids, `-` replaced by the ids on stdin, duplicates dropped."""
     ids: list[str] = []
     for value in values:
         if value != "-":
             ids.append(validate_task_id(value))
             continue
-        if token_file == "-":  # noqa: S105 - a path, not a password
-            raise UsageError("standard input cannot hold both the token (--token-file -) and task ids (-)")
+        if "-" in secret_files:
+            raise UsageError("standard input cannot hold both a secret (--...-file -) and task ids (-)")
         if sys.stdin.isatty():
             raise UsageError("task id '-' reads ids from standard input, which is a terminal; pipe them in")
         text = sys.stdin.read(MAX_STDIN_BYTES + 1)
@@ -88,18 +229,23 @@ def task_ids(values: Sequence[str], token_file: str | None) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _client(connection: Connection, retries: int, pool: int = 10) -> KpsClient:
-    from kpstask.client import KpsClient, RetryPolicy
+def _transport(base_url: str, timeout_s: float, retries: int, pool: int = 10) -> Transport:
+    from kpstask.client import RetryPolicy, Transport
 
-    return KpsClient(
-        connection.base_url,
-        connection.project_id,
-        connection.auth_headers,
-        timeout_s=connection.timeout_s,
+    return Transport(
+        base_url,
+        timeout_s=timeout_s,
         retry=RetryPolicy(retries=retries),
         debug=debug if RUN.debug else None,
         pool_size=pool,
     )
+
+
+def _client(connection: Connection, retries: int, pool: int = 10) -> KpsClient:
+    from kpstask.client import KpsClient
+
+    transport = _transport(connection.base_url, connection.timeout_s, retries, pool)
+    return KpsClient(transport, connection.project_id, connection.auth)
 
 
 def run_get(connection: Connection, ids: list[str], display: Display) -> int:

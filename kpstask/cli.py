@@ -25,7 +25,7 @@ from kpstask.console import RUN, say
 from kpstask.errors import ExitCode, KpsError, UsageError
 
 if TYPE_CHECKING:
-    from kpstask.actions import Display
+    from kpstask.actions import ConnectionFlags, Display
     from kpstask.wait import WaitOptions
 
 EXIT_CODES_HELP = """\b
@@ -210,6 +210,47 @@ TokenValue = Annotated[
         "prefer --token-file or the environment. [env: KPSTASK_TOKEN, HW_AUTH_TOKEN, OS_AUTH_TOKEN]",
     ),
 ]  # fmt: skip
+
+
+def _complete_profile(incomplete: str) -> list[str]:
+    """Tab candidates for --profile: the tables of the config file (read locally, nothing else)."""
+    from kpstask.config import profile_names
+
+    return [name for name in profile_names(os.environ) if name.startswith(incomplete)]
+
+
+SecretKeyFile = Annotated[
+    str | None,
+    typer.Option(
+        "--secret-key-file", metavar="PATH", show_default=False,
+        help="Read the AK/SK secret key from PATH (- for stdin). "
+        "[env: KPSTASK_SECRET_KEY, HUAWEICLOUD_SDK_SK, HW_SECRET_KEY]",
+    ),
+]  # fmt: skip
+PasswordFile = Annotated[
+    str | None,
+    typer.Option(
+        "--password-file", metavar="PATH", show_default=False,
+        help="Read the IAM password from PATH (- for stdin). [env: KPSTASK_PASSWORD, HW_USER_PASSWORD]",
+    ),
+]  # fmt: skip
+IamEndpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--iam-endpoint", metavar="URL", show_default=False,
+        help="IAM for password logins (default: the region's). [env: HUAWEICLOUD_SDK_IAM_ENDPOINT]",
+    ),
+]  # fmt: skip
+ProfileName = Annotated[
+    str | None,
+    typer.Option(
+        "--profile", metavar="NAME", show_default=False, autocompletion=_complete_profile,
+        help="Profile of the config file to use (default: default). [env: KPSTASK_PROFILE]",
+    ),
+]  # fmt: skip
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the IAM token cache.")]
+
+
 Output = Annotated[
     OutputFormat,
     typer.Option("--output", "-o", case_sensitive=False, help="Result format on stdout."),
@@ -294,38 +335,22 @@ def _wait_options(
     )
 
 
-def _query(
-    ids: list[str],
-    *,
-    wait: bool,
-    region: str | None,
-    endpoint: str | None,
-    allow_http: bool,
-    project_id: str | None,
-    token_file: str | None,
-    token: str | None,
-    request_timeout: float,
-    retries: int,
-    display: Display,
-    options: WaitOptions | None,
-) -> int:
+def _query(ids: list[str], *, wait: bool, flags: ConnectionFlags, display: Display,
+           options: WaitOptions | None) -> int:  # fmt: skip
     """Shared by `get` and `wait`: check everything, then ask (and maybe wait)."""
     from kpstask.actions import resolve_connection, run_get, run_wait, task_ids
 
-    tasks = task_ids(ids, token_file)
-    connection = resolve_connection(
-        region=region,
-        endpoint=endpoint,
-        allow_http=allow_http,
-        project=project_id,
-        token_file=token_file,
-        token=token,
-        timeout_s=request_timeout,
-        retries=retries,
-    )
+    tasks = task_ids(ids, flags.token_file, flags.secret_key_file, flags.password_file)
+    connection = resolve_connection(flags)
     if wait and options is not None:
         return run_wait(connection, tasks, display, options)
     return run_get(connection, tasks, display)
+
+
+def _flags(**values: Any) -> ConnectionFlags:
+    from kpstask.actions import ConnectionFlags
+
+    return ConnectionFlags(**values)
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -341,6 +366,11 @@ def get(  # noqa: PLR0917 - typer passes options as arguments
     project_id: ProjectId = None,
     token_file: TokenFile = None,
     token: TokenValue = None,
+    secret_key_file: SecretKeyFile = None,
+    password_file: PasswordFile = None,
+    iam_endpoint: IamEndpoint = None,
+    profile: ProfileName = None,
+    no_cache: NoCache = False,
     output: Output = OutputFormat.HUMAN,
     quiet: Quiet = False,
     no_color: NoColor = False,
@@ -383,14 +413,21 @@ def get(  # noqa: PLR0917 - typer passes options as arguments
     return _query(
         task_ids,
         wait=wait,
-        region=region,
-        endpoint=endpoint,
-        allow_http=allow_http,
-        project_id=project_id,
-        token_file=token_file,
-        token=token,
-        request_timeout=request_timeout,
-        retries=retries,
+        flags=_flags(
+            region=region,
+            endpoint=endpoint,
+            allow_http=allow_http,
+            project=project_id,
+            token_file=token_file,
+            token=token,
+            secret_key_file=secret_key_file,
+            password_file=password_file,
+            iam_endpoint=iam_endpoint,
+            profile=profile,
+            no_cache=no_cache,
+            timeout_s=request_timeout,
+            retries=retries,
+        ),
         display=_display(output, quiet, no_color, progress, heartbeat),
         options=options,
     )
@@ -405,6 +442,11 @@ def wait_command(  # noqa: PLR0917 - typer passes options as arguments
     project_id: ProjectId = None,
     token_file: TokenFile = None,
     token: TokenValue = None,
+    secret_key_file: SecretKeyFile = None,
+    password_file: PasswordFile = None,
+    iam_endpoint: IamEndpoint = None,
+    profile: ProfileName = None,
+    no_cache: NoCache = False,
     output: Output = OutputFormat.HUMAN,
     quiet: Quiet = False,
     no_color: NoColor = False,
@@ -429,14 +471,21 @@ def wait_command(  # noqa: PLR0917 - typer passes options as arguments
     return _query(
         task_ids,
         wait=True,
-        region=region,
-        endpoint=endpoint,
-        allow_http=allow_http,
-        project_id=project_id,
-        token_file=token_file,
-        token=token,
-        request_timeout=request_timeout,
-        retries=0,
+        flags=_flags(
+            region=region,
+            endpoint=endpoint,
+            allow_http=allow_http,
+            project=project_id,
+            token_file=token_file,
+            token=token,
+            secret_key_file=secret_key_file,
+            password_file=password_file,
+            iam_endpoint=iam_endpoint,
+            profile=profile,
+            no_cache=no_cache,
+            timeout_s=request_timeout,
+            retries=3,
+        ),
         display=_display(output, quiet, no_color, progress, heartbeat),
         options=_wait_options(
             timeout=timeout,
@@ -454,6 +503,82 @@ def _display(output: OutputFormat, quiet: bool, no_color: bool, progress: Progre
     from kpstask.durations import parse_duration
 
     return Display(output, quiet, no_color, progress, parse_duration(heartbeat, "--heartbeat"))
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def token(  # noqa: PLR0917 - typer passes options as arguments
+    show: Annotated[bool, typer.Option("--show", help="Print even when stdout is a terminal.")] = False,
+    region: Region = None,
+    endpoint: Endpoint = None,
+    allow_http: AllowHttp = False,
+    project_id: ProjectId = None,
+    token_file: TokenFile = None,
+    token: TokenValue = None,
+    secret_key_file: SecretKeyFile = None,
+    password_file: PasswordFile = None,
+    iam_endpoint: IamEndpoint = None,
+    profile: ProfileName = None,
+    no_cache: NoCache = False,
+    request_timeout: RequestTimeout = 5.0,
+    debug_flag: DebugFlag = False,
+) -> int:
+    """Print a project-scoped IAM token from the configured credentials, for other tools.
+
+    A password login asks IAM (or reuses the cached token); a configured token is printed
+    as it is. Refuses to print to a terminal without --show.
+    """
+    from kpstask.actions import print_token
+
+    RUN.debug = debug_flag
+    flags = _flags(region=region, endpoint=endpoint, allow_http=allow_http, project=project_id,
+                   token_file=token_file, token=token, secret_key_file=secret_key_file, password_file=password_file,
+                   iam_endpoint=iam_endpoint, profile=profile, no_cache=no_cache,
+                   timeout_s=request_timeout)  # fmt: skip
+    return print_token(flags, show)
+
+
+config_app = typer.Typer(
+    cls=TyperGroup, help="The config file and its profiles.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(  # noqa: PLR0917 - typer passes options as arguments
+    region: Region = None,
+    endpoint: Endpoint = None,
+    allow_http: AllowHttp = False,
+    project_id: ProjectId = None,
+    token_file: TokenFile = None,
+    token: TokenValue = None,
+    secret_key_file: SecretKeyFile = None,
+    password_file: PasswordFile = None,
+    iam_endpoint: IamEndpoint = None,
+    profile: ProfileName = None,
+    no_cache: NoCache = False,
+    output: Output = OutputFormat.HUMAN,
+) -> int:
+    """Every resolved setting and where it came from (flag, environment variable, profile,
+    default); secrets masked. Sends nothing. Exit 2 if something is missing or wrong."""
+    import json
+
+    from kpstask.actions import settings_report
+    from kpstask.console import stdout
+
+    flags = _flags(region=region, endpoint=endpoint, allow_http=allow_http, project=project_id,
+                   token_file=token_file, token=token, secret_key_file=secret_key_file, password_file=password_file,
+                   iam_endpoint=iam_endpoint, profile=profile, no_cache=no_cache)  # fmt: skip
+    rows, ok = settings_report(flags)
+    out = stdout()
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, source in rows:
+        if output is OutputFormat.JSON:
+            out.write(json.dumps({"setting": name, "value": value, "source": source}) + "\n")
+        elif output is OutputFormat.TSV:
+            out.write(f"{name}\t{value}\t{source}\n")
+        else:
+            out.write(f"{name.ljust(width)}  {value}" + (f"  ({source})" if source else "") + "\n")
+    return ExitCode.OK if ok else ExitCode.USAGE
 
 
 @app.command()

@@ -23,6 +23,8 @@ from kpstask.text import one_line
 if TYPE_CHECKING:
     import requests
 
+    from kpstask.auth import Auth
+
 MAX_BODY_BYTES = 1024 * 1024
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_AFTER_CAP_S = 30.0
@@ -84,14 +86,13 @@ class _Retryable(Exception):
         self.wait_s = wait_s
 
 
-class KpsClient:
-    """Talks to one KPS endpoint for one project."""
+class Transport:
+    """One base URL: a session, timeouts, retries, the 1 MiB limit, --debug lines.
+    `send` returns an Answer or raises; it never prints."""
 
     def __init__(
         self,
         base_url: str,
-        project_id: str,
-        auth_headers: Mapping[str, str],
         *,
         timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
@@ -102,9 +103,11 @@ class KpsClient:
         session: requests.Session | None = None,
         pool_size: int = 10,  # connections kept per host; one per concurrent poll
     ) -> None:
-        self.base_url = base_url
-        self.project_id = project_id
-        self.auth_headers = auth_headers
+        self.base_url = base_url.rstrip("/")
+        parts = urlsplit(self.base_url)
+        self.host = parts.hostname or self.base_url
+        self.host_header = parts.netloc  # what a signature must cover, exactly as sent
+        self.prefix = parts.path  # a proxy's path prefix is part of the signed path
         self.timeout_s = timeout_s
         self.retry = retry or RetryPolicy()
         # Looked up now, not at import, so tests can swap the module's functions.
@@ -112,45 +115,34 @@ class KpsClient:
         self.rand = rand or random.random
         self.clock = clock or time.monotonic
         self.debug = debug
-        self.session = session
-        self.pool_size = pool_size
-        if self.session is None:
+        if session is None:
             import requests
             from requests.adapters import HTTPAdapter
 
-            self.session = requests.Session()
+            session = requests.Session()
             for scheme in ("https://", "http://"):
-                self.session.mount(scheme, HTTPAdapter(pool_connections=1, pool_maxsize=self.pool_size))
+                session.mount(scheme, HTTPAdapter(pool_connections=1, pool_maxsize=pool_size))
+        self.session = session
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"
-        self._host = urlsplit(self.base_url).hostname or self.base_url
         # A local simulator or tunnel is never reached through an HTTP(S)_PROXY.
-        self._proxies: dict[str, str | None] = {"http": None, "https": None} if is_loopback(self._host) else {}
+        self._proxies: dict[str, str | None] = {"http": None, "https": None} if is_loopback(self.host) else {}
 
     def close(self) -> None:
-        if self.session is not None:
-            self.session.close()
+        self.session.close()
 
-    def __enter__(self) -> KpsClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def get_task(self, task_id: str) -> Task:
-        """`GET /v3/{project_id}/tasks/{task_id}` as a Task, or a KpsError."""
-        path = f"/v3/{quote(self.project_id, safe='')}/tasks/{quote(task_id, safe='')}"
-        answer = self._request("GET", path)
-        return Task.from_body(task_id, task_body(read_response(answer, self._host), answer))
-
-    # -- transport -----------------------------------------------------------
-
-    def _request(self, method: str, path: str) -> Answer:
-        """Send with retries on connection errors, timeouts, 429, 502, 503 and 504."""
+    def send(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes = b"", auth: Auth | None = None
+    ) -> Answer:
+        """Send with retries on connection errors, timeouts, 429, 502, 503 and 504;
+        credentials are applied (signed) afresh on every attempt."""
         attempts = self.retry.retries + 1
         for attempt in range(attempts):
             try:
-                return self._attempt(method, path)
+                sent = dict(headers)
+                if auth is not None:
+                    sent.update(auth.headers(method, self.host_header, self.prefix + path, []))
+                return self._attempt(method, path, sent, body)
             except _Retryable as retryable:
                 if attempt + 1 >= attempts:
                     raise retryable.error from None
@@ -161,18 +153,17 @@ class KpsClient:
                 self.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(self, method: str, path: str) -> Answer:
+    def _attempt(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         import requests
 
-        assert self.session is not None
         url = self.base_url + path
-        headers = dict(self.auth_headers)
         started = self.clock()
         try:
             response = self.session.request(
                 method,
                 url,
                 headers=headers,
+                data=body or None,
                 timeout=(self.timeout_s, self.timeout_s),
                 stream=True,
                 allow_redirects=False,
@@ -185,15 +176,15 @@ class KpsClient:
         except requests.exceptions.SSLError as exc:
             self._debug_exchange(method=method, url=url, headers=headers, answer=None, started=started, exc=exc)
             raise NetworkError(
-                f"TLS error talking to {self._host}: {_reason(exc)}",
+                f"TLS error talking to {self.host}: {_reason(exc)}",
                 hint="check the endpoint's certificate; a private CA goes in REQUESTS_CA_BUNDLE",
             ) from None
         except (requests.exceptions.RequestException, OSError) as exc:
             self._debug_exchange(method=method, url=url, headers=headers, answer=None, started=started, exc=exc)
-            raise _Retryable(network_error(exc, self._host, self.timeout_s)) from None
+            raise _Retryable(network_error(exc, self.host, self.timeout_s)) from None
         self._debug_exchange(method=method, url=url, headers=headers, answer=answer, started=started, exc=None)
         if answer.status in RETRY_STATUSES:
-            error = error_for(answer, self._host)
+            error = error_for(answer, self.host)
             raise _Retryable(error, error.retry_after_s)
         return answer
 
@@ -230,7 +221,7 @@ class KpsClient:
         if self.debug is None:
             return
         ms = (self.clock() - started) * 1000
-        sent = {**self.session.headers, **headers} if self.session is not None else dict(headers)
+        sent = {**self.session.headers, **headers}
         self._debug(f"> {method} {url}")
         self._debug(f"> headers: {redact_headers(sent)}")
         if answer is None:
@@ -240,6 +231,48 @@ class KpsClient:
             f"< HTTP {answer.status} in {ms:.0f} ms, {len(answer.body)} bytes, request id {answer.request_id or '-'}"
         )
         self._debug(f"< headers: {', '.join(answer.headers.keys())}")
+
+
+class KpsClient:
+    """The KPS task API of one project, over a Transport, with one credential."""
+
+    def __init__(self, transport: Transport, project_id: str, auth: Auth) -> None:
+        self.transport = transport
+        self.project_id = project_id
+        self.auth = auth
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> KpsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get_task(self, task_id: str) -> Task:
+        """`GET /v3/{project_id}/tasks/{task_id}` as a Task, or a KpsError."""
+        path = f"/v3/{quote(self.project_id, safe='')}/tasks/{quote(task_id, safe='')}"
+        answer = self._get(path)
+        try:
+            data = read_response(answer, self.transport.host)
+        except AuthError as error:
+            if self.auth.kind == "aksk" and error.http_status == 401:
+                # The token hints do not fit a signature: say what can be wrong with one.
+                error.hint = (
+                    "check the secret key belongs to the access key and the key is enabled; "
+                    "a signature is only valid within 15 minutes of X-Sdk-Date, so check this machine's clock"
+                )
+            raise
+        return Task.from_body(task_id, task_body(data, answer))
+
+    def _get(self, path: str) -> Answer:
+        """A refused cached token is renewed once, and the request made once more."""
+        answer = self.transport.send("GET", path, {}, auth=self.auth)
+        if answer.status in (401, 403) and self.auth.renew():
+            self.transport._debug("credentials refused: renewed them, asking once more")
+            answer = self.transport.send("GET", path, {}, auth=self.auth)
+        return answer
 
 
 def redact_headers(headers: Mapping[str, str | bytes]) -> str:

@@ -9,14 +9,18 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from kpstask.errors import UsageError
 
+if TYPE_CHECKING:
+    from kpstask.config import Profile
+
 REGION_ENV = ("KPSTASK_REGION", "HW_REGION_NAME", "OS_REGION_NAME")
 ENDPOINT_ENV = ("KPSTASK_ENDPOINT",)
 PROJECT_ENV = ("KPSTASK_PROJECT_ID", "HUAWEICLOUD_SDK_PROJECT_ID", "HW_PROJECT_ID")
+IAM_ENV = ("HUAWEICLOUD_SDK_IAM_ENDPOINT",)
 
 # The official SDK's KpsRegion table, plus the European region on its own domain.
 KNOWN_REGIONS: tuple[str, ...] = (
@@ -42,13 +46,23 @@ class Sourced(NamedTuple):
     source: str
 
 
-def pick(flag: str | None, flag_name: str, env: Mapping[str, str], names: tuple[str, ...]) -> Sourced | None:
-    """The flag if given, else the first environment variable that is set."""
+def pick(
+    flag: str | None,
+    flag_name: str,
+    env: Mapping[str, str],
+    names: tuple[str, ...],
+    *,
+    profile: Profile | None = None,
+    key: str = "",
+) -> Sourced | None:
+    """The flag if given, else the first environment variable that is set, else the profile."""
     if flag is not None:
         return Sourced(flag, flag_name)
     for name in names:
         if name in env:
             return Sourced(env[name], f"environment variable {name}")
+    if profile is not None and key in profile.values:
+        return Sourced(profile.values[key], profile.source(key))
     return None
 
 
@@ -119,18 +133,18 @@ def base_url(
     endpoint: Sourced | None,
     allow_http: bool,
     warn: Callable[[str], None],
-) -> str:
-    """A flag wins over the environment, then the endpoint over the region;
-    neither is a usage error."""
+) -> Sourced:
+    """The base URL and where it came from. A flag wins over the environment and
+    the profile, then the endpoint over the region; neither is a usage error."""
     region_flag = region is not None and region.source.startswith("--")
     if endpoint is not None and (endpoint.source.startswith("--") or not region_flag):
-        return endpoint_url(endpoint, allow_http)
+        return Sourced(endpoint_url(endpoint, allow_http), endpoint.source)
     if region is not None:
-        return region_url(region, warn)
+        return Sourced(region_url(region, warn), region.source)
     raise UsageError(
         "no region or endpoint given",
         hint="pass --region cn-north-4 (or set KPSTASK_REGION, HW_REGION_NAME or OS_REGION_NAME), "
-        "or --endpoint URL (or KPSTASK_ENDPOINT)",
+        "or --endpoint URL (or KPSTASK_ENDPOINT), or put region in a profile",
     )
 
 

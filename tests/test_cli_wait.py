@@ -114,7 +114,7 @@ def test_bad_stdin(done: responses.RequestsMock, stdin: str, words: str) -> None
 def test_stdin_cannot_hold_token_and_ids(done: responses.RequestsMock) -> None:
     result = run("wait", "-", "--token-file", "-", input=CANARY)
     assert result.exit_code == 2
-    assert "standard input cannot hold both" in result.stderr
+    assert "standard input cannot hold both a secret" in result.stderr
 
 
 # -- option checks -------------------------------------------------------------------

@@ -6,20 +6,15 @@ import pytest
 import requests
 import responses
 
-from kpstask.client import MAX_BODY_BYTES, KpsClient, RetryPolicy, retry_after
+from kpstask.auth import TokenAuth
+from kpstask.client import MAX_BODY_BYTES, KpsClient, RetryPolicy, Transport, retry_after
 from kpstask.errors import ApiError, AuthError, NetworkError, NotFoundError
 from tests.conftest import CANARY, ENDPOINT, PROJECT, SERVER, task_url
 
 
 def make_client(waits: list[float], retries: int = 3) -> KpsClient:
-    return KpsClient(
-        ENDPOINT,
-        PROJECT,
-        {"X-Auth-Token": CANARY},
-        retry=RetryPolicy(retries=retries),
-        sleep=waits.append,
-        rand=lambda: 0.5,
-    )
+    transport = Transport(ENDPOINT, retry=RetryPolicy(retries=retries), sleep=waits.append, rand=lambda: 0.5)
+    return KpsClient(transport, PROJECT, TokenAuth(CANARY, "test"))
 
 
 OK = {"task_id": "t1", "task_status": "RUNNING_RESET", "server_id": SERVER}

@@ -143,7 +143,7 @@ def test_no_token_over_the_wire(sim: Simulator) -> None:
     del env["KPSTASK_TOKEN"]
     proc = subprocess.run([str(KPSTASK), "get", "ok"], env=env, capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 2
-    assert "no token given" in proc.stderr
+    assert "no credentials given: no token" in proc.stderr
 
 
 def test_python_dash_m(sim: Simulator) -> None:

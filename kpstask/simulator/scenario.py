@@ -31,6 +31,9 @@ FAULT_TYPES = (
 )
 DEFAULT_PROJECT = "0123456789abcdef0123456789abcdef"
 DEFAULT_TOKEN = "kpstask-simulator-token"  # noqa: S105 - a fake token for a fake API
+DEMO_ACCESS_KEY = "SIMULATORACCESSKEY01"
+DEMO_SECRET_KEY = "simulator-secret-key"  # noqa: S105 - fake, for the simulator
+DEMO_USER, DEMO_DOMAIN, DEMO_PASSWORD = "sim-user", "sim-domain", "sim-password"
 
 
 def _fail(where: str, problem: str) -> UsageError:
@@ -196,11 +199,15 @@ class Scenario:
     tasks: list[SimTask] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     seed: int | None = None  # for faults with a probability; None: different every run
-    auth: str = "token"  # "token": X-Auth-Token must match; "any": no check (benchmarks against other clients)
+    auth: str = "token"  # "token": credentials are checked; "any": no check (benchmarks against other clients)
+    access_keys: list[dict[str, str]] = field(default_factory=list)  # access_key, secret_key[, security_token]
+    users: list[dict[str, str]] = field(default_factory=list)  # name, domain, password: IAM logins
+    token_ttl_s: float = 86400.0  # lifetime of the tokens the simulated IAM issues
 
     @classmethod
     def parse(cls, spec: Any, now: float | None = None) -> Scenario:
-        spec = _check_keys(spec, {"project_id", "token", "tasks", "faults", "seed", "auth"}, "top level")
+        keys = {"project_id", "token", "tasks", "faults", "seed", "auth", "access_keys", "users", "token_ttl_s"}
+        spec = _check_keys(spec, keys, "top level")
         if spec.get("auth", "token") not in ("token", "any"):
             raise _fail("top level", "auth must be token or any")
         tasks = _get(spec, "tasks", list, "top level", [])
@@ -212,11 +219,24 @@ class Scenario:
             faults=[Fault.parse(f, f"faults[{i}]") for i, f in enumerate(faults)],
             seed=_get(spec, "seed", int, "top level", None),
             auth=spec.get("auth", "token"),
-        )
+            access_keys=[_strings(k, f"access_keys[{i}]", {"access_key", "secret_key"}, {"security_token"})
+                         for i, k in enumerate(_get(spec, "access_keys", list, "top level", []))],
+            users=[_strings(u, f"users[{i}]", {"name", "domain", "password"}, set())
+                   for i, u in enumerate(_get(spec, "users", list, "top level", []))],
+            token_ttl_s=float(_get(spec, "token_ttl_s", (int, float), "top level", 86400.0)),
+        )  # fmt: skip
         ids = [task.task_id for task in scenario.tasks]
         if len(set(ids)) != len(ids):
             raise _fail("tasks", "task ids must be unique")
         return scenario
+
+
+def _strings(spec: Any, where: str, required: set[str], optional: set[str]) -> dict[str, str]:
+    spec = _check_keys(spec, required | optional, where)
+    missing = sorted(required - set(spec))
+    if missing or not all(isinstance(value, str) and value for value in spec.values()):
+        raise _fail(where, f"needs non-empty strings {', '.join(sorted(required))}")
+    return dict(spec)
 
 
 def load_scenario(path: str, now: float | None = None) -> Scenario:
@@ -264,4 +284,7 @@ def default_scenario(now: float | None = None) -> Scenario:
     for i, task in enumerate(spec["tasks"]):
         task["server_id"] = f"c9aa197b-a6b6-4c33-b3a6-fa0b4ec5{i:04d}"
         task["server_name"] = f"ecs-demo-{i}"
+    # Every kind of credential works against the demo set (documented in the README).
+    spec["access_keys"] = [{"access_key": DEMO_ACCESS_KEY, "secret_key": DEMO_SECRET_KEY}]
+    spec["users"] = [{"name": DEMO_USER, "domain": DEMO_DOMAIN, "password": DEMO_PASSWORD}]
     return Scenario.parse(spec, now)

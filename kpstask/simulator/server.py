@@ -7,6 +7,7 @@ in-process (`Simulator(...).start()`) or from the command line
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 import random
@@ -19,10 +20,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, urlsplit
 
+from kpstask import signer
 from kpstask.errors import KpsError
 from kpstask.simulator.scenario import Fault, Scenario, SimTask
 
@@ -36,6 +39,15 @@ API_NOT_FOUND = {
 }
 TASK_NOT_FOUND = {"error_code": "KPS.0001", "error_msg": "taskId is illegal"}
 BAD_TOKEN = {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: token is invalid"}
+TOKEN_EXPIRED = {"error_code": "APIGW.0307", "error_msg": "The token must be updated."}
+BAD_SIGNATURE = {
+    "error_code": "APIGW.0301",
+    "error_msg": "Incorrect IAM authentication information: verify aksk signature fail",
+}
+SIGNATURE_EXPIRED = {
+    "error_code": "APIGW.0301",
+    "error_msg": "Incorrect IAM authentication information: x-sdk-date expired",
+}
 NO_TOKEN = {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: x-auth-token not found"}
 THROTTLED = {"error_code": "APIGW.0308", "error_msg": "The throttling threshold has been reached"}
 SERVER_ERROR = {"error_code": "KPS.0003", "error_msg": "The dependent service is unavailable."}
@@ -43,6 +55,24 @@ HTML_ERROR = (
     "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n"
     "<center><h1>{0}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
+
+
+class Request(NamedTuple):
+    """What the gateway sees of a request."""
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: Any
+    body: bytes
+
+
+def iam_error(code: int, message: str, title: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "title": title}}
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
 
 
 @dataclass(frozen=True)
@@ -76,11 +106,15 @@ class Simulator:
         scenario: Scenario,
         host: str = "127.0.0.1",
         port: int = 0,
+        *,
         clock: Callable[[], float] = time.monotonic,
         log: Callable[[str], None] | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.scenario = scenario
         self.clock = clock
+        self.wall = wall  # for X-Sdk-Date and token expiry, which are wall-clock times
+        self._issued: dict[str, float] = {}  # tokens the simulated IAM gave out -> expiry
         for task in scenario.tasks:  # tasks start their clocks when the simulator does
             if task.created_at is None:
                 task.created_at = clock()
@@ -173,12 +207,15 @@ class Simulator:
 
     # -- the API -------------------------------------------------------------------
 
-    def answer(self, method: str, path: str, headers: Any) -> tuple[Reply, float]:
+    def answer(self, request: Request) -> tuple[Reply, float]:
         """The reply to an API request, and the latency to add before it."""
+        method, path = request.method, request.path
         with self._lock:
+            if (method, path) == ("POST", "/v3/auth/tokens"):
+                return self._iam_login(request), 0.0
             number = self._global_requests
             self._global_requests += 1
-            refused = self._check_auth(headers)
+            refused = self._check_auth(request)
             if refused is not None:
                 return refused, 0.0
             match = TASK_PATH.match(path)
@@ -201,16 +238,77 @@ class Simulator:
                                              "server_id": task.server_id})  # fmt: skip
             return reply, delay
 
-    def _check_auth(self, headers: Any) -> Reply | None:
-        """The API gateway's part: no token, or the wrong one, is a 401."""
+    def _check_auth(self, request: Request) -> Reply | None:
+        """The API gateway's part: a known token not yet expired, or a valid AK/SK signature."""
         if self.scenario.auth == "any":
             return None
-        token = headers.get("X-Auth-Token")
+        authorization = request.headers.get("Authorization")
+        if authorization is not None:
+            return self._check_signature(request, authorization)
+        token = request.headers.get("X-Auth-Token")
         if token is None:
             return gateway_reply(401, NO_TOKEN)
-        if token != self.scenario.token:
+        if token == self.scenario.token:
+            return None
+        expires = self._issued.get(token)
+        if expires is None:
             return gateway_reply(401, BAD_TOKEN)
+        if expires <= self.wall():
+            return gateway_reply(401, TOKEN_EXPIRED)
         return None
+
+    def _check_signature(self, request: Request, authorization: str) -> Reply | None:
+        parts = signer.parse_authorization(authorization)
+        key = next((k for k in self.scenario.access_keys if parts and k["access_key"] == parts["Access"]), None)
+        if parts is None or key is None:
+            return gateway_reply(401, BAD_SIGNATURE)
+        names = parts["SignedHeaders"].split(";")
+        received = {name.lower(): value for name, value in request.headers.items()}
+        if "host" not in names or "x-sdk-date" not in names or any(name not in received for name in names):
+            return gateway_reply(401, BAD_SIGNATURE)
+        try:
+            signed_at = datetime.strptime(received["x-sdk-date"], signer.DATE_FORMAT).replace(tzinfo=timezone.utc)
+        except ValueError:
+            return gateway_reply(401, BAD_SIGNATURE)
+        if abs(signed_at.timestamp() - self.wall()) > 15 * 60:
+            return gateway_reply(401, SIGNATURE_EXPIRED)
+        if key.get("security_token") and received.get("x-security-token") != key["security_token"]:
+            return gateway_reply(401, BAD_SIGNATURE)
+        signed = {name: received[name] for name in names}
+        canonical, _ = signer.canonical_request(request.method, request.path, request.query, signed, request.body)
+        expected = signer.signature(key["secret_key"], received["x-sdk-date"], canonical)
+        if not hmac.compare_digest(expected, parts["Signature"]):
+            return gateway_reply(401, BAD_SIGNATURE)
+        return None
+
+    def _iam_login(self, request: Request) -> Reply:
+        """`POST /v3/auth/tokens` with a password: a project-scoped token in X-Subject-Token."""
+        try:
+            identity = json.loads(request.body)["auth"]["identity"]
+            user = identity["password"]["user"]
+            name, password, domain = user["name"], user["password"], user["domain"]["name"]
+            project = json.loads(request.body)["auth"]["scope"]["project"]["id"]
+        except (ValueError, KeyError, TypeError):
+            return json_reply(400, iam_error(400, "The request body is invalid.", "Bad Request"))
+        known = {"name": name, "domain": domain, "password": password} in self.scenario.users
+        if not known:
+            return json_reply(401, iam_error(401, "The username or password is wrong.", "Unauthorized"))
+        if project != self.scenario.project_id:
+            return json_reply(400, iam_error(400, "The project is not found or not accessible.", "Bad Request"))
+        token = "MIIsim" + uuid.uuid4().hex + uuid.uuid4().hex
+        now = self.wall()
+        self._issued[token] = now + self.scenario.token_ttl_s
+        body = {"token": {"expires_at": _iso(now + self.scenario.token_ttl_s), "issued_at": _iso(now),
+                          "methods": ["password"], "project": {"id": project},
+                          "user": {"name": name, "domain": {"name": domain}}}}  # fmt: skip
+        return Reply(201, json.dumps(body).encode(), headers=(("X-Subject-Token", token),))
+
+    def expire_tokens(self) -> int:
+        """Every token the simulated IAM issued stops working (as after a password change)."""
+        with self._lock:
+            for token in self._issued:
+                self._issued[token] = 0.0
+            return len(self._issued)
 
     def _apply_faults(self, faults: list[Fault], number: int, task: SimTask | None) -> tuple[float, Reply | None]:
         delay = 0.0
@@ -321,11 +419,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         sim = self.server.simulator
         arrived = sim.clock()
-        path = urlsplit(self.path).path
+        parts = urlsplit(self.path)
+        path = parts.path
         if path.startswith(CONTROL_PREFIX):
             reply, delay = self._control(method, path), 0.0
         else:
-            reply, delay = sim.answer(method, path, self.headers)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(min(length, MAX_CONTROL_BODY)) if length else b""
+            query = parse_qsl(parts.query, keep_blank_values=True)
+            reply, delay = sim.answer(Request(method, path, list(query), self.headers, body))
         if delay and sim._stopping.wait(delay):
             return
         outcome = reply.status if reply.action == "send" else reply.action
@@ -388,6 +490,8 @@ class _Handler(BaseHTTPRequestHandler):
             except KeyError:
                 return json_reply(404, {"error": f"no task {parts[1]}"})
             return json_reply(200, {"task_id": parts[1]})
+        if (method, route) == ("POST", "tokens/expire"):
+            return json_reply(200, {"expired": sim.expire_tokens()})
         if (method, route) == ("PUT", "token"):
             if not isinstance(body, dict) or not isinstance(body.get("token"), str):
                 raise ValueError('expected {"token": "..."}')

@@ -1,0 +1,132 @@
+"""The config file and its profiles: `$XDG_CONFIG_HOME/kpstask/config.toml` (or
+`KPSTASK_CONFIG`), one table per profile. Secrets are never in it: it names the
+files that hold them.
+
+    [default]
+    region = "cn-north-4"
+    project_id = "0123456789abcdef0123456789abcdef"
+
+    [ci]
+    access_key = "HPUA..."
+    secret_key_file = "~/.config/kpstask/ci.sk"
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from kpstask.errors import UsageError
+
+PROFILE_KEYS = (
+    "region", "endpoint", "project_id", "iam_endpoint",
+    "token_file",
+    "access_key", "secret_key_file", "security_token_file",
+    "user_name", "domain", "password_file",
+)  # fmt: skip
+FILE_KEYS = frozenset({"token_file", "secret_key_file", "security_token_file", "password_file"})
+
+
+class Profile(NamedTuple):
+    """The chosen profile's values; empty when there is no config file."""
+
+    name: str
+    path: Path | None
+    values: Mapping[str, str]
+
+    def source(self, key: str) -> str:
+        return f"profile {self.name} ({self.path}) {key}"
+
+
+def config_path(env: Mapping[str, str]) -> Path:
+    if env.get("KPSTASK_CONFIG"):
+        return Path(env["KPSTASK_CONFIG"]).expanduser()
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "kpstask" / "config.toml"
+
+
+def cache_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kpstask"
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
+    try:
+        with path.open("rb") as handle:
+            data: dict[str, Any] = tomllib.load(handle)
+    except OSError as exc:
+        raise UsageError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config {path} is not valid TOML: {exc}") from None
+    return data
+
+
+def profile_names(env: Mapping[str, str]) -> list[str]:
+    """Profiles in the config file (for Tab completion); none when it is missing or broken."""
+    try:
+        path = config_path(env)
+        return sorted(name for name, table in _load_toml(path).items() if isinstance(table, dict))
+    except (UsageError, OSError):
+        return []
+
+
+def load_profile(flag: str | None, env: Mapping[str, str]) -> Profile:
+    """`--profile`, else `KPSTASK_PROFILE`, else `default` (which may be absent)."""
+    name = flag or env.get("KPSTASK_PROFILE") or "default"
+    explicit = bool(flag or env.get("KPSTASK_PROFILE"))
+    path = config_path(env)
+    if not path.exists():
+        if explicit and name != "default":
+            raise UsageError(f"profile {name!r} asked for, but there is no config file at {path}")
+        return Profile(name, None, {})
+    data = _load_toml(path)
+    table = data.get(name)
+    if table is None:
+        if explicit and name != "default":
+            known = ", ".join(sorted(data)) or "none"
+            raise UsageError(f"no profile {name!r} in {path}", hint=f"profiles there: {known}")
+        return Profile(name, path, {})
+    if not isinstance(table, dict):
+        raise UsageError(f"config {path}: [{name}] must be a table")
+    unknown = sorted(set(table) - set(PROFILE_KEYS))
+    if unknown:
+        raise UsageError(
+            f"config {path}: profile {name} has unknown key(s) {', '.join(unknown)}",
+            hint="known keys: " + ", ".join(PROFILE_KEYS),
+        )
+    values = {}
+    for key, value in table.items():
+        if not isinstance(value, str):
+            raise UsageError(f"config {path}: {name}.{key} must be a string")
+        values[key] = str(Path(value).expanduser()) if key in FILE_KEYS else value
+    return Profile(name, path, values)
+
+
+def read_secret_file(path: str, what: str, warn: Callable[[str], None], stdin: Any = None) -> str:
+    """A secret from a file (`-`: stdin); a file others can read gets a warning, as ssh gives."""
+    if path == "-":
+        stream = stdin or sys.stdin
+        if stream.isatty():
+            raise UsageError(f"{what} -: standard input is a terminal", hint="pipe the secret in")
+        return str(stream.read(64 * 1024 + 1))
+    try:
+        mode = os.stat(path).st_mode
+        with open(path, "rb") as handle:
+            data = handle.read(64 * 1024 + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path!r}: {exc.strerror or exc}") from None
+    if mode & 0o077:
+        warn(f"{what} {path} is readable by others (mode {mode & 0o777:o}); chmod 600 it")
+    if len(data) > 64 * 1024:
+        raise UsageError(f"{what} {path!r} is larger than 64 KiB: is it the right file?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} {path!r} is not a text file") from None
