@@ -18,15 +18,18 @@ ENDPOINT = "https://kms.test-1.example.com"
 SERVER = "c9aa197b-a6b6-4c33-b3a6-fa0b4ec50006"
 
 _OUR_PREFIXES = ("KPSTASK_", "HW_", "OS_", "HUAWEICLOUD_SDK_")
-_COLOUR_VARS = ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+_COLOUR_VARS = ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "GITHUB_ACTIONS")
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's credentials, region or colour settings."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's credentials, region, config file, token cache or colour settings."""
     for name in list(os.environ):
         if name.startswith(_OUR_PREFIXES) or name in _COLOUR_VARS:
             monkeypatch.delenv(name)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
 
 
 @pytest.fixture(autouse=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import string
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from kpstask import signer
 
@@ -77,10 +77,9 @@ header_values = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint
 )
 def test_any_request_matches_the_sdk(method: str, path: str, query: list[tuple[str, object]],
                                      headers: dict[str, str], body: str, secret: str) -> None:  # fmt: skip
-    unique_headers = {name: value for name, value in headers.items()}
+    unique_headers = dict(headers)
     lower = [name.lower() for name in unique_headers]
-    if len(set(lower)) != len(lower):  # the same header twice in different case: skip, HTTP merges them
-        return
+    assume(len(set(lower)) == len(lower))  # one header twice in different case: HTTP merges them
     expected, _ = sdk_authorization(method, path, query, {**BASE, **unique_headers}, body, sk=secret)
     assert ours(method, path, query, {**BASE, **unique_headers}, body, sk=secret)["Authorization"] == expected
 
