@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from kpstask.client import KpsClient, Transport
     from kpstask.config import Profile
     from kpstask.iam import IamLogin
+    from kpstask.models import ListedTask
     from kpstask.settings import Sourced
     from kpstask.wait import WaitOptions
 
@@ -223,9 +224,10 @@ def task_ids(values: Sequence[str], *secret_files: str | None) -> list[str]:
         text = sys.stdin.read(MAX_STDIN_BYTES + 1)
         if len(text) > MAX_STDIN_BYTES:
             raise UsageError("task ids on stdin: more than 10 MiB")
-        ids.extend(validate_task_id(task_id) for task_id in ids_from_text(text))
-    if not ids:
-        raise UsageError("no task ids given (stdin was empty)")
+        found = ids_from_text(text)
+        if not found:
+            raise UsageError("no task ids given (stdin was empty)")
+        ids.extend(validate_task_id(task_id) for task_id in found)
     return list(dict.fromkeys(ids))
 
 
@@ -332,3 +334,102 @@ def _table(results: list[TaskResult], display: Display) -> None:
         from kpstask.render import human_table, make_console
 
         human_table(results, make_console(stdout(), display.no_color))
+
+
+LIST_PAGE_LIMIT = 1000  # what the API allows per page
+
+
+def fetch_listed(client: KpsClient, kind: str, limit: int | None, page_size: int) -> list[ListedTask]:
+    """Every page of running-tasks or failed-tasks (at most `limit` items)."""
+    from kpstask.models import ListedTask
+
+    items: list[ListedTask] = []
+    offset = 0
+    while limit is None or len(items) < limit:
+        size = page_size if limit is None else min(page_size, limit - len(items))
+        total, page = client.list_page(kind, size, offset)
+        debug(f"{kind}-tasks: {len(page)} at offset {offset} (total {total})")
+        items.extend(ListedTask(fields) for fields in page)
+        offset += len(page)
+        if len(page) < size or (total is not None and offset >= total):
+            break
+    return items
+
+
+def run_list(connection: Connection, kind: str, display: Display, *, server: str | None, limit: int | None,
+             page_size: int) -> int:  # fmt: skip
+    """`kpstask running` and `kpstask failed`: the list, in the chosen format; an empty list is fine."""
+    from kpstask.render import listed_line, listed_table, make_console
+
+    with _client(connection, connection.retries) as client:
+        tasks = fetch_listed(client, kind, limit, page_size)
+    if server is not None:
+        tasks = [task for task in tasks if task.text("server_id") == server]
+    if display.quiet:
+        return ExitCode.OK
+    if display.output is OutputFormat.HUMAN:
+        if not tasks:
+            say("info", f"no {kind} tasks" + (f" on server {server}" if server else ""))
+            return ExitCode.OK
+        listed_table(tasks, make_console(stdout(), display.no_color), failed=kind == "failed")
+        return ExitCode.OK
+    out = stdout()
+    for task in tasks:
+        out.write(listed_line(task, display.output, failed=kind == "failed") + "\n")
+    return ExitCode.OK
+
+
+def running_ids(connection: Connection, page_size: int = LIST_PAGE_LIMIT) -> list[str]:
+    """The ids of every task running now (`wait --all-running`)."""
+    with _client(connection, connection.retries) as client:
+        return [task.task_id for task in fetch_listed(client, "running", None, page_size)]
+
+
+def run_clear(connection: Connection, ids: list[str], clear_all: bool, yes: bool, display: Display) -> int:
+    """Delete failed-task records, after a confirmation on a terminal (or --yes)."""
+    import json
+
+    with _client(connection, connection.retries) as client:
+        if clear_all:
+            ids = [task.task_id for task in fetch_listed(client, "failed", None, LIST_PAGE_LIMIT)]
+            if not ids:
+                say("info", "no failed-task records to delete")
+                return ExitCode.OK
+        what = f"{len(ids)} failed-task record(s)" + (" (all of them)" if clear_all else "")
+        if not _confirmed(f"Delete {what}: {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}?", yes):
+            say("info", "nothing deleted")
+            return ExitCode.OK
+        results: list[tuple[str, KpsError | None]] = []
+        if clear_all:
+            client.delete_failed(None)
+            results = [(task_id, None) for task_id in ids]
+        else:
+            for task_id in ids:
+                try:
+                    client.delete_failed(task_id)
+                    results.append((task_id, None))
+                except KpsError as refused:
+                    say("error", f"task {task_id}: {refused}")
+                    results.append((task_id, refused))
+    out = stdout()
+    for task_id, error in results:
+        if display.quiet:
+            continue
+        if display.output is OutputFormat.JSON:
+            record = {"task_id": task_id, "deleted": error is None, **({"error": error.as_dict()} if error else {})}
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        elif display.output is OutputFormat.TSV:
+            out.write(f"{task_id}\t{'deleted' if error is None else 'error'}\n")
+        elif error is None:
+            out.write(f"deleted failed-task record {task_id}\n")
+    return worst(failure.exit_code if failure else ExitCode.OK for _, failure in results)
+
+
+def _confirmed(question: str, yes: bool) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError("deleting failed-task records needs --yes when not on a terminal")
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")

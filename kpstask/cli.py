@@ -336,12 +336,20 @@ def _wait_options(
 
 
 def _query(ids: list[str], *, wait: bool, flags: ConnectionFlags, display: Display,
-           options: WaitOptions | None) -> int:  # fmt: skip
+           options: WaitOptions | None, all_running: bool = False) -> int:  # fmt: skip
     """Shared by `get` and `wait`: check everything, then ask (and maybe wait)."""
-    from kpstask.actions import resolve_connection, run_get, run_wait, task_ids
+    from kpstask.actions import resolve_connection, run_get, run_wait, running_ids, task_ids
 
     tasks = task_ids(ids, flags.token_file, flags.secret_key_file, flags.password_file)
+    if not tasks and not all_running:
+        raise UsageError("no task ids given", hint="give TASK_IDs, - to read them from stdin, or --all-running")
     connection = resolve_connection(flags)
+    if all_running:
+        running = running_ids(connection)
+        say("info", f"{len(running)} task(s) running: {' '.join(running[:10])}{' ...' if len(running) > 10 else ''}")
+        tasks = list(dict.fromkeys([*tasks, *running]))
+        if not tasks:
+            return ExitCode.OK
     if wait and options is not None:
         return run_wait(connection, tasks, display, options)
     return run_get(connection, tasks, display)
@@ -435,7 +443,17 @@ def get(  # noqa: PLR0917 - typer passes options as arguments
 
 @app.command("wait", epilog=EXIT_CODES_HELP)
 def wait_command(  # noqa: PLR0917 - typer passes options as arguments
-    task_ids: TaskIds,
+    task_ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[TASK_ID...]",
+            show_default=False,
+            help="Task ids, as returned by the KPS APIs; - reads them from stdin.",
+        ),
+    ] = None,
+    all_running: Annotated[
+        bool, typer.Option("--all-running", help="Also wait for every task running when the wait starts.")
+    ] = False,
     region: Region = None,
     endpoint: Endpoint = None,
     allow_http: AllowHttp = False,
@@ -469,8 +487,9 @@ def wait_command(  # noqa: PLR0917 - typer passes options as arguments
     """
     RUN.debug = debug_flag
     return _query(
-        task_ids,
+        task_ids or [],
         wait=True,
+        all_running=all_running,
         flags=_flags(
             region=region,
             endpoint=endpoint,
@@ -503,6 +522,116 @@ def _display(output: OutputFormat, quiet: bool, no_color: bool, progress: Progre
     from kpstask.durations import parse_duration
 
     return Display(output, quiet, no_color, progress, parse_duration(heartbeat, "--heartbeat"))
+
+
+ServerFilter = Annotated[
+    str | None, typer.Option("--server", metavar="ID", show_default=False, help="Only tasks on this server.")
+]
+ListLimit = Annotated[
+    int | None,
+    typer.Option("--limit", metavar="N", min=1, show_default=False, help="At most N tasks (default: every page)."),
+]
+PageSize = Annotated[int, typer.Option("--page-size", metavar="N", min=1, max=1000, help="Tasks asked for per page.")]
+
+
+def _list(kind: str, flags: ConnectionFlags, display: Display, *, server: str | None, limit: int | None,
+          page_size: int) -> int:  # fmt: skip
+    from kpstask.actions import resolve_connection, run_list
+
+    return run_list(resolve_connection(flags), kind, display, server=server, limit=limit, page_size=page_size)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def running(  # noqa: PLR0917 - typer passes options as arguments
+    server: ServerFilter = None,
+    limit: ListLimit = None,
+    page_size: PageSize = 1000,
+    region: Region = None,
+    endpoint: Endpoint = None,
+    allow_http: AllowHttp = False,
+    project_id: ProjectId = None,
+    token_file: TokenFile = None,
+    token: TokenValue = None,
+    secret_key_file: SecretKeyFile = None,
+    password_file: PasswordFile = None,
+    iam_endpoint: IamEndpoint = None,
+    profile: ProfileName = None,
+    no_cache: NoCache = False,
+    output: Output = OutputFormat.HUMAN,
+    quiet: Quiet = False,
+    no_color: NoColor = False,
+    request_timeout: RequestTimeout = 5.0,
+    retries: Retries = 3,
+    debug_flag: DebugFlag = False,
+) -> int:
+    """List the project's key-pair tasks in flight right now (every page of running-tasks).
+
+    Exit 0 when listed, even when the list is empty.
+    """
+    RUN.debug = debug_flag
+    flags = _flags(region=region, endpoint=endpoint, allow_http=allow_http, project=project_id,
+                   token_file=token_file, token=token, secret_key_file=secret_key_file, password_file=password_file,
+                   iam_endpoint=iam_endpoint, profile=profile, no_cache=no_cache, timeout_s=request_timeout,
+                   retries=retries)  # fmt: skip
+    display = _display(output, quiet, no_color, ProgressMode.NONE, "0")
+    return _list("running", flags, display, server=server, limit=limit, page_size=page_size)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def failed(  # noqa: PLR0917 - typer passes options as arguments
+    task_ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[TASK_ID...]", show_default=False, help="With --clear: the failed-task records to delete."
+        ),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Delete the records of the TASK_IDs given.")] = False,
+    clear_all: Annotated[bool, typer.Option("--clear-all", help="Delete every failed-task record.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; needed when not on a terminal.")] = False,
+    server: ServerFilter = None,
+    limit: ListLimit = None,
+    page_size: PageSize = 1000,
+    region: Region = None,
+    endpoint: Endpoint = None,
+    allow_http: AllowHttp = False,
+    project_id: ProjectId = None,
+    token_file: TokenFile = None,
+    token: TokenValue = None,
+    secret_key_file: SecretKeyFile = None,
+    password_file: PasswordFile = None,
+    iam_endpoint: IamEndpoint = None,
+    profile: ProfileName = None,
+    no_cache: NoCache = False,
+    output: Output = OutputFormat.HUMAN,
+    quiet: Quiet = False,
+    no_color: NoColor = False,
+    request_timeout: RequestTimeout = 5.0,
+    retries: Retries = 3,
+    debug_flag: DebugFlag = False,
+) -> int:
+    """List the project's failed key-pair tasks, with their errors; or delete their records.
+
+    `--clear TASK_ID...` or `--clear-all` delete records: asked on a terminal, --yes otherwise.
+    """
+    from kpstask.actions import resolve_connection, run_clear
+    from kpstask.models import validate_task_id
+
+    RUN.debug = debug_flag
+    ids = [validate_task_id(task_id) for task_id in task_ids or []]
+    if clear and clear_all:
+        raise UsageError("--clear and --clear-all: choose one")
+    if clear and not ids:
+        raise UsageError("--clear needs the TASK_IDs whose records to delete", hint="or --clear-all for every one")
+    if ids and not clear:
+        raise UsageError("task ids are only taken with --clear", hint="kpstask failed --clear TASK_ID...")
+    flags = _flags(region=region, endpoint=endpoint, allow_http=allow_http, project=project_id,
+                   token_file=token_file, token=token, secret_key_file=secret_key_file, password_file=password_file,
+                   iam_endpoint=iam_endpoint, profile=profile, no_cache=no_cache, timeout_s=request_timeout,
+                   retries=retries)  # fmt: skip
+    display = _display(output, quiet, no_color, ProgressMode.NONE, "0")
+    if clear or clear_all:
+        return run_clear(resolve_connection(flags), list(dict.fromkeys(ids)), clear_all, yes, display)
+    return _list("failed", flags, display, server=server, limit=limit, page_size=page_size)
 
 
 @app.command(epilog=EXIT_CODES_HELP)

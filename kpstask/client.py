@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from kpstask import __version__
 from kpstask.auth import SECRET_HEADERS
@@ -132,7 +132,14 @@ class Transport:
         self.session.close()
 
     def send(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes = b"", auth: Auth | None = None
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes = b"",
+        *,
+        auth: Auth | None = None,
+        query: list[tuple[str, object]] | None = None,
     ) -> Answer:
         """Send with retries on connection errors, timeouts, 429, 502, 503 and 504;
         credentials are applied (signed) afresh on every attempt."""
@@ -141,8 +148,9 @@ class Transport:
             try:
                 sent = dict(headers)
                 if auth is not None:
-                    sent.update(auth.headers(method, self.host_header, self.prefix + path, []))
-                return self._attempt(method, path, sent, body)
+                    sent.update(auth.headers(method, self.host_header, self.prefix + path, list(query or [])))
+                target = f"{path}?{urlencode(query, quote_via=quote, safe='~')}" if query else path
+                return self._attempt(method, target, sent, body)
             except _Retryable as retryable:
                 if attempt + 1 >= attempts:
                     raise retryable.error from None
@@ -266,12 +274,38 @@ class KpsClient:
             raise
         return Task.from_body(task_id, task_body(data, answer))
 
+    def list_page(self, kind: str, limit: int, offset: int) -> tuple[int | None, list[dict[str, Any]]]:
+        """One page of `running-tasks` or `failed-tasks`: (total, items)."""
+        path = f"/v3/{quote(self.project_id, safe='')}/{kind}-tasks"
+        answer = self._call("GET", path, [("limit", limit), ("offset", offset)])
+        data = read_response(answer, self.transport.host)
+        tasks = data.get("tasks") if isinstance(data, dict) else None
+        total = data.get("total") if isinstance(data, dict) else None
+        if not isinstance(tasks, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("task_id"), str) for t in tasks
+        ):
+            raise ApiError("unexpected answer: no list of tasks with task ids", http_status=answer.status,
+                           request_id=answer.request_id)  # fmt: skip
+        return (total if isinstance(total, int) and not isinstance(total, bool) else None), tasks
+
+    def delete_failed(self, task_id: str | None) -> None:
+        """Delete one failed-task record, or all of them (`task_id` None)."""
+        path = f"/v3/{quote(self.project_id, safe='')}/failed-tasks"
+        if task_id is not None:
+            path += f"/{quote(task_id, safe='')}"
+        answer = self._call("DELETE", path)
+        if not 200 <= answer.status < 300:
+            raise error_for(answer, self.transport.host)
+
     def _get(self, path: str) -> Answer:
+        return self._call("GET", path)
+
+    def _call(self, method: str, path: str, query: list[tuple[str, object]] | None = None) -> Answer:
         """A refused cached token is renewed once, and the request made once more."""
-        answer = self.transport.send("GET", path, {}, auth=self.auth)
+        answer = self.transport.send(method, path, {}, auth=self.auth, query=query)
         if answer.status in (401, 403) and self.auth.renew():
             self.transport._debug("credentials refused: renewed them, asking once more")
-            answer = self.transport.send("GET", path, {}, auth=self.auth)
+            answer = self.transport.send(method, path, {}, auth=self.auth, query=query)
         return answer
 
 
@@ -417,7 +451,7 @@ def error_for(answer: Answer, host: str) -> KpsError:
             else "the user may lack permission for KPS in this project"
         )
         return AuthError(f"credentials refused{said}", hint=_AUTH_HINTS.get(code or "", default), **kwargs)
-    if status == 404 or (status == 400 and code == "KPS.0001"):
+    if status == 404 or (status == 400 and code in ("KPS.0001", "KPS.0005")):
         hint = "the API gateway does not know this path: check --endpoint / --region" if code == "APIGW.0101" else None
         return NotFoundError(f"not found{said}", hint=hint, **kwargs)
     if status == 429:

@@ -175,3 +175,37 @@ def _ids_in(document: Any) -> list[str]:
     found = [document["task_id"]] if isinstance(document.get("task_id"), str) else []
     tasks = document.get("tasks")
     return found + (_ids_in(tasks) if isinstance(tasks, list) else [])
+
+
+OPERATIONS = ("reset", "replace", "bind", "unbind")
+
+
+class ListedTask(NamedTuple):
+    """An item of `running-tasks` or `failed-tasks`, as the API gave it."""
+
+    fields: dict[str, Any]
+
+    @property
+    def task_id(self) -> str:
+        return str(self.fields["task_id"])
+
+    def text(self, key: str) -> str:
+        value = self.fields.get(key)
+        return "" if value is None else str(value)
+
+    @property
+    def operation(self) -> str | None:
+        """`operate_type` as one of reset, replace, bind, unbind (whatever its case), or None."""
+        raw = self.text("operate_type").strip().lower()
+        return raw if raw in OPERATIONS else _SUFFIX_OPERATION.get(raw.rpartition("_")[2].upper())
+
+    @property
+    def started(self) -> str | None:
+        """`task_time` (epoch milliseconds, a string) as ISO 8601 UTC."""
+        from datetime import datetime, timezone
+
+        try:
+            millis = int(self.text("task_time"))
+            return datetime.fromtimestamp(millis / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except (ValueError, OverflowError, OSError):
+            return None

@@ -10,7 +10,8 @@ import json
 from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
-from kpstask.models import State, TaskResult
+from kpstask.choices import OutputFormat
+from kpstask.models import ListedTask, State, TaskResult
 from kpstask.text import printable
 
 if TYPE_CHECKING:
@@ -102,4 +103,38 @@ def human_table(results: Iterable[TaskResult], console: Console) -> None:
             ]
         when = [f"{result.elapsed_s:.1f}s" if result.elapsed_s is not None else ""] if timed else []
         table.add_row(escape(printable(result.task_id)), *cells, *when)
+    console.print(table)
+
+
+def listed_record(task: ListedTask) -> dict[str, Any]:
+    """The API's fields, plus `operation` and `task_time_iso` (the raw `task_time` stays)."""
+    return {**task.fields, "operation": task.operation, "task_time_iso": task.started}
+
+
+def listed_line(task: ListedTask, output: OutputFormat, failed: bool) -> str:
+    if output is OutputFormat.JSON:
+        return json.dumps(listed_record(task), separators=(",", ":"), ensure_ascii=False)
+    cells = [task.task_id, task.text("server_name"), task.text("server_id"), task.text("keypair_name"),
+             task.operation or "", task.started or ""]  # fmt: skip
+    if failed:
+        cells += [task.text("task_error_code"), task.text("task_error_msg")]
+    return "\t".join(printable(cell) for cell in cells)
+
+
+def listed_table(tasks: Iterable[ListedTask], console: Console, failed: bool) -> None:
+    """Task, server name and id, key pair, operation, started; failed tasks add the error."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name in ("TASK", "SERVER", "KEY PAIR", "OPERATION", "STARTED (UTC)", *(["ERROR"] if failed else [])):
+        table.add_column(name, no_wrap=name in ("TASK", "STARTED (UTC)"), overflow="fold")
+    for task in tasks:
+        server = " ".join(part for part in (task.text("server_name"), f"({task.text('server_id')})") if part != "()")
+        cells = [task.task_id, server, task.text("keypair_name"), task.operation or task.text("operate_type"),
+                 task.started or task.text("task_time")]  # fmt: skip
+        if failed:
+            cells.append(f"{task.text('task_error_code')}: {task.text('task_error_msg')}".strip(": "))
+        table.add_row(*(escape(printable(cell)) for cell in cells))
     console.print(table)

@@ -134,6 +134,7 @@ class SimTask:
     faults: list[Fault] = field(default_factory=list)
     created_at: float | None = None  # None: when the simulator starts
     requests: int = 0
+    cleared: bool = False  # its failed-task record was deleted
 
     @classmethod
     def parse(cls, spec: Any, where: str, now: float | None = None) -> SimTask:
@@ -178,6 +179,21 @@ class SimTask:
         if age < self.ready_s + self.running_s or self.outcome == "never":
             return f"RUNNING_{suffix}"
         return f"{'SUCCESS' if self.outcome == 'success' else 'FAILED'}_{suffix}"
+
+    def listed(self, started_wall: float, failed: bool) -> dict[str, Any]:
+        """An item of running-tasks or failed-tasks; task_time is epoch milliseconds, as a string."""
+        item = {
+            "task_id": self.task_id,
+            "operate_type": self.operation,
+            "task_time": str(int(started_wall * 1000)),
+            "server_name": self.server_name,
+            "server_id": self.server_id,
+            "keypair_name": self.keypair_name,
+        }
+        if failed:
+            item["task_error_code"] = "KPS.0003"
+            item["task_error_msg"] = f"Failed to {self.operation} the key pair: the server did not answer."
+        return item
 
     def describe(self, now: float) -> dict[str, Any]:
         return {

@@ -30,6 +30,8 @@ from kpstask.errors import KpsError
 from kpstask.simulator.scenario import Fault, Scenario, SimTask
 
 TASK_PATH = re.compile(r"^/v3/([^/]+)/tasks/([^/]+)$")
+LIST_PATH = re.compile(r"^/v3/([^/]+)/(running|failed)-tasks$")
+FAILED_PATH = re.compile(r"^/v3/([^/]+)/failed-tasks/([^/]+)$")
 CONTROL_PREFIX = "/_sim/"  # a path the real API does not use
 MAX_CONTROL_BODY = 1024 * 1024
 
@@ -38,6 +40,7 @@ API_NOT_FOUND = {
     "error_msg": "The API does not exist or has not been published in the environment",
 }
 TASK_NOT_FOUND = {"error_code": "KPS.0001", "error_msg": "taskId is illegal"}
+FAILED_NOT_FOUND = {"error_code": "KPS.0005", "error_msg": "The failed task is not found."}
 BAD_TOKEN = {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: token is invalid"}
 TOKEN_EXPIRED = {"error_code": "APIGW.0307", "error_msg": "The token must be updated."}
 BAD_SIGNATURE = {
@@ -218,6 +221,9 @@ class Simulator:
             refused = self._check_auth(request)
             if refused is not None:
                 return refused, 0.0
+            if LIST_PATH.match(path) or FAILED_PATH.match(path):
+                delay, reply = self._apply_faults(self.scenario.faults, number, None)
+                return reply or self._task_lists(request), delay
             match = TASK_PATH.match(path)
             if method != "GET" or match is None:
                 return gateway_reply(404, API_NOT_FOUND), 0.0
@@ -237,6 +243,39 @@ class Simulator:
                     reply = json_reply(200, {"task_id": task.task_id, "task_status": task.status_at(self.clock()),
                                              "server_id": task.server_id})  # fmt: skip
             return reply, delay
+
+    def _task_lists(self, request: Request) -> Reply:
+        """running-tasks and failed-tasks, paged with limit/offset; deleting failed-task records."""
+        listing, one = LIST_PATH.match(request.path), FAILED_PATH.match(request.path)
+        project = (listing or one).group(1)  # type: ignore[union-attr]
+        if project != self.scenario.project_id:
+            return json_reply(400, {"error_code": "KPS.0002", "error_msg": "The project id is invalid."})
+        now = self.clock()
+        failed = [t for t in self.scenario.tasks if t.status_at(now).startswith("FAILED") and not t.cleared]
+        if request.method == "DELETE":
+            if one is None and listing is not None and listing.group(2) == "failed":
+                for each in failed:
+                    each.cleared = True
+                return Reply(200, b"")
+            found = next((t for t in failed if one is not None and t.task_id == one.group(2)), None)
+            if found is None:
+                return json_reply(400, FAILED_NOT_FOUND)
+            found.cleared = True
+            return Reply(200, b"")
+        if request.method != "GET" or listing is None:
+            return gateway_reply(404, API_NOT_FOUND)
+        query = dict(request.query)
+        try:
+            limit, offset = int(query.get("limit", "1000")), int(query.get("offset", "0"))
+        except ValueError:
+            return json_reply(400, {"error_code": "KPS.0002", "error_msg": "limit and offset must be integers"})
+        if not 0 < limit <= 1000 or offset < 0:
+            return json_reply(400, {"error_code": "KPS.0002", "error_msg": "limit or offset out of range"})
+        running = [t for t in self.scenario.tasks if t.status_at(now).startswith(("READY", "RUNNING"))]
+        chosen = running if listing.group(2) == "running" else failed
+        page = [t.listed(self.wall() - (now - (t.created_at or now)), failed=listing.group(2) == "failed")
+                for t in chosen[offset : offset + limit]]  # fmt: skip
+        return json_reply(200, {"total": len(chosen), "tasks": page})
 
     def _check_auth(self, request: Request) -> Reply | None:
         """The API gateway's part: a known token not yet expired, or a valid AK/SK signature."""
