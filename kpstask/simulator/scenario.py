@@ -182,9 +182,10 @@ class SimTask:
 
     def listed(self, started_wall: float, failed: bool) -> dict[str, Any]:
         """An item of running-tasks or failed-tasks; task_time is epoch milliseconds, as a string."""
+        operation = self.status.rpartition("_")[2].lower() if self.status else self.operation
         item = {
             "task_id": self.task_id,
-            "operate_type": self.operation,
+            "operate_type": operation,
             "task_time": str(int(started_wall * 1000)),
             "server_name": self.server_name,
             "server_id": self.server_id,
@@ -192,7 +193,7 @@ class SimTask:
         }
         if failed:
             item["task_error_code"] = "KPS.0003"
-            item["task_error_msg"] = f"Failed to {self.operation} the key pair: the server did not answer."
+            item["task_error_msg"] = f"Failed to {operation} the key pair: the server did not answer."
         return item
 
     def describe(self, now: float) -> dict[str, Any]:
