@@ -80,7 +80,6 @@ def resolve(flags: ConnectionFlags, need_endpoint: bool = True) -> Resolved:
     error names what is missing. Nothing is sent: a password login happens at the
     first request."""
     from kpstask import auth, config, settings
-    from kpstask.iam import iam_endpoint
 
     env = os.environ
     profile = config.load_profile(flags.profile, env)
@@ -96,7 +95,9 @@ def resolve(flags: ConnectionFlags, need_endpoint: bool = True) -> Resolved:
     iam = settings.pick(
         flags.iam_endpoint, "--iam-endpoint", env, settings.IAM_ENV, profile=profile, key="iam_endpoint"
     )
-    iam_url = settings.endpoint_url(iam, flags.allow_http) if iam else iam_endpoint(region.value if region else None)
+    iam_url = (
+        settings.endpoint_url(iam, flags.allow_http) if iam else settings.iam_url(region.value if region else None)
+    )
     iam_source = iam.source if iam else ("default for the region" if region else "default (global IAM)")
 
     def login(user: str, domain: str, password: str, why: str) -> IamLogin:

@@ -44,19 +44,21 @@ class Part(NamedTuple):
     source: str
 
 
-class Auth(Protocol):
-    """What the HTTP client needs from a credential."""
+if TYPE_CHECKING:  # a Protocol costs a millisecond to define at start-up; only mypy needs it
 
-    kind: str
-    why: str  # for --debug and `config show`: which credential, from where, and why this kind
+    class Auth(Protocol):
+        """What the HTTP client needs from a credential."""
 
-    def headers(self, method: str, host: str, path: str, query: list[tuple[str, object]]) -> dict[str, str]: ...
+        kind: str
+        why: str  # for --debug and `config show`: which credential, from where, and why this kind
 
-    def renew(self) -> bool:
-        """After a 401: get fresh credentials once, if that can help (a cached token)."""
-        ...
+        def headers(self, method: str, host: str, path: str, query: list[tuple[str, object]]) -> dict[str, str]: ...
 
-    def secrets(self) -> list[str]: ...
+        def renew(self) -> bool:
+            """After a 401: get fresh credentials once, if that can help (a cached token)."""
+            ...
+
+        def secrets(self) -> list[str]: ...
 
 
 def clean_secret(raw: str, what: str) -> str:

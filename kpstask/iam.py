@@ -26,14 +26,6 @@ if TYPE_CHECKING:
 RENEW_BEFORE_S = 5 * 60
 
 
-def iam_endpoint(region: str | None) -> str:
-    """Regional IAM for a region (the `.eu` domain for eu-west-1xx), else the global one."""
-    if not region:
-        return "https://iam.myhuaweicloud.com"
-    domain = "myhuaweicloud.eu" if region.startswith("eu-west-1") else "myhuaweicloud.com"
-    return f"https://iam.{region}.{domain}"
-
-
 def cache_file(directory: Path, iam: str, domain: str, user: str, project_id: str) -> Path:
     key = hashlib.sha256(json.dumps([iam, domain, user, project_id]).encode()).hexdigest()[:32]
     return directory / "tokens" / f"{key}.json"

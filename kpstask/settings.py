@@ -164,3 +164,12 @@ def project_id(project: Sourced | None) -> str:
         f"invalid project id from {project.source}: got {what}",
         hint="a project id is 32 hexadecimal characters (console: My Credentials > Projects)",
     )
+
+
+def iam_url(region: str | None) -> str:
+    """Regional IAM for a region (the `.eu` domain for eu-west-1xx), else the global one."""
+    if not region:
+        return "https://iam.myhuaweicloud.com"
+    value = region.strip()
+    domain = "myhuaweicloud.eu" if value.startswith("eu-west-1") else "myhuaweicloud.com"
+    return f"https://iam.{value}.{domain}"
