@@ -292,7 +292,6 @@ def run_wait(connection: Connection, ids: list[str], display: Display, options: 
         stream=stderr(),
         no_color=display.no_color,
         heartbeat_s=display.heartbeat_s,
-        github=os.environ.get("GITHUB_ACTIONS") == "true",
         redact=RUN.redact,
     )
     runner = ThreadRunner(client.get_task, options.concurrency, RateLimiter(options.max_rate))
@@ -306,14 +305,29 @@ def run_wait(connection: Connection, ids: list[str], display: Display, options: 
         progress.stop()
         client.close()
     progress.close(results, interrupted)
-    for result in results:
-        if result.error is not None:
-            say("error", f"task {result.task_id}: {result.error}")
+    _annotate(results)
+    if not display.quiet:  # `-q` is silent: the exit code tells; `--progress none` still names errors
+        for result in results:
+            if result.error is not None:
+                say("error", f"task {result.task_id}: {result.error}")
     line = _line_writer(display)
     for result in results:
         line(result)
     _table(results, display)
     return ExitCode.INTERRUPTED if interrupted else worst(result.exit_code for result in results)
+
+
+def _annotate(results: list[TaskResult]) -> None:
+    """In GitHub Actions, an `::error::` annotation for each failed task (whatever --progress says)."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return
+    from kpstask.progress import annotation
+
+    for result in results:
+        line = annotation(result)
+        if line is not None:
+            sys.stderr.write(RUN.redact(line) + "\n")
+    sys.stderr.flush()
 
 
 def _line_writer(display: Display) -> Callable[[TaskResult], None]:

@@ -399,13 +399,15 @@ def get(  # noqa: PLR0917 - typer passes options as arguments
     Results go to stdout in the order given; errors and warnings go to stderr.
     """
     RUN.debug = debug_flag
-    if not wait:
-        from typer._click.core import ParameterSource
+    from typer._click.core import ParameterSource
 
+    if not wait:
         given = [name for name in WAIT_OPTIONS if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
         if given:
             flags = ", ".join("--" + name.replace("_", "-") for name in given)
             raise UsageError(f"{flags}: only used when waiting", hint="add --wait, or use `kpstask wait`")
+    elif ctx.get_parameter_source("retries") is not ParameterSource.DEFAULT:
+        raise UsageError("--retries: not used when waiting", hint="a wait retries transient errors until --timeout")
     options = (
         _wait_options(
             timeout=timeout,
@@ -744,9 +746,17 @@ def main() -> None:
 
     # CI runners stop a step with SIGTERM: end like Ctrl-C, display restored, exit 130.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # An interrupt landing inside a library's finalizer would print "Exception ignored in ..."
+    # with a traceback; nothing there is the user's to act on, so only --debug shows it.
+    sys.unraisablehook = _unraisable
     if "_KPSTASK_COMPLETE" not in os.environ:
         _build_only(next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None))
     app()
+
+
+def _unraisable(info: Any) -> None:
+    if RUN.debug:
+        say("debug", f"ignored in {info.object!r}: {info.exc_type.__name__}: {info.exc_value}")
 
 
 def _build_only(name: str | None) -> None:

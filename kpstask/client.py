@@ -348,6 +348,8 @@ def network_error(exc: BaseException, host: str, timeout_s: float) -> NetworkErr
         )
     if "Connection refused" in text:
         return NetworkError(f"connection refused by {host}")
+    if "Connection reset" in text or "ConnectionResetError" in text or "Connection aborted" in text:
+        return NetworkError(f"connection reset by {host}")
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return NetworkError(f"connection to {host} broke while reading the answer")
     return NetworkError(f"cannot talk to {host}: {_reason(exc)}")

@@ -128,6 +128,13 @@ class ApiError(KpsError):
     kind = "api"
 
 
+class DeadlineError(KpsError):
+    """A wait ran out of time before the task ever answered."""
+
+    exit_code = ExitCode.DEADLINE
+    kind = "deadline"
+
+
 class NetworkError(KpsError):
     """DNS, connection, TLS or timeout, after retries."""
 

@@ -148,7 +148,7 @@ def ids_from_text(text: str) -> list[str]:
     a list of those, or several JSON documents one per line."""
     import json
 
-    stripped = text.strip()
+    stripped = text.lstrip("\ufeff").strip()  # a byte-order mark from an editor is not part of an id
     if not stripped.startswith(("{", "[")):
         return stripped.split()
     decoder = json.JSONDecoder()

@@ -71,7 +71,7 @@ def annotation(result: TaskResult) -> str | None:
         what = f"task {result.task_id}{server}: {result.task.meaning} ({result.task.task_status})"
     else:
         return None
-    return f"::error title=kpstask::{github_escape(one_line(what, 1000))}"
+    return f"::error::kpstask: {github_escape(one_line(what, 1000))}"
 
 
 class TroubleFilter:
@@ -111,7 +111,6 @@ class PlainProgress:
 
     stream: IO[str]
     heartbeat_s: float = 60.0
-    github: bool = False
     wall: Callable[[], float] = time.time
     redact: Callable[[str], str] = lambda text: text
 
@@ -137,10 +136,6 @@ class PlainProgress:
         elif isinstance(event, TaskTrouble):
             if self._troubles.is_new(event):
                 self._line(f"warning: {event.task_id}: {event.error}; retrying in {elapsed(event.retry_in_s)}")
-        elif isinstance(event, TaskDone):
-            line = annotation(event.result) if self.github else None
-            if line is not None:
-                self.stream.write(self.redact(line) + "\n")
         elif isinstance(event, Tick):
             self._elapsed = event.elapsed_s
             if self.heartbeat_s > 0 and self.wall() - self._last_line >= self.heartbeat_s and event.pending:
@@ -189,12 +184,11 @@ class _Row:
 class LiveProgress:
     """For a terminal: a live table, a line per change kept on screen, a summary."""
 
-    def __init__(self, console: Console, task_ids: Sequence[str], github: bool = False) -> None:
+    def __init__(self, console: Console, task_ids: Sequence[str]) -> None:
         from rich.live import Live
         from rich.spinner import Spinner
 
         self.console = console
-        self.github = github
         self._troubles = TroubleFilter()
         self._start = time.monotonic()
         self._rows = {task_id: _Row(task_id, spinner=Spinner("dots")) for task_id in task_ids}
@@ -243,8 +237,6 @@ class LiveProgress:
             row.done_at = time.monotonic()
             if event.result.error is not None:
                 row.status, row.state = "error", State.FAILED
-            if self.github and (line := annotation(event.result)) is not None:
-                self.console.print(line, markup=False, highlight=False)
 
     def stop(self) -> None:
         self._live.stop()
@@ -269,7 +261,6 @@ def make_progress(
     stream: IO[str],
     no_color: bool,
     heartbeat_s: float,
-    github: bool,
     redact: Callable[[str], str],
 ) -> Progress:
     """`auto` is live on a terminal and plain anywhere else."""
@@ -278,7 +269,7 @@ def make_progress(
     if mode is ProgressMode.AUTO:
         mode = ProgressMode.LIVE if stream.isatty() else ProgressMode.PLAIN
     if mode is ProgressMode.PLAIN:
-        return PlainProgress(stream, heartbeat_s=heartbeat_s, github=github, redact=redact)
+        return PlainProgress(stream, heartbeat_s=heartbeat_s, redact=redact)
     from kpstask.render import make_console
 
-    return LiveProgress(make_console(stream, no_color), task_ids, github=github)
+    return LiveProgress(make_console(stream, no_color), task_ids)

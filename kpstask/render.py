@@ -36,7 +36,7 @@ def json_record(result: TaskResult) -> dict[str, Any]:
         record["operation"] = result.task.operation
         record["state"] = result.task.state.value
     else:  # a wait that ended before any answer
-        record.update(task_status=None, operation=None, state=State.UNKNOWN.value)
+        record.update(task_status=None, server_id=None, operation=None, state=State.UNKNOWN.value)
     if result.elapsed_s is not None:
         record["elapsed_s"] = result.elapsed_s
         record["polls"] = result.polls

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, NotFoundError
+from kpstask.errors import ApiError, AuthError, DeadlineError, KpsError, NetworkError, NotFoundError
 from kpstask.models import State, Task, TaskResult
 
 MIN_INTERVAL_S = 1.0  # never poll one task faster than this
@@ -340,7 +340,8 @@ class WaitEngine:
         elif isinstance(outcome, AuthError):
             # Every other request would be refused too; the gateway locks keys after repeated failures.
             self._finish(tracked, self._result(tracked)._replace(error=outcome))
-            self._finish_all(lambda t: self._result(t, cancelled=True))
+            skipped = AuthError(f"not waited for: the credentials were refused for task {tracked.task_id}")
+            self._finish_all(lambda t: self._result(t, cancelled=True, reason=skipped))
         elif isinstance(outcome, NotFoundError):
             self._on_not_found(tracked, outcome, now)
         elif is_transient(outcome):
@@ -397,9 +398,15 @@ class WaitEngine:
             next_at = max(min(next_at, deadline - 0.5), start + MIN_INTERVAL_S)
         tracked.next_at = next_at
 
-    def _result(self, tracked: _Tracked, *, deadline: bool = False, cancelled: bool = False) -> TaskResult:
-        # A task never seen at the deadline reports why: the last error, if there was one.
-        error = tracked.last_error if tracked.task is None and (deadline or cancelled) else None
+    def _result(
+        self, tracked: _Tracked, *, deadline: bool = False, cancelled: bool = False, reason: KpsError | None = None
+    ) -> TaskResult:
+        # A task never seen reports why: the last error, else the reason the wait ended.
+        error = None
+        if tracked.task is None and (deadline or cancelled):
+            error = tracked.last_error or reason
+            if error is None and deadline:
+                error = DeadlineError("no answer before the deadline")
         return TaskResult(
             tracked.task_id,
             task=tracked.task,

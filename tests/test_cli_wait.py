@@ -47,10 +47,26 @@ def test_quiet_is_silent(done: responses.RequestsMock) -> None:
     assert (result.exit_code, result.stdout, result.stderr) == (1, "", "")
 
 
-def test_github_annotation(done: responses.RequestsMock) -> None:
-    result = run("wait", "bad", "-o", "json", env={"GITHUB_ACTIONS": "true"})
-    assert "::error title=kpstask::task bad on server" in result.stderr
+@pytest.mark.parametrize("quiet", [[], ["-q"], ["--progress", "none"]])
+def test_github_annotation(done: responses.RequestsMock, quiet: list[str]) -> None:
+    result = run("wait", "bad", "ok1", "-o", "json", *quiet, env={"GITHUB_ACTIONS": "true"})
+    assert result.stderr.count("::error::") == 1
+    assert "::error::kpstask: task bad on server" in result.stderr
     assert "::error" not in result.stdout
+
+
+def test_quiet_wait_is_silent_even_with_errors(kps: responses.RequestsMock) -> None:
+    kps.get(task_url("t1"), json={"error_code": "KPS.0002", "error_msg": "parameter error"}, status=400)
+    result = run("wait", "t1", "-q")
+    assert (result.exit_code, result.stdout, result.stderr) == (6, "", "")
+    named = run("wait", "t1", "--progress", "none")
+    assert named.stderr.startswith("kpstask: error: task t1: request refused")
+
+
+def test_retries_is_not_for_waiting(done: responses.RequestsMock) -> None:
+    result = run("get", "ok1", "--wait", "--retries", "2")
+    assert result.exit_code == 2
+    assert "--retries: not used when waiting" in result.stderr
 
 
 def test_refused_credentials_end_the_wait(kps: responses.RequestsMock) -> None:

@@ -322,7 +322,7 @@ def test_plain_progress_lines_heartbeat_and_no_escape_codes() -> None:
 
 def test_github_annotation_for_failed_tasks() -> None:
     failed = TaskResult("t1", task=Task("t1", "FAILED_RESET", "srv", {}))
-    assert annotation(failed) == "::error title=kpstask::task t1 on server srv: Reset failed (FAILED_RESET)"
+    assert annotation(failed) == "::error::kpstask: task t1 on server srv: Reset failed (FAILED_RESET)"
     assert annotation(TaskResult("t2", task=Task("t2", "SUCCESS_RESET", "srv", {}))) is None
     gone = annotation(TaskResult("t3", error=NotFoundError("not found 100%")))
     assert gone is not None and "100%25" in gone

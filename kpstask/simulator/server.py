@@ -126,6 +126,7 @@ class Simulator:
         self.requests: list[tuple[str, str, int | str, float]] = []
         self._random = random.Random(scenario.seed)  # noqa: S311 - fault dice, not secrets
         self._global_requests = 0
+        self.faults_served = 0  # answers a fault replaced (latency aside)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         server_class = _Server6 if ":" in host else _Server
@@ -357,6 +358,7 @@ class Simulator:
             if fault.type == "latency":
                 delay += fault.seconds
                 continue
+            self.faults_served += 1
             return delay, fault_reply(fault, number, task, self.clock())
         return delay, None
 
