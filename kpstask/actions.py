@@ -67,6 +67,7 @@ class Resolved(NamedTuple):
     """Every setting with where it came from: what `config show` prints."""
 
     profile: Profile
+    region: Sourced | None
     base_url: str
     base_source: str
     project: Sourced
@@ -125,7 +126,7 @@ def resolve(flags: ConnectionFlags, need_endpoint: bool = True) -> Resolved:
         iam=login,
     )
     RUN.secrets.extend(credential.secrets())
-    return Resolved(profile, url.value, url.source, project, iam_url, iam_source, credential)
+    return Resolved(profile, region, url.value, url.source, project, iam_url, iam_source, credential)
 
 
 def settings_report(flags: ConnectionFlags) -> tuple[list[tuple[str, str, str]], bool]:
@@ -137,18 +138,15 @@ def settings_report(flags: ConnectionFlags) -> tuple[list[tuple[str, str, str]],
     try:
         resolved = resolve(flags)
     except UsageError as error:
-        profile_flag = flags.profile or env.get("KPSTASK_PROFILE") or "default"
-        rows += [("profile", profile_flag, "--profile" if flags.profile else "KPSTASK_PROFILE or default")]
+        rows += [("profile", flags.profile or env.get("KPSTASK_PROFILE") or "default", _profile_source(flags))]
         rows += [("problem", str(error), "")]
         return rows, False
     profile = resolved.profile
-    where = (
-        "--profile"
-        if flags.profile
-        else ("environment variable KPSTASK_PROFILE" if env.get("KPSTASK_PROFILE") else "default")
-    )
+    rows += [("profile", profile.name + ("" if profile.path else " (no config file)"), _profile_source(flags))]
+    if resolved.region is not None:
+        used = "" if resolved.base_source == resolved.region.source else "; not used: the endpoint wins"
+        rows.append(("region", resolved.region.value, resolved.region.source + used))
     rows += [
-        ("profile", profile.name + ("" if profile.path else " (no config file)"), where),
         ("endpoint", resolved.base_url, resolved.base_source),
         ("project id", resolved.project.value.strip(), resolved.project.source),
         ("credentials", resolved.auth.kind, resolved.auth.why),
@@ -159,6 +157,12 @@ def settings_report(flags: ConnectionFlags) -> tuple[list[tuple[str, str, str]],
         cache = "off (--no-cache)" if flags.no_cache else str(config.cache_dir(env) / "tokens")
         rows.append(("token cache", cache, "--no-cache" if flags.no_cache else "XDG_CACHE_HOME or ~/.cache"))
     return rows, True
+
+
+def _profile_source(flags: ConnectionFlags) -> str:
+    if flags.profile:
+        return "--profile"
+    return "environment variable KPSTASK_PROFILE" if os.environ.get("KPSTASK_PROFILE") else "default"
 
 
 def _credential_rows(credential: Auth) -> list[tuple[str, str, str]]:
@@ -176,8 +180,9 @@ def _credential_rows(credential: Auth) -> list[tuple[str, str, str]]:
             rows.append(("security token", "*** (masked)", credential.security_token.source))
         return rows
     if isinstance(credential, PasswordAuth):
-        login = credential.login
-        return [("user name", login.user, ""), ("domain", login.domain, ""), ("password", "*** (masked)", "")]
+        user, domain, password = credential.parts
+        return [("user name", user.value, user.source), ("domain", domain.value, domain.source),
+                ("password", "*** (masked)", password.source)]  # fmt: skip
     return []
 
 
@@ -359,16 +364,29 @@ def fetch_listed(client: KpsClient, kind: str, limit: int | None, page_size: int
     from kpstask.models import ListedTask
 
     items: list[ListedTask] = []
+    seen: set[str] = set()
     offset = 0
     while limit is None or len(items) < limit:
         size = page_size if limit is None else min(page_size, limit - len(items))
         total, page = client.list_page(kind, size, offset)
         debug(f"{kind}-tasks: {len(page)} at offset {offset} (total {total})")
-        items.extend(ListedTask(fields) for fields in page)
+        fresh = [ListedTask(fields) for fields in page if str(fields["task_id"]) not in seen]
+        if page and not fresh:  # a server that ignores offset would be paged forever
+            warn(f"{kind}-tasks: the page at offset {offset} repeats earlier tasks; stopping there")
+            break
+        seen.update(task.task_id for task in fresh)
+        items.extend(fresh)
         offset += len(page)
         if len(page) < size or (total is not None and offset >= total):
             break
-    return items
+    return items[:limit] if limit is not None else items
+
+
+def _on_server(tasks: list[ListedTask], server: str | None, limit: int | None) -> list[ListedTask]:
+    """Filtered before the limit: `--server X --limit 3` is three of X's tasks."""
+    if server is not None:
+        tasks = [task for task in tasks if task.text("server_id") == server]
+    return tasks[:limit] if limit is not None else tasks
 
 
 def run_list(connection: Connection, kind: str, display: Display, *, server: str | None, limit: int | None,
@@ -377,9 +395,8 @@ def run_list(connection: Connection, kind: str, display: Display, *, server: str
     from kpstask.render import listed_line, listed_table, make_console
 
     with _client(connection, connection.retries) as client:
-        tasks = fetch_listed(client, kind, limit, page_size)
-    if server is not None:
-        tasks = [task for task in tasks if task.text("server_id") == server]
+        tasks = fetch_listed(client, kind, None if server else limit, page_size)
+    tasks = _on_server(tasks, server, limit)
     if display.quiet:
         return ExitCode.OK
     if display.output is OutputFormat.HUMAN:
@@ -400,22 +417,26 @@ def running_ids(connection: Connection, page_size: int = LIST_PAGE_LIMIT) -> lis
         return [task.task_id for task in fetch_listed(client, "running", None, page_size)]
 
 
-def run_clear(connection: Connection, ids: list[str], clear_all: bool, yes: bool, display: Display) -> int:
-    """Delete failed-task records, after a confirmation on a terminal (or --yes)."""
+def run_clear(connection: Connection, ids: list[str], clear_all: bool, yes: bool, display: Display, *,
+              server: str | None = None, limit: int | None = None) -> int:  # fmt: skip
+    """Delete failed-task records, after a confirmation on a terminal (or --yes). `--clear-all`
+    uses the API's delete-all only with no --server or --limit; otherwise each record listed."""
     import json
 
+    every = clear_all and server is None and limit is None
     with _client(connection, connection.retries) as client:
         if clear_all:
-            ids = [task.task_id for task in fetch_listed(client, "failed", None, LIST_PAGE_LIMIT)]
+            listed = _on_server(fetch_listed(client, "failed", None, LIST_PAGE_LIMIT), server, limit)
+            ids = [task.task_id for task in listed]
             if not ids:
                 say("info", "no failed-task records to delete")
                 return ExitCode.OK
-        what = f"{len(ids)} failed-task record(s)" + (" (all of them)" if clear_all else "")
+        what = f"{len(ids)} failed-task record(s)" + (" (all of them)" if every else "")
         if not _confirmed(f"Delete {what}: {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}?", yes):
             say("info", "nothing deleted")
             return ExitCode.OK
         results: list[tuple[str, KpsError | None]] = []
-        if clear_all:
+        if every:
             client.delete_failed(None)
             results = [(task_id, None) for task_id in ids]
         else:

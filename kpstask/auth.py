@@ -55,7 +55,11 @@ if TYPE_CHECKING:  # a Protocol costs a millisecond to define at start-up; only 
         def headers(self, method: str, host: str, path: str, query: list[tuple[str, object]]) -> dict[str, str]: ...
 
         def renew(self) -> bool:
-            """After a 401: get fresh credentials once, if that can help (a cached token)."""
+            """After a 401: get fresh credentials, if that can help (a cached or expired token)."""
+            ...
+
+        def confirm(self) -> None:
+            """The API accepted the credentials just sent."""
             ...
 
         def secrets(self) -> list[str]: ...
@@ -92,6 +96,9 @@ class TokenAuth:
 
     def renew(self) -> bool:
         return False
+
+    def confirm(self) -> None:
+        pass
 
     def secrets(self) -> list[str]:
         return [self.token]
@@ -134,6 +141,9 @@ class AkSkAuth:
     def renew(self) -> bool:
         return False
 
+    def confirm(self) -> None:
+        pass
+
     def secrets(self) -> list[str]:
         return [self.secret_key.value] + ([self.security_token.value] if self.security_token else [])
 
@@ -143,25 +153,26 @@ class PasswordAuth:
 
     kind = "password"
 
-    def __init__(self, login: IamLogin, why: str) -> None:
+    def __init__(self, login: IamLogin, why: str, parts: tuple[Part, Part, Part]) -> None:
         self.login = login
         self.why = why
-        self._renewed = False
+        self.parts = parts  # user name, domain, password: with their sources, for `config show`
+        import threading
+
+        self._used = threading.local()  # the token this thread last sent
 
     def __repr__(self) -> str:
         return f"PasswordAuth(user={self.login.user!r}, password='***')"
 
     def headers(self, method: str, host: str, path: str, query: list[tuple[str, object]]) -> dict[str, str]:
-        return {"X-Auth-Token": self.login.token()}
+        self._used.token = self.login.token()
+        return {"X-Auth-Token": self._used.token}
 
     def renew(self) -> bool:
-        """Once, and only for a token that came from the cache: drop it and ask IAM again."""
-        if self._renewed or not self.login.from_cache:
-            return False
-        self._renewed = True
-        self.login.forget()
-        self.login.token()
-        return True
+        return self.login.renew(getattr(self._used, "token", None))
+
+    def confirm(self) -> None:
+        self.login.confirm(getattr(self._used, "token", None))
 
     def secrets(self) -> list[str]:
         return [self.login.password, *self.login.issued()]
@@ -174,49 +185,50 @@ class CredentialFlags(NamedTuple):
     password_file: str | None = None
 
 
-def _env_family(env: Mapping[str, str], families: tuple[tuple[str, ...], ...]) -> tuple[str, ...] | None:
-    """The first family of variables with any of them set."""
-    return next((family for family in families if any(name in env for name in family)), None)
+# The first variable of each list that is set wins, as for every other setting.
+ACCESS_KEY_ENV = tuple(family[0] for family in AKSK_ENV)
+SECRET_KEY_ENV = tuple(family[1] for family in AKSK_ENV)
+USER_ENV = tuple(family[0] for family in PASSWORD_ENV)
+DOMAIN_ENV = tuple(family[1] for family in PASSWORD_ENV)
+PASSWORD_VAR_ENV = tuple(family[2] for family in PASSWORD_ENV)
+KIND_ORDER = {"token": 0, "aksk": 1, "password": 2}
 
 
-def _part(  # noqa: PLR0917 - one value's every possible source
-    flag: str | None, flag_name: str, env: Mapping[str, str], name: str | None, profile: Profile, key: str
+def layer(source: str) -> int:
+    """0 for a flag, 1 for the environment, 2 for the profile: lower is more explicit."""
+    return 0 if source.startswith("--") else 1 if source.startswith("environment") else 2
+
+
+def _found(
+    flag: tuple[str | None, str], env: Mapping[str, str], names: tuple[str, ...], profile: Profile, key: str
 ) -> tuple[str, str] | None:
-    """(value or path, source) from a flag, the environment, or the profile."""
-    if flag is not None:
-        return flag, flag_name
-    if name is not None and name in env:
+    """(value or path, source): the flag, else the first variable set, else the profile."""
+    if flag[0] is not None:
+        return flag[0], flag[1]
+    name = next((name for name in names if name in env), None)
+    if name is not None:
         return env[name], f"environment variable {name}"
     if key in profile.values:
         return profile.values[key], profile.source(key)
     return None
 
 
-def _read(found: tuple[str, str] | None, is_file: bool, what: str, warn: Callable[[str], None]) -> Part | None:
+def _read(found: tuple[str, str] | None, what: str, warn: Callable[[str], None], file_key: bool) -> Part | None:
+    """The secret itself: read from the file when the source names one (a flag or a profile)."""
     if found is None:
         return None
     value, source = found
-    if is_file:
+    if file_key and not source.startswith("environment"):
         return Part(clean_secret(read_secret_file(value, source, warn), f"the {what} from {source} {value}"), source)
     return Part(clean_secret(value, f"the {what} from {source}"), source)
 
 
-def _token(
-    flags: CredentialFlags, env: Mapping[str, str], profile: Profile, warn: Callable[[str], None]
-) -> Part | None:
-    if flags.token_file is not None:
-        raw = read_secret_file(flags.token_file, "--token-file", warn)
-        return Part(
-            clean_secret(raw, f"the token from --token-file {flags.token_file}"), f"--token-file {flags.token_file}"
-        )
-    if flags.token is not None:
-        return Part(clean_secret(flags.token, "the token from --token"), "--token")
-    name = next((name for name in TOKEN_ENV if name in env), None)
-    if name is not None:
-        return Part(
-            clean_secret(env[name], f"the token from environment variable {name}"), f"environment variable {name}"
-        )
-    return _read(_part(None, "", env, None, profile, "token_file"), True, "token", warn)
+class _Candidate(NamedTuple):
+    kind: str
+    layer: int
+    build: Callable[[], Auth]
+    what: str
+    problem: UsageError | None = None  # half a credential: an error only if it would have been used
 
 
 def resolve_auth(
@@ -228,53 +240,14 @@ def resolve_auth(
     warn: Callable[[str], None],
     iam: Callable[[str, str, str, str], IamLogin],
 ) -> Auth:
-    """The credential to use; `iam(user, domain, password, why)` makes the IAM login."""
-    token = _token(flags, env, profile, warn)
-    if token is not None:
-        return TokenAuth(token.value, token.source)
-    aksk = _env_family(env, AKSK_ENV) or (None, None, None)
-    access = _read(_part(None, "", env, aksk[0], profile, "access_key"), False, "access key", warn)
-    secret_flag = _part(flags.secret_key_file, "--secret-key-file", {}, None, profile, "secret_key_file")
-    if aksk[1] is not None and aksk[1] in env and flags.secret_key_file is None:
-        secret = _read((env[aksk[1]], f"environment variable {aksk[1]}"), False, "secret key", warn)
-    else:
-        secret = _read(secret_flag, True, "secret key", warn)
-    if access is not None or secret is not None:
-        if access is None or secret is None:
-            have, missing = ("an access key", "its secret key") if access else ("a secret key", "its access key")
-            raise UsageError(
-                f"{have} is given ({(access or secret).source}) but not {missing}",  # type: ignore[union-attr]
-                hint="set KPSTASK_ACCESS_KEY and KPSTASK_SECRET_KEY (or --secret-key-file), "
-                "or HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK",
-            )
-        st_env = (aksk[2],) if aksk[2] else ()
-        security = None
-        name = next((n for n in st_env if n in env), None)
-        if name is not None:
-            security = _read((env[name], f"environment variable {name}"), False, "security token", warn)
-        elif "security_token_file" in profile.values and access.source.startswith("profile"):
-            security = _read(_part(None, "", {}, None, profile, "security_token_file"), True, "security token", warn)
-        return AkSkAuth(access, secret, security, project_id)
-    return _password(flags, env, profile, warn, iam)
-
-
-def _password(
-    flags: CredentialFlags,
-    env: Mapping[str, str],
-    profile: Profile,
-    warn: Callable[[str], None],
-    iam: Callable[[str, str, str, str], IamLogin],
-) -> Auth:
-    family = _env_family(env, PASSWORD_ENV) or (None, None, None)
-    user = _part(None, "", env, family[0], profile, "user_name")
-    domain = _part(None, "", env, family[1], profile, "domain")
-    if flags.password_file is not None:
-        password = _read((flags.password_file, "--password-file"), True, "password", warn)
-    elif family[2] is not None and family[2] in env:
-        password = _read((env[family[2]], f"environment variable {family[2]}"), False, "password", warn)
-    else:
-        password = _read(_part(None, "", {}, None, profile, "password_file"), True, "password", warn)
-    if user is None and domain is None and password is None:
+    """The credential to use: the most explicit layer (flag, environment, profile) that
+    holds a whole one, and within a layer a token, then AK/SK, then a password.
+    `iam(user, domain, password, why)` makes the IAM login (which sends nothing yet)."""
+    found = [c for c in (_token(flags, env, profile, warn), _aksk(flags, env, profile, project_id, warn)) if c]
+    password = _password(flags, env, profile, warn, iam)
+    if password is not None:
+        found.append(password)
+    if not found:
         raise UsageError(
             "no credentials given: no token, no access key, no user name and password",
             hint="a token: --token-file PATH (- for stdin), --token, or "
@@ -284,12 +257,113 @@ def _password(
             "KPSTASK_PASSWORD (or --password-file), or HW_USER_NAME, HW_DOMAIN_NAME, HW_USER_PASSWORD; "
             "or a profile in the config file",
         )
+    chosen = min(found, key=lambda c: (c.layer, KIND_ORDER[c.kind]))
+    if chosen.problem is not None:
+        raise chosen.problem
+    credential = chosen.build()
+    others = [c.what for c in found if c is not chosen]
+    if others:
+        credential.why += (
+            f"; also found, not used: {'; '.join(others)} (a flag beats the environment, which beats the "
+            "profile; then a token beats AK/SK, which beats a password)"
+        )
+    return credential
+
+
+def _token(
+    flags: CredentialFlags, env: Mapping[str, str], profile: Profile, warn: Callable[[str], None]
+) -> _Candidate | None:
+    if flags.token_file is not None:
+        raw = read_secret_file(flags.token_file, "--token-file", warn)
+        part = Part(
+            clean_secret(raw, f"the token from --token-file {flags.token_file}"), f"--token-file {flags.token_file}"
+        )
+    elif flags.token is not None:
+        part = Part(clean_secret(flags.token, "the token from --token"), "--token")
+    else:
+        found = _found((None, ""), env, TOKEN_ENV, profile, "token_file")
+        if found is None:
+            return None
+        part = _read(found, "token", warn, file_key=True)  # type: ignore[assignment]
+    return _Candidate(
+        "token", layer(part.source), lambda: TokenAuth(part.value, part.source), f"token from {part.source}"
+    )
+
+
+def _aksk(flags: CredentialFlags, env: Mapping[str, str], profile: Profile, project_id: str,
+          warn: Callable[[str], None]) -> _Candidate | None:  # fmt: skip
+    access = _read(_found((None, ""), env, ACCESS_KEY_ENV, profile, "access_key"), "access key", warn, False)
+    secret_found = _found((flags.secret_key_file, "--secret-key-file"), env, SECRET_KEY_ENV, profile, "secret_key_file")
+    secret = _read(secret_found, "secret key", warn, file_key=True)
+    if access is None and secret is None:
+        return None
+    if access is None or secret is None:
+        half = access or secret
+        assert half is not None
+        have, missing = ("an access key", "its secret key") if access else ("a secret key", "its access key")
+        problem = UsageError(
+            f"{have} is given ({half.source}) but not {missing}",
+            hint="set KPSTASK_ACCESS_KEY and KPSTASK_SECRET_KEY (or --secret-key-file), "
+            "or HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK",
+        )
+        return _Candidate("aksk", layer(half.source), _unusable(problem), f"half an AK/SK ({half.source})", problem)
+    security = _security_token(access, env, profile, warn)
+    return _Candidate(
+        "aksk",
+        min(layer(access.source), layer(secret.source)),
+        lambda: AkSkAuth(access, secret, security, project_id),
+        f"AK/SK (access key from {access.source})",
+    )
+
+
+def _unusable(problem: UsageError) -> Callable[[], Auth]:
+    def build() -> Auth:
+        raise problem
+
+    return build
+
+
+def _security_token(access: Part, env: Mapping[str, str], profile: Profile, warn: Callable[[str], None]) -> Part | None:
+    """Temporary credentials: the security token of the access key's own family (or profile)."""
+    for ak_name, _, token_name in AKSK_ENV:
+        if access.source == f"environment variable {ak_name}" and token_name in env:
+            return _read((env[token_name], f"environment variable {token_name}"), "security token", warn, False)
+    if access.source.startswith("profile") and "security_token_file" in profile.values:
+        found = (profile.values["security_token_file"], profile.source("security_token_file"))
+        return _read(found, "security token", warn, file_key=True)
+    return None
+
+
+def _password(
+    flags: CredentialFlags,
+    env: Mapping[str, str],
+    profile: Profile,
+    warn: Callable[[str], None],
+    iam: Callable[[str, str, str, str], IamLogin],
+) -> _Candidate | None:
+    user = _found((None, ""), env, USER_ENV, profile, "user_name")
+    domain = _found((None, ""), env, DOMAIN_ENV, profile, "domain")
+    password = _read(
+        _found((flags.password_file, "--password-file"), env, PASSWORD_VAR_ENV, profile, "password_file"),
+        "password",
+        warn,
+        file_key=True,
+    )
+    if user is None and domain is None and password is None:
+        return None
     missing = [what for what, part in (("user name", user), ("domain", domain), ("password", password)) if not part]
     if missing:
-        raise UsageError(
+        problem = UsageError(
             f"a password login needs a user name, a domain and a password; missing: {', '.join(missing)}",
             hint="KPSTASK_USERNAME, KPSTASK_DOMAIN, KPSTASK_PASSWORD (or --password-file)",
         )
+        sources = [found[1] for found in (user, domain) if found] + ([password.source] if password else [])
+        return _Candidate("password", min(map(layer, sources)), _unusable(problem), "part of a password login", problem)
     assert user is not None and domain is not None and password is not None
     why = f"password of user {user[0]} ({user[1]}), domain from {domain[1]}, password from {password.source}"
-    return PasswordAuth(iam(user[0], domain[0], password.value, why), why)
+    return _Candidate(
+        "password",
+        min(layer(user[1]), layer(domain[1]), layer(password.source)),
+        lambda: PasswordAuth(iam(user[0], domain[0], password.value, why), why, (Part(*user), Part(*domain), password)),
+        f"password of user {user[0]}",
+    )

@@ -30,3 +30,4 @@ class Shell(str, Enum):
     ZSH = "zsh"
     FISH = "fish"
     POWERSHELL = "powershell"
+    PWSH = "pwsh"  # PowerShell 7's name; the same script

@@ -346,7 +346,8 @@ def _query(ids: list[str], *, wait: bool, flags: ConnectionFlags, display: Displ
     connection = resolve_connection(flags)
     if all_running:
         running = running_ids(connection)
-        say("info", f"{len(running)} task(s) running: {' '.join(running[:10])}{' ...' if len(running) > 10 else ''}")
+        shown = f": {' '.join(running[:10])}{' ...' if len(running) > 10 else ''}" if running else ""
+        say("info", f"{len(running)} task(s) running{shown}")
         tasks = list(dict.fromkeys([*tasks, *running]))
         if not tasks:
             return ExitCode.OK
@@ -632,7 +633,8 @@ def failed(  # noqa: PLR0917 - typer passes options as arguments
                    retries=retries)  # fmt: skip
     display = _display(output, quiet, no_color, ProgressMode.NONE, "0")
     if clear or clear_all:
-        return run_clear(resolve_connection(flags), list(dict.fromkeys(ids)), clear_all, yes, display)
+        connection = resolve_connection(flags)
+        return run_clear(connection, list(dict.fromkeys(ids)), clear_all, yes, display, server=server, limit=limit)
     return _list("failed", flags, display, server=server, limit=limit, page_size=page_size)
 
 
@@ -688,6 +690,7 @@ def config_show(  # noqa: PLR0917 - typer passes options as arguments
     profile: ProfileName = None,
     no_cache: NoCache = False,
     output: Output = OutputFormat.HUMAN,
+    debug_flag: DebugFlag = False,
 ) -> int:
     """Every resolved setting and where it came from (flag, environment variable, profile,
     default); secrets masked. Sends nothing. Exit 2 if something is missing or wrong."""
@@ -696,6 +699,7 @@ def config_show(  # noqa: PLR0917 - typer passes options as arguments
     from kpstask.actions import settings_report
     from kpstask.console import stdout
 
+    RUN.debug = debug_flag
     flags = _flags(region=region, endpoint=endpoint, allow_http=allow_http, project=project_id,
                    token_file=token_file, token=token, secret_key_file=secret_key_file, password_file=password_file,
                    iam_endpoint=iam_endpoint, profile=profile, no_cache=no_cache)  # fmt: skip

@@ -306,6 +306,8 @@ class KpsClient:
         if answer.status in (401, 403) and self.auth.renew():
             self.transport._debug("credentials refused: renewed them, asking once more")
             answer = self.transport.send(method, path, {}, auth=self.auth, query=query)
+        if answer.status not in (401, 403):
+            self.auth.confirm()
         return answer
 
 

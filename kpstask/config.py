@@ -83,13 +83,18 @@ def load_profile(flag: str | None, env: Mapping[str, str]) -> Profile:
     explicit = bool(flag or env.get("KPSTASK_PROFILE"))
     path = config_path(env)
     if not path.exists():
-        if explicit and name != "default":
+        if env.get("KPSTASK_CONFIG"):
+            raise UsageError(f"KPSTASK_CONFIG names {path}, which does not exist")
+        if explicit:
             raise UsageError(f"profile {name!r} asked for, but there is no config file at {path}")
         return Profile(name, None, {})
     data = _load_toml(path)
+    loose = sorted(key for key, value in data.items() if not isinstance(value, dict))
+    if loose:
+        raise UsageError(f"config {path}: {', '.join(loose)} must be inside a profile table such as [default]")
     table = data.get(name)
     if table is None:
-        if explicit and name != "default":
+        if explicit:
             known = ", ".join(sorted(data)) or "none"
             raise UsageError(f"no profile {name!r} in {path}", hint=f"profiles there: {known}")
         return Profile(name, path, {})

@@ -62,7 +62,10 @@ class IamLogin:
         self.debug = debug
         self.wall = wall
         self.from_cache = False
+        self.accepted = False  # the API took the current token at least once
         self._token: str | None = None
+        self._expires = 0.0
+        self._lifetime = 0.0
         self._issued: list[str] = []
         self._lock = threading.Lock()
 
@@ -70,18 +73,48 @@ class IamLogin:
         return list(self._issued)
 
     def token(self) -> str:
+        """The current token; a new one when it is about to expire (a long wait outlives one)."""
         with self._lock:
+            margin = min(RENEW_BEFORE_S, self._lifetime / 10)
+            # Only a token that has worked is renewed ahead of time: one IAM hands out already
+            # expired would otherwise be fetched again at every request.
+            if self._token is not None and self.accepted and self.wall() >= self._expires - margin:
+                self.debug("the IAM token is about to expire: asking IAM for a new one")
+                self._token = None
             if self._token is None:
                 self._token = self._cached() or self._fetch()
             return self._token
 
-    def forget(self) -> None:
-        """The API refused the token: drop it, here and in the cache."""
+    def renew(self, refused: str | None) -> bool:
+        """The API refused `refused`: get a new token, if that can help. Only a token that
+        came from the cache or that worked before is renewed, so a fresh token refused at
+        once ends it: never a loop. Another thread may have renewed it already."""
         with self._lock:
-            self._token = None
-            self.from_cache = False
-            if self.cache is not None:
-                self.cache.unlink(missing_ok=True)
+            if self._token is not None and self._token != refused:
+                return True
+            if not (self.from_cache or self.accepted):
+                return False
+            self._forget()
+            self._token = self._fetch()
+            return True
+
+    def confirm(self, used: str | None) -> None:
+        """The API took `used`."""
+        with self._lock:
+            if used is not None and used == self._token:
+                self.accepted = True
+
+    def forget(self) -> None:
+        """Drop the token, here and in the cache."""
+        with self._lock:
+            self._forget()
+
+    def _forget(self) -> None:
+        self._token = None
+        self.from_cache = False
+        self.accepted = False
+        if self.cache is not None:
+            self.cache.unlink(missing_ok=True)
 
     def _remember(self, token: str) -> str:
         self._issued.append(token)
@@ -94,12 +127,17 @@ class IamLogin:
         try:
             data = json.loads(self.cache.read_text(encoding="utf-8"))
             token, expires = data["token"], float(data["expires_at"])
+        except FileNotFoundError:
+            return None
         except (OSError, ValueError, KeyError, TypeError):
+            self.debug(f"the token cache {self.cache.name} is unreadable; asking IAM")
             return None
         if not isinstance(token, str) or expires - RENEW_BEFORE_S <= self.wall():
-            self.debug("cached IAM token missing, unreadable or about to expire")
+            self.debug("the cached IAM token is about to expire")
             return None
         self.from_cache = True
+        self.accepted = False
+        self._expires, self._lifetime = expires, expires - self.wall()
         self.debug(f"IAM token from the cache ({self.cache.name}), valid for {int(expires - self.wall())} s")
         return self._remember(token)
 
@@ -125,7 +163,9 @@ class IamLogin:
             raise _iam_error(answer)
         self._remember(token)
         self.from_cache = False
+        self.accepted = False
         expires = _expiry(answer.body)
+        self._expires, self._lifetime = expires, max(expires - self.wall(), 0.0)
         self.debug(f"new IAM token for user {self.user}, expires in {int(expires - self.wall())} s")
         self._store(token, expires)
         return token

@@ -136,8 +136,7 @@ def base_url(
 ) -> Sourced:
     """The base URL and where it came from. A flag wins over the environment and
     the profile, then the endpoint over the region; neither is a usage error."""
-    region_flag = region is not None and region.source.startswith("--")
-    if endpoint is not None and (endpoint.source.startswith("--") or not region_flag):
+    if endpoint is not None and (region is None or _layer(endpoint.source) <= _layer(region.source)):
         return Sourced(endpoint_url(endpoint, allow_http), endpoint.source)
     if region is not None:
         return Sourced(region_url(region, warn), region.source)
@@ -146,6 +145,11 @@ def base_url(
         hint="pass --region cn-north-4 (or set KPSTASK_REGION, HW_REGION_NAME or OS_REGION_NAME), "
         "or --endpoint URL (or KPSTASK_ENDPOINT), or put region in a profile",
     )
+
+
+def _layer(source: str) -> int:
+    """0 for a flag, 1 for the environment, 2 for the profile."""
+    return 0 if source.startswith("--") else 1 if source.startswith("environment") else 2
 
 
 def project_id(project: Sourced | None) -> str:

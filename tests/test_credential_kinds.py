@@ -344,3 +344,85 @@ def test_token_command_refuses_a_terminal(sim: Simulator) -> None:
     assert proc.returncode == 2
     assert "refusing to print a token to a terminal" in proc.stderr
     assert iam_posts(sim) == 0
+
+
+def test_the_most_explicit_layer_wins(sim: Simulator, tmp_path: Path) -> None:
+    token = secret_file(tmp_path, "token", CANARY)
+    write_config(f'[default]\ntoken_file = "{token}"\n')
+    env: dict[str, str | None] = {"HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK}
+    result = cli(sim, "get", "t1", "--debug", env=env)
+    assert result.exit_code == 0
+    assert "credentials: AK/SK" in result.stderr
+    assert "also found, not used: token from profile default" in result.stderr
+
+
+def test_a_password_flag_beats_a_profile_key_pair(sim: Simulator, tmp_path: Path) -> None:
+    sk = secret_file(tmp_path, "sk", SK)
+    pw = secret_file(tmp_path, "pw", PASSWORD)
+    write_config(f'[default]\naccess_key = "{AK}"\nsecret_key_file = "{sk}"\n')
+    env = with_iam(sim, KPSTASK_PASSWORD=None)
+    result = cli(sim, "get", "t1", "--debug", "--password-file", str(pw), env=env)
+    assert result.exit_code == 0, result.stderr
+    assert "credentials: password of user alice" in result.stderr
+
+
+def test_variables_of_different_families_combine(sim: Simulator) -> None:
+    assert cli(sim, "get", "t1", env={"KPSTASK_ACCESS_KEY": AK, "HUAWEICLOUD_SDK_SK": SK}).exit_code == 0
+    mixed = {"HW_USER_NAME": "alice", "HW_DOMAIN_NAME": "acme", "KPSTASK_PASSWORD": PASSWORD,
+             "HUAWEICLOUD_SDK_IAM_ENDPOINT": sim.url}  # fmt: skip
+    assert cli(sim, "get", "t1", env=mixed).exit_code == 0  # type: ignore[arg-type]
+
+
+def test_a_stray_half_credential_does_not_block_a_whole_one(sim: Simulator) -> None:
+    result = cli(sim, "get", "t1", env={"KPSTASK_TOKEN": CANARY, "HW_USER_NAME": "alice", "HW_ACCESS_KEY": AK})
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_token_that_expires_during_a_long_wait_is_renewed(sim: Simulator) -> None:
+    sim.scenario.token_ttl_s = 1.5
+    sim.add_task({"id": "slow", "operation": "reset", "ready_s": 0, "running_s": 4})
+    result = cli(sim, "wait", "slow", "--interval", "1", "-o", "json", "--progress", "none", "--no-cache",
+                 env=with_iam(sim))  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["task_status"] == "SUCCESS_RESET"
+    assert iam_posts(sim) >= 2
+
+
+def test_environment_region_beats_profile_endpoint(sim: Simulator) -> None:
+    write_config('[default]\nendpoint = "https://proxy.example.com"\n')
+    result = cli(sim, "config", "show", "-o", "json", env={"KPSTASK_ENDPOINT": None, "KPSTASK_REGION": "cn-north-4",
+                                                            "KPSTASK_TOKEN": CANARY})  # fmt: skip
+    rows = {row["setting"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert rows["endpoint"]["value"] == "https://kms.cn-north-4.myhuaweicloud.com"
+    assert rows["region"]["source"] == "environment variable KPSTASK_REGION"
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "args", "words"),
+    [
+        (None, {"KPSTASK_CONFIG": "/nonexistent/kpstask.toml"}, [], "does not exist"),
+        ('region = "cn-north-4"\n', {}, [], "must be inside a profile table"),
+        ('[other]\nregion = "cn-north-4"\n', {}, ["--profile", "default"], "no profile 'default'"),
+        (None, {}, ["--profile", "default"], "no config file"),
+    ],
+)
+def test_strict_config(sim: Simulator, config: str | None, env: dict[str, str | None], args: list[str],
+                       words: str) -> None:  # fmt: skip
+    if config is not None:
+        write_config(config)
+    result = cli(sim, "get", "t1", *args, env={"KPSTASK_TOKEN": CANARY, **env})
+    assert result.exit_code == 2
+    assert words in result.stderr
+
+
+def test_config_show_names_every_source(sim: Simulator, tmp_path: Path) -> None:
+    pw = secret_file(tmp_path, "pw", PASSWORD)
+    env = with_iam(sim, KPSTASK_PASSWORD=None, KPSTASK_REGION="cn-north-4")
+    result = cli(sim, "config", "show", "--password-file", str(pw), "--debug", "-o", "json", env=env)
+    assert result.exit_code == 0
+    rows = {row["setting"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert rows["user name"]["source"] == "environment variable KPSTASK_USERNAME"
+    assert rows["domain"]["source"] == "environment variable KPSTASK_DOMAIN"
+    assert rows["password"] == {"setting": "password", "value": "*** (masked)", "source": "--password-file"}
+    assert rows["region"]["source"].endswith("not used: the endpoint wins")
+    assert all(row["source"] for row in rows.values())

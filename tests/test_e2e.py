@@ -71,7 +71,7 @@ FAULTS = [
     ({"type": "status", "status": 502, "retry_after": 0}, 6, "HTML"),
     ({"type": "status", "status": 503, "retry_after": 0}, 6, "empty body"),
     ({"type": "status", "status": 504, "retry_after": 0}, 6, "HTML"),
-    ({"type": "reset"}, 7, "cannot talk to"),
+    ({"type": "reset"}, 7, "connection reset by"),
     ({"type": "cut"}, 7, "broke while reading"),
     ({"type": "hang"}, 7, "no answer from"),
     ({"type": "truncated"}, 6, "not valid JSON"),

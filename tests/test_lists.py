@@ -213,3 +213,33 @@ def test_aksk_signs_list_queries(sim: Simulator) -> None:
     assert result.exit_code == 0, result.stderr
     assert len(result.stdout.splitlines()) == 5
     assert "CANARY-list-sk-0001" not in result.stdout + result.stderr
+
+
+def test_clear_all_honours_server(sim: Simulator) -> None:
+    sim.add_task({"id": "bad-x", "status": "FAILED_RESET", "server_id": "srv-x"})
+    result = cli(sim, "failed", "--clear-all", "--server", "srv-x", "--yes")
+    assert (result.exit_code, result.stdout) == (0, "deleted failed-task record bad-x\n")
+    left = [line.split("\t")[0] for line in cli(sim, "failed", "-o", "tsv").stdout.splitlines()]
+    assert left == ["bad-0", "bad-1", "bad-2"]
+    assert not any(path.endswith("/failed-tasks") and method == "DELETE" for method, path, _, _ in sim.requests)
+
+
+def test_server_filter_comes_before_the_limit(sim: Simulator) -> None:
+    result = cli(sim, "running", "-o", "tsv", "--server", "srv-0", "--limit", "2", "--page-size", "1")
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["run-0", "run-2"]
+
+
+def test_a_server_that_ignores_offset_is_not_paged_forever(kps: object) -> None:
+    import responses as responses_lib
+
+    from tests.conftest import ENDPOINT, PROJECT
+
+    mock: responses_lib.RequestsMock = kps  # type: ignore[assignment]
+    page = {"tasks": [{"task_id": "a"}, {"task_id": "b"}]}  # full pages, no total, offset ignored
+    mock.get(f"{ENDPOINT}/v3/{PROJECT}/running-tasks", json=page)
+    env = {"KPSTASK_ENDPOINT": ENDPOINT, "KPSTASK_PROJECT_ID": PROJECT, "KPSTASK_TOKEN": CANARY}
+    result = CliRunner().invoke(app, ["running", "-o", "tsv", "--page-size", "2"], env=env)
+    assert result.exit_code == 0
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["a", "b"]
+    assert "repeats earlier tasks" in result.stderr
+    assert len(mock.calls) == 2

@@ -242,6 +242,8 @@ class Scenario:
                    for i, u in enumerate(_get(spec, "users", list, "top level", []))],
             token_ttl_s=float(_get(spec, "token_ttl_s", (int, float), "top level", 86400.0)),
         )  # fmt: skip
+        if scenario.token_ttl_s < 0:
+            raise _fail("top level", "token_ttl_s cannot be negative")
         ids = [task.task_id for task in scenario.tasks]
         if len(set(ids)) != len(ids):
             raise _fail("tasks", "task ids must be unique")
