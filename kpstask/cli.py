@@ -315,6 +315,59 @@ WAIT_OPTIONS = ("timeout", "interval", "not_found_grace", "max_rate", "concurren
                 "heartbeat")  # fmt: skip
 
 
+_CONNECTION: dict[str, tuple[Any, Any]] = {  # parameter -> (annotation, default)
+    "region": (Region, None),
+    "endpoint": (Endpoint, None),
+    "allow_http": (AllowHttp, False),
+    "project_id": (ProjectId, None),
+    "token_file": (TokenFile, None),
+    "token": (TokenValue, None),
+    "secret_key_file": (SecretKeyFile, None),
+    "password_file": (PasswordFile, None),
+    "iam_endpoint": (IamEndpoint, None),
+    "profile": (ProfileName, None),
+    "no_cache": (NoCache, False),
+}
+
+
+class with_connection:
+    """Give a command the options that say where requests go and as whom; it gets them
+    as one `target: ConnectionFlags` (without timeout and retries, which it sets itself).
+    typer reads the parameters from `__signature__`, so they are declared once, here; and
+    only when typer builds the command, which `_build_only` limits to the one being run."""
+
+    def __init__(self, func: Callable[..., int]) -> None:
+        # What typer reads off a command: its name, help and module; __wrapped__ for get_type_hints' globals.
+        self.__name__, self.__qualname__ = func.__name__, func.__qualname__
+        self.__doc__, self.__module__, self.__wrapped__ = func.__doc__, func.__module__, func
+        self._func = func
+        self._signature: Any = None
+
+    def __call__(self, **values: Any) -> int:
+        given = {name: values.pop(name) for name in _CONNECTION}
+        given["project"] = given.pop("project_id")
+        return self._func(target=_flags(**given), **values)
+
+    @property
+    def __signature__(self) -> Any:
+        if self._signature is None:
+            import inspect
+
+            # ConnectionFlags is only imported for type checking; the `target` annotation is dropped anyway.
+            own = inspect.signature(self._func, eval_str=True, locals={"ConnectionFlags": Any})
+            params = [param for name, param in own.parameters.items() if name != "target"]
+            params += [
+                inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+                for name, (annotation, default) in _CONNECTION.items()
+            ]
+            self._signature = own.replace(parameters=params)
+        return self._signature
+
+    @property
+    def __annotations__(self) -> dict[str, Any]:  # type: ignore[override]  # typing.get_type_hints reads it
+        return {param.name: param.annotation for param in self.__signature__.parameters.values()}
+
+
 def _wait_options(
     *, timeout: str, interval: str | None, not_found_grace: str, max_rate: float, concurrency: int, fail_fast: bool
 ) -> WaitOptions:
@@ -363,23 +416,14 @@ def _flags(**values: Any) -> ConnectionFlags:
 
 
 @app.command(epilog=EXIT_CODES_HELP)
+@with_connection
 def get(  # noqa: PLR0917 - typer passes options as arguments
+    target: ConnectionFlags,
     ctx: typer.Context,
     task_ids: TaskIds,
     wait: Annotated[
         bool, typer.Option("--wait", "-w", help="Wait until every task is finished (as `kpstask wait`).")
     ] = False,
-    region: Region = None,
-    endpoint: Endpoint = None,
-    allow_http: AllowHttp = False,
-    project_id: ProjectId = None,
-    token_file: TokenFile = None,
-    token: TokenValue = None,
-    secret_key_file: SecretKeyFile = None,
-    password_file: PasswordFile = None,
-    iam_endpoint: IamEndpoint = None,
-    profile: ProfileName = None,
-    no_cache: NoCache = False,
     output: Output = OutputFormat.HUMAN,
     quiet: Quiet = False,
     no_color: NoColor = False,
@@ -424,28 +468,16 @@ def get(  # noqa: PLR0917 - typer passes options as arguments
     return _query(
         task_ids,
         wait=wait,
-        flags=_flags(
-            region=region,
-            endpoint=endpoint,
-            allow_http=allow_http,
-            project=project_id,
-            token_file=token_file,
-            token=token,
-            secret_key_file=secret_key_file,
-            password_file=password_file,
-            iam_endpoint=iam_endpoint,
-            profile=profile,
-            no_cache=no_cache,
-            timeout_s=request_timeout,
-            retries=retries,
-        ),
+        flags=target._replace(timeout_s=request_timeout, retries=retries),
         display=_display(output, quiet, no_color, progress, heartbeat),
         options=options,
     )
 
 
 @app.command("wait", epilog=EXIT_CODES_HELP)
+@with_connection
 def wait_command(  # noqa: PLR0917 - typer passes options as arguments
+    target: ConnectionFlags,
     task_ids: Annotated[
         list[str] | None,
         typer.Argument(
@@ -457,17 +489,6 @@ def wait_command(  # noqa: PLR0917 - typer passes options as arguments
     all_running: Annotated[
         bool, typer.Option("--all-running", help="Also wait for every task running when the wait starts.")
     ] = False,
-    region: Region = None,
-    endpoint: Endpoint = None,
-    allow_http: AllowHttp = False,
-    project_id: ProjectId = None,
-    token_file: TokenFile = None,
-    token: TokenValue = None,
-    secret_key_file: SecretKeyFile = None,
-    password_file: PasswordFile = None,
-    iam_endpoint: IamEndpoint = None,
-    profile: ProfileName = None,
-    no_cache: NoCache = False,
     output: Output = OutputFormat.HUMAN,
     quiet: Quiet = False,
     no_color: NoColor = False,
@@ -493,21 +514,7 @@ def wait_command(  # noqa: PLR0917 - typer passes options as arguments
         task_ids or [],
         wait=True,
         all_running=all_running,
-        flags=_flags(
-            region=region,
-            endpoint=endpoint,
-            allow_http=allow_http,
-            project=project_id,
-            token_file=token_file,
-            token=token,
-            secret_key_file=secret_key_file,
-            password_file=password_file,
-            iam_endpoint=iam_endpoint,
-            profile=profile,
-            no_cache=no_cache,
-            timeout_s=request_timeout,
-            retries=3,
-        ),
+        flags=target._replace(timeout_s=request_timeout, retries=3),
         display=_display(output, quiet, no_color, progress, heartbeat),
         options=_wait_options(
             timeout=timeout,
@@ -545,21 +552,12 @@ def _list(kind: str, flags: ConnectionFlags, display: Display, *, server: str | 
 
 
 @app.command(epilog=EXIT_CODES_HELP)
+@with_connection
 def running(  # noqa: PLR0917 - typer passes options as arguments
+    target: ConnectionFlags,
     server: ServerFilter = None,
     limit: ListLimit = None,
     page_size: PageSize = 1000,
-    region: Region = None,
-    endpoint: Endpoint = None,
-    allow_http: AllowHttp = False,
-    project_id: ProjectId = None,
-    token_file: TokenFile = None,
-    token: TokenValue = None,
-    secret_key_file: SecretKeyFile = None,
-    password_file: PasswordFile = None,
-    iam_endpoint: IamEndpoint = None,
-    profile: ProfileName = None,
-    no_cache: NoCache = False,
     output: Output = OutputFormat.HUMAN,
     quiet: Quiet = False,
     no_color: NoColor = False,
@@ -572,16 +570,15 @@ def running(  # noqa: PLR0917 - typer passes options as arguments
     Exit 0 when listed, even when the list is empty.
     """
     RUN.debug = debug_flag
-    flags = _flags(region=region, endpoint=endpoint, allow_http=allow_http, project=project_id,
-                   token_file=token_file, token=token, secret_key_file=secret_key_file, password_file=password_file,
-                   iam_endpoint=iam_endpoint, profile=profile, no_cache=no_cache, timeout_s=request_timeout,
-                   retries=retries)  # fmt: skip
+    flags = target._replace(timeout_s=request_timeout, retries=retries)
     display = _display(output, quiet, no_color, ProgressMode.NONE, "0")
     return _list("running", flags, display, server=server, limit=limit, page_size=page_size)
 
 
 @app.command(epilog=EXIT_CODES_HELP)
+@with_connection
 def failed(  # noqa: PLR0917 - typer passes options as arguments
+    target: ConnectionFlags,
     task_ids: Annotated[
         list[str] | None,
         typer.Argument(
@@ -594,17 +591,6 @@ def failed(  # noqa: PLR0917 - typer passes options as arguments
     server: ServerFilter = None,
     limit: ListLimit = None,
     page_size: PageSize = 1000,
-    region: Region = None,
-    endpoint: Endpoint = None,
-    allow_http: AllowHttp = False,
-    project_id: ProjectId = None,
-    token_file: TokenFile = None,
-    token: TokenValue = None,
-    secret_key_file: SecretKeyFile = None,
-    password_file: PasswordFile = None,
-    iam_endpoint: IamEndpoint = None,
-    profile: ProfileName = None,
-    no_cache: NoCache = False,
     output: Output = OutputFormat.HUMAN,
     quiet: Quiet = False,
     no_color: NoColor = False,
@@ -627,10 +613,7 @@ def failed(  # noqa: PLR0917 - typer passes options as arguments
         raise UsageError("--clear needs the TASK_IDs whose records to delete", hint="or --clear-all for every one")
     if ids and not clear:
         raise UsageError("task ids are only taken with --clear", hint="kpstask failed --clear TASK_ID...")
-    flags = _flags(region=region, endpoint=endpoint, allow_http=allow_http, project=project_id,
-                   token_file=token_file, token=token, secret_key_file=secret_key_file, password_file=password_file,
-                   iam_endpoint=iam_endpoint, profile=profile, no_cache=no_cache, timeout_s=request_timeout,
-                   retries=retries)  # fmt: skip
+    flags = target._replace(timeout_s=request_timeout, retries=retries)
     display = _display(output, quiet, no_color, ProgressMode.NONE, "0")
     if clear or clear_all:
         connection = resolve_connection(flags)
@@ -639,19 +622,10 @@ def failed(  # noqa: PLR0917 - typer passes options as arguments
 
 
 @app.command(epilog=EXIT_CODES_HELP)
-def token(  # noqa: PLR0917 - typer passes options as arguments
+@with_connection
+def token(
+    target: ConnectionFlags,
     show: Annotated[bool, typer.Option("--show", help="Print even when stdout is a terminal.")] = False,
-    region: Region = None,
-    endpoint: Endpoint = None,
-    allow_http: AllowHttp = False,
-    project_id: ProjectId = None,
-    token_file: TokenFile = None,
-    token: TokenValue = None,
-    secret_key_file: SecretKeyFile = None,
-    password_file: PasswordFile = None,
-    iam_endpoint: IamEndpoint = None,
-    profile: ProfileName = None,
-    no_cache: NoCache = False,
     request_timeout: RequestTimeout = 5.0,
     debug_flag: DebugFlag = False,
 ) -> int:
@@ -663,10 +637,7 @@ def token(  # noqa: PLR0917 - typer passes options as arguments
     from kpstask.actions import print_token
 
     RUN.debug = debug_flag
-    flags = _flags(region=region, endpoint=endpoint, allow_http=allow_http, project=project_id,
-                   token_file=token_file, token=token, secret_key_file=secret_key_file, password_file=password_file,
-                   iam_endpoint=iam_endpoint, profile=profile, no_cache=no_cache,
-                   timeout_s=request_timeout)  # fmt: skip
+    flags = target._replace(timeout_s=request_timeout)
     return print_token(flags, show)
 
 
@@ -677,18 +648,9 @@ app.add_typer(config_app, name="config")
 
 
 @config_app.command("show")
-def config_show(  # noqa: PLR0917 - typer passes options as arguments
-    region: Region = None,
-    endpoint: Endpoint = None,
-    allow_http: AllowHttp = False,
-    project_id: ProjectId = None,
-    token_file: TokenFile = None,
-    token: TokenValue = None,
-    secret_key_file: SecretKeyFile = None,
-    password_file: PasswordFile = None,
-    iam_endpoint: IamEndpoint = None,
-    profile: ProfileName = None,
-    no_cache: NoCache = False,
+@with_connection
+def config_show(
+    target: ConnectionFlags,
     output: Output = OutputFormat.HUMAN,
     debug_flag: DebugFlag = False,
 ) -> int:
@@ -700,9 +662,7 @@ def config_show(  # noqa: PLR0917 - typer passes options as arguments
     from kpstask.console import stdout
 
     RUN.debug = debug_flag
-    flags = _flags(region=region, endpoint=endpoint, allow_http=allow_http, project=project_id,
-                   token_file=token_file, token=token, secret_key_file=secret_key_file, password_file=password_file,
-                   iam_endpoint=iam_endpoint, profile=profile, no_cache=no_cache)  # fmt: skip
+    flags = target
     rows, ok = settings_report(flags)
     out = stdout()
     width = max(len(name) for name, _, _ in rows)
