@@ -261,7 +261,7 @@ class KpsClient:
     def get_task(self, task_id: str) -> Task:
         """`GET /v3/{project_id}/tasks/{task_id}` as a Task, or a KpsError."""
         path = f"/v3/{quote(self.project_id, safe='')}/tasks/{quote(task_id, safe='')}"
-        answer = self._get(path)
+        answer = self._call("GET", path)
         try:
             data = read_response(answer, self.transport.host)
         except AuthError as error:
@@ -296,9 +296,6 @@ class KpsClient:
         answer = self._call("DELETE", path)
         if not 200 <= answer.status < 300:
             raise error_for(answer, self.transport.host)
-
-    def _get(self, path: str) -> Answer:
-        return self._call("GET", path)
 
     def _call(self, method: str, path: str, query: list[tuple[str, object]] | None = None) -> Answer:
         """A refused cached token is renewed once, and the request made once more."""

@@ -104,12 +104,8 @@ class IamLogin:
             if used is not None and used == self._token:
                 self.accepted = True
 
-    def forget(self) -> None:
-        """Drop the token, here and in the cache."""
-        with self._lock:
-            self._forget()
-
     def _forget(self) -> None:
+        """Drop the token, here and in the cache (the lock is held)."""
         self._token = None
         self.from_cache = False
         self.accepted = False
