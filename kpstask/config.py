@@ -53,11 +53,17 @@ def cache_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / "kpstask"
 
 
-def _load_toml(path: Path) -> dict[str, Any]:
+def toml() -> Any:
+    """tomllib, or on Python 3.10 its original, tomli (a dependency there)."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
+    return tomllib
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    tomllib = toml()
     try:
         with path.open("rb") as handle:
             data: dict[str, Any] = tomllib.load(handle)

@@ -265,10 +265,9 @@ def load_scenario(path: str, now: float | None = None) -> Scenario:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read scenario {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
     if path.endswith(".toml"):
-        try:
-            import tomllib  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:  # Python 3.10
-            raise UsageError("TOML scenarios need Python 3.11 or newer; use JSON") from None
+        from kpstask.config import toml
+
+        tomllib = toml()
         try:
             data: Any = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
