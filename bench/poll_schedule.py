@@ -79,8 +79,10 @@ def main() -> int:
     if failures:
         print("adaptive schedule MISSES its targets:\n  " + "\n  ".join(failures))
         return 1
-    print("adaptive schedule meets its targets: mean delay <= max(2 s, 10 % of duration), "
-          "worst delay <= 15 s, requests <= duration / 15 s + 25")
+    print(
+        "adaptive schedule meets its targets: mean delay <= max(2 s, 10 % of duration), "
+        "worst delay <= 15 s, requests <= duration / 15 s + 25"
+    )
     return 0
 
 

@@ -78,8 +78,10 @@ def main() -> int:
     print(f"tasks: {TASKS}; wall time {took:.1f}s; exit code {proc.returncode}")
     print(f"requests: {len(api)} ({len(api) / TASKS:.1f} per task), {faulted} faulted "
           f"({100 * faulted / max(len(api), 1):.1f} %), {warnings} warning lines")  # fmt: skip
-    print(f"request rate: mean {len(api) / (max(arrivals) - min(arrivals)):.2f}/s, "
-          f"max {window} in any 1 s window (cap {CAP:g}/s)")
+    print(
+        f"request rate: mean {len(api) / (max(arrivals) - min(arrivals)):.2f}/s, "
+        f"max {window} in any 1 s window (cap {CAP:g}/s)"
+    )
     print(f"tasks in their true final state: {TASKS - len(wrong)}/{TASKS}")
     print(f"peak memory of the kpstask process: {peak_kib / 1024:.1f} MiB")
     ok = not wrong and window <= CAP and proc.returncode == 1
