@@ -139,6 +139,7 @@ def settings_report(flags: ConnectionFlags) -> tuple[list[tuple[str, str, str]],
         resolved = resolve(flags)
     except UsageError as error:
         rows += [("profile", flags.profile or env.get("KPSTASK_PROFILE") or "default", _profile_source(flags))]
+        rows += _partial_rows(flags)
         rows += [("problem", str(error), "")]
         return rows, False
     profile = resolved.profile
@@ -157,6 +158,25 @@ def settings_report(flags: ConnectionFlags) -> tuple[list[tuple[str, str, str]],
         cache = "off (--no-cache)" if flags.no_cache else str(config.cache_dir(env) / "tokens")
         rows.append(("token cache", cache, "--no-cache" if flags.no_cache else "XDG_CACHE_HOME or ~/.cache"))
     return rows, True
+
+
+def _partial_rows(flags: ConnectionFlags) -> list[tuple[str, str, str]]:
+    """What can still be told when something else is missing or wrong."""
+    from kpstask import config, settings
+
+    env = os.environ
+    rows: list[tuple[str, str, str]] = []
+    try:
+        profile = config.load_profile(flags.profile, env)
+    except UsageError:
+        return rows
+    region = settings.pick(flags.region, "--region", env, settings.REGION_ENV, profile=profile, key="region")
+    endpoint = settings.pick(flags.endpoint, "--endpoint", env, settings.ENDPOINT_ENV, profile=profile, key="endpoint")
+    project = settings.pick(flags.project, "--project-id", env, settings.PROJECT_ENV, profile=profile, key="project_id")
+    for name, found in (("region", region), ("endpoint", endpoint), ("project id", project)):
+        if found is not None:
+            rows.append((name, found.value.strip(), found.source))
+    return rows
 
 
 def _profile_source(flags: ConnectionFlags) -> str:

@@ -314,6 +314,9 @@ def test_config_show_reports_a_problem(sim: Simulator) -> None:
     result = cli(sim, "config", "show", env={"KPSTASK_ACCESS_KEY": AK})
     assert result.exit_code == 2
     assert "problem" in result.stdout and "but not its secret key" in result.stdout
+    # what could be resolved is still shown
+    assert f"endpoint     {sim.url}  (environment variable KPSTASK_ENDPOINT)" in result.stdout
+    assert "project id" in result.stdout
 
 
 def test_token_command(sim: Simulator) -> None:
