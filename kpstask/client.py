@@ -1,250 +1,22 @@
-"""The HTTP client: one session, timeouts, retries, and one function that turns
-an HTTP answer into data or one of the project's errors. It never prints;
-`--debug` lines go to an injected callback.
-"""
+"""The KPS task APIs of one project, over a Transport, with one credential."""
 
 from __future__ import annotations
 
-import json
-import random
-import re
-import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import quote, urlencode, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from kpstask import __version__
-from kpstask.auth import SECRET_HEADERS
-from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, NotFoundError
+from kpstask.errors import ApiError
 from kpstask.models import Task
-from kpstask.settings import is_loopback
-from kpstask.text import one_line
+from kpstask.transport import Answer, Transport, error_for, read_response
 
 if TYPE_CHECKING:
-    import requests
-
-    from kpstask.auth import Auth
-
-MAX_BODY_BYTES = 1024 * 1024
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-RETRY_AFTER_CAP_S = 30.0
-USER_AGENT = f"kpstask/{__version__}"
-
-Debug = Callable[[str], None]
-
-
-class RetryPolicy(NamedTuple):
-    """Exponential backoff with jitter; swappable so tests need not wait."""
-
-    retries: int = 3
-    base_s: float = 0.5
-    cap_s: float = 8.0
-
-    def delay(self, attempt: int, rand: Callable[[], float]) -> float:
-        """Seconds before retry number `attempt` (0-based): half fixed, half jitter."""
-        ceiling = min(self.cap_s, self.base_s * 2.0**attempt)
-        return ceiling / 2 + rand() * ceiling / 2
-
-
-def retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds a `Retry-After` header asks for (delta or HTTP date), capped."""
-    if not value:
-        return None
-    value = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):  # the RFC says an integer; some servers send fractions
-        return min(float(value), RETRY_AFTER_CAP_S)
-    from email.utils import parsedate_to_datetime  # rare, and 6 ms to import
-
-    try:
-        when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    delta = when - (time.time() if now is None else now)
-    return min(max(delta, 0.0), RETRY_AFTER_CAP_S)
-
-
-class Answer(NamedTuple):
-    """An HTTP answer, its body read (at most 1 MiB)."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    oversized: bool = False
-
-    @property
-    def request_id(self) -> str | None:
-        rid = self.headers.get("X-Request-Id")
-        return one_line(rid, 100) if rid else None
-
-
-class _Retryable(Exception):
-    """Internal: an attempt failed in a way worth another try."""
-
-    def __init__(self, error: KpsError, wait_s: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.wait_s = wait_s
-
-
-class Transport:
-    """One base URL: a session, timeouts, retries, the 1 MiB limit, --debug lines.
-    `send` returns an Answer or raises; it never prints."""
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout_s: float = 10.0,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-        rand: Callable[[], float] | None = None,
-        clock: Callable[[], float] | None = None,
-        debug: Debug | None = None,
-        session: requests.Session | None = None,
-        pool_size: int = 10,  # connections kept per host; one per concurrent poll
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        parts = urlsplit(self.base_url)
-        self.host = parts.hostname or self.base_url
-        self.host_header = parts.netloc  # what a signature must cover, exactly as sent
-        self.prefix = parts.path  # a proxy's path prefix is part of the signed path
-        self.timeout_s = timeout_s
-        self.retry = retry or RetryPolicy()
-        # Looked up now, not at import, so tests can swap the module's functions.
-        self.sleep = sleep or time.sleep
-        self.rand = rand or random.random
-        self.clock = clock or time.monotonic
-        self.debug = debug
-        if session is None:
-            import requests
-            from requests.adapters import HTTPAdapter
-
-            session = requests.Session()
-            for scheme in ("https://", "http://"):
-                session.mount(scheme, HTTPAdapter(pool_connections=1, pool_maxsize=pool_size))
-        self.session = session
-        self.session.headers["User-Agent"] = USER_AGENT
-        self.session.headers["Accept"] = "application/json"
-        # A local simulator or tunnel is never reached through an HTTP(S)_PROXY.
-        self._proxies: dict[str, str | None] = {"http": None, "https": None} if is_loopback(self.host) else {}
-
-    def close(self) -> None:
-        self.session.close()
-
-    def send(
-        self,
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes = b"",
-        *,
-        auth: Auth | None = None,
-        query: list[tuple[str, object]] | None = None,
-    ) -> Answer:
-        """Send with retries on connection errors, timeouts, 429, 502, 503 and 504;
-        credentials are applied (signed) afresh on every attempt."""
-        attempts = self.retry.retries + 1
-        for attempt in range(attempts):
-            try:
-                sent = dict(headers)
-                if auth is not None:
-                    sent.update(auth.headers(method, self.host_header, self.prefix + path, list(query or [])))
-                target = f"{path}?{urlencode(query, quote_via=quote, safe='~')}" if query else path
-                return self._attempt(method, target, sent, body)
-            except _Retryable as retryable:
-                if attempt + 1 >= attempts:
-                    raise retryable.error from None
-                wait = retryable.wait_s
-                if wait is None:
-                    wait = self.retry.delay(attempt, self.rand)
-                self._debug(f"{retryable.error}; retrying in {wait:.1f} s (attempt {attempt + 2} of {attempts})")
-                self.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _attempt(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
-        import requests
-
-        url = self.base_url + path
-        started = self.clock()
-        try:
-            response = self.session.request(
-                method,
-                url,
-                headers=headers,
-                data=body or None,
-                timeout=(self.timeout_s, self.timeout_s),
-                stream=True,
-                allow_redirects=False,
-                proxies=self._proxies,  # type: ignore[arg-type]
-            )
-            try:
-                answer = self._read(response, started)
-            finally:
-                response.close()
-        except requests.exceptions.SSLError as exc:
-            self._debug_exchange(method=method, url=url, headers=headers, answer=None, started=started, exc=exc)
-            raise NetworkError(
-                f"TLS error talking to {self.host}: {_reason(exc)}",
-                hint="check the endpoint's certificate; a private CA goes in REQUESTS_CA_BUNDLE",
-            ) from None
-        except (requests.exceptions.RequestException, OSError) as exc:
-            self._debug_exchange(method=method, url=url, headers=headers, answer=None, started=started, exc=exc)
-            raise _Retryable(network_error(exc, self.host, self.timeout_s)) from None
-        self._debug_exchange(method=method, url=url, headers=headers, answer=answer, started=started, exc=None)
-        if answer.status in RETRY_STATUSES:
-            error = error_for(answer, self.host)
-            raise _Retryable(error, error.retry_after_s)
-        return answer
-
-    def _read(self, response: requests.Response, started: float) -> Answer:
-        """Read at most 1 MiB, within a whole-body deadline (a server can drip bytes)."""
-        body = bytearray()
-        oversized = False
-        for chunk in response.iter_content(chunk_size=65536):
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                oversized = True
-                del body[MAX_BODY_BYTES:]
-                break
-            if self.clock() - started > 3 * self.timeout_s:
-                raise TimeoutError("the answer took too long to arrive")
-        return Answer(response.status_code, response.headers, bytes(body), oversized)
-
-    # -- debug ---------------------------------------------------------------
-
-    def _debug(self, line: str) -> None:
-        if self.debug is not None:
-            self.debug(line)
-
-    def _debug_exchange(
-        self,
-        *,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        answer: Answer | None,
-        started: float,
-        exc: BaseException | None,
-    ) -> None:
-        if self.debug is None:
-            return
-        ms = (self.clock() - started) * 1000
-        sent = {**self.session.headers, **headers}
-        self._debug(f"> {method} {url}")
-        self._debug(f"> headers: {redact_headers(sent)}")
-        if answer is None:
-            self._debug(f"< {type(exc).__name__} after {ms:.0f} ms")
-            return
-        self._debug(
-            f"< HTTP {answer.status} in {ms:.0f} ms, {len(answer.body)} bytes, request id {answer.request_id or '-'}"
-        )
-        self._debug(f"< headers: {', '.join(answer.headers.keys())}")
+    from kpstask.credentials import Credential
 
 
 class KpsClient:
-    """The KPS task API of one project, over a Transport, with one credential."""
+    """The KPS task APIs of one project; a refusal carries the credential's own hint."""
 
-    def __init__(self, transport: Transport, project_id: str, auth: Auth) -> None:
+    def __init__(self, transport: Transport, project_id: str, auth: Credential) -> None:
         self.transport = transport
         self.project_id = project_id
         self.auth = auth
@@ -262,23 +34,14 @@ class KpsClient:
         """`GET /v3/{project_id}/tasks/{task_id}` as a Task, or a KpsError."""
         path = f"/v3/{quote(self.project_id, safe='')}/tasks/{quote(task_id, safe='')}"
         answer = self._call("GET", path)
-        try:
-            data = read_response(answer, self.transport.host)
-        except AuthError as error:
-            if self.auth.kind == "aksk" and error.http_status == 401:
-                # The token hints do not fit a signature: say what can be wrong with one.
-                error.hint = (
-                    "check the secret key belongs to the access key and the key is enabled; "
-                    "a signature is only valid within 15 minutes of X-Sdk-Date, so check this machine's clock"
-                )
-            raise
+        data = read_response(answer, self.transport.host, self.auth.refusal_hint)
         return Task.from_body(task_id, task_body(data, answer))
 
     def list_page(self, kind: str, limit: int, offset: int) -> tuple[int | None, list[dict[str, Any]]]:
         """One page of `running-tasks` or `failed-tasks`: (total, items)."""
         path = f"/v3/{quote(self.project_id, safe='')}/{kind}-tasks"
         answer = self._call("GET", path, [("limit", limit), ("offset", offset)])
-        data = read_response(answer, self.transport.host)
+        data = read_response(answer, self.transport.host, self.auth.refusal_hint)
         tasks = data.get("tasks") if isinstance(data, dict) else None
         total = data.get("total") if isinstance(data, dict) else None
         if not isinstance(tasks, list) or not all(
@@ -295,90 +58,17 @@ class KpsClient:
             path += f"/{quote(task_id, safe='')}"
         answer = self._call("DELETE", path)
         if not 200 <= answer.status < 300:
-            raise error_for(answer, self.transport.host)
+            raise error_for(answer, self.transport.host, self.auth.refusal_hint)
 
     def _call(self, method: str, path: str, query: list[tuple[str, object]] | None = None) -> Answer:
         """A refused cached token is renewed once, and the request made once more."""
         answer = self.transport.send(method, path, {}, auth=self.auth, query=query)
         if answer.status in (401, 403) and self.auth.renew():
-            self.transport._debug("credentials refused: renewed them, asking once more")
+            self.transport.say_debug("credentials refused: renewed them, asking once more")
             answer = self.transport.send(method, path, {}, auth=self.auth, query=query)
         if answer.status not in (401, 403):
             self.auth.confirm()
         return answer
-
-
-def redact_headers(headers: Mapping[str, str | bytes]) -> str:
-    """`Name: value` pairs with every secret header's value replaced by `***`."""
-    shown = []
-    for name, value in headers.items():
-        text = "***" if name.lower() in SECRET_HEADERS else one_line(str(value), 120)
-        shown.append(f"{name}: {text}")
-    return ", ".join(shown)
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost useful words of a requests/urllib3 exception."""
-    text = str(exc)
-    match = re.search(r"\(Caused by \w+\((.*)\)\)$", text)
-    if match:
-        text = match.group(1)
-    # urllib3 wraps as "<urllib3.connection.X object at 0x..>: Failed to ...".
-    text = re.sub(r"<[^>]*>:?\s*", "", text).strip(" '\"")
-    return one_line(text, 200) or type(exc).__name__
-
-
-def network_error(exc: BaseException, host: str, timeout_s: float) -> NetworkError:
-    """Words for a connection-level failure."""
-    import requests
-
-    text = str(exc)
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return NetworkError(f"timed out connecting to {host} after {timeout_s:g} s")
-    if isinstance(exc, (requests.exceptions.ReadTimeout, TimeoutError)) or "Read timed out" in text:
-        return NetworkError(
-            f"no answer from {host} within {timeout_s:g} s",
-            hint="raise --request-timeout if the network is slow",
-        )
-    if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
-        return NetworkError(
-            f"cannot resolve host {host}",
-            hint="check --region / --endpoint and your DNS",
-        )
-    if "Connection refused" in text:
-        return NetworkError(f"connection refused by {host}")
-    if "Connection reset" in text or "ConnectionResetError" in text or "Connection aborted" in text:
-        return NetworkError(f"connection reset by {host}")
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return NetworkError(f"connection to {host} broke while reading the answer")
-    return NetworkError(f"cannot talk to {host}: {_reason(exc)}")
-
-
-# -- one place where an HTTP answer becomes data or an error ------------------
-
-
-def read_response(answer: Answer, host: str) -> Any:
-    """The JSON of a 2xx answer, or raise the error the answer means."""
-    if not 200 <= answer.status < 300:
-        raise error_for(answer, host)
-    if answer.oversized:
-        raise ApiError(
-            "the answer is larger than 1 MiB: not the documented shape",
-            http_status=answer.status,
-            request_id=answer.request_id,
-        )
-    if not answer.body.strip():
-        raise ApiError("empty answer body", http_status=answer.status, request_id=answer.request_id)
-    try:
-        return json.loads(answer.body)
-    except (ValueError, RecursionError):
-        what = "an HTML page" if _looks_html(answer.body) else "not valid JSON (truncated?)"
-        raise ApiError(
-            f"the answer is {what}",
-            http_status=answer.status,
-            request_id=answer.request_id,
-            hint="a proxy may be in the way; check --endpoint" if _looks_html(answer.body) else None,
-        ) from None
 
 
 def task_body(data: Any, answer: Answer) -> dict[str, Any]:
@@ -397,77 +87,3 @@ def task_body(data: Any, answer: Answer) -> dict[str, Any]:
     return data  # type: ignore[no-any-return]
 
 
-def _looks_html(body: bytes) -> bool:
-    return body.lstrip().startswith(b"<")
-
-
-def _error_fields(answer: Answer) -> tuple[str | None, str | None, str | None]:
-    """(code, message, request id) from a KPS, API gateway or IAM error body."""
-    try:
-        data = json.loads(answer.body) if answer.body.strip() and not answer.oversized else None
-    except (ValueError, RecursionError):
-        data = None
-    if not isinstance(data, dict):
-        return None, None, None
-    inner = data.get("error")
-    if isinstance(inner, dict):  # IAM: {"error": {"code", "message", "title"}}
-        data = inner
-    code = data.get("error_code", data.get("code"))
-    if code is not None and str(code) == str(answer.status):  # IAM repeats the status as its "code"
-        code = None
-    message = data.get("error_msg", data.get("message", data.get("title")))
-    rid = data.get("request_id")
-    return (
-        one_line(str(code), 60) if code is not None else None,
-        one_line(str(message)) if message is not None else None,
-        one_line(str(rid), 100) if rid is not None else None,
-    )
-
-
-_AUTH_HINTS = {
-    "APIGW.0301": "the token is wrong or has expired (tokens last 24 hours); get a new one",
-    "APIGW.0307": "the token has expired or was issued for another region; get a new token for this region",
-    "KPS.9001": "the token was not accepted; get a new one",
-    "KPS.9003": "the user has no permission for KPS in this project",
-    "KPS.9004": "the account is frozen",
-    "KPS.9005": "the account is restricted",
-}
-
-
-def error_for(answer: Answer, host: str) -> KpsError:
-    """The project error an error status means."""
-    code, message, body_rid = _error_fields(answer)
-    status = answer.status
-    kwargs: dict[str, Any] = {
-        "code": code,
-        "http_status": status,
-        "request_id": answer.request_id or body_rid,
-        "retry_after_s": retry_after(answer.headers.get("Retry-After")),
-    }
-    said = f": {message}" if message else _no_message(answer)
-    if status in (401, 403):
-        default = (
-            "the token may have expired, or belong to another region or project"
-            if status == 401
-            else "the user may lack permission for KPS in this project"
-        )
-        return AuthError(f"credentials refused{said}", hint=_AUTH_HINTS.get(code or "", default), **kwargs)
-    if status == 404 or (status == 400 and code in ("KPS.0001", "KPS.0005")):
-        hint = "the API gateway does not know this path: check --endpoint / --region" if code == "APIGW.0101" else None
-        return NotFoundError(f"not found{said}", hint=hint, **kwargs)
-    if status == 429:
-        return ApiError(f"throttled by the API gateway{said}", hint="too many requests; try again later", **kwargs)
-    if 300 <= status < 400:
-        where = one_line(answer.headers.get("Location", "?"), 120)
-        return ApiError(f"unexpected redirect to {where}", hint="check --endpoint", **kwargs)
-    if status >= 500:
-        return ApiError(f"server error{said}", **kwargs)
-    return ApiError(f"request refused{said}", **kwargs)
-
-
-def _no_message(answer: Answer) -> str:
-    if not answer.body.strip():
-        return " (empty body)"
-    if _looks_html(answer.body):
-        return " (an HTML page, probably from a proxy or load balancer)"
-    return " (no error message in the body)"

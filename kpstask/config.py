@@ -17,17 +17,14 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from kpstask.errors import UsageError
+from kpstask.settings import BY_NAME, FILE_KEYS, PROFILE_KEYS
 
-PROFILE_KEYS = (
-    "region", "endpoint", "project_id", "iam_endpoint",
-    "token_file",
-    "access_key", "secret_key_file", "security_token_file",
-    "user_name", "domain", "password_file",
-)  # fmt: skip
-FILE_KEYS = frozenset({"token_file", "secret_key_file", "security_token_file", "password_file"})
+CONFIG_ENV = BY_NAME["config"].env[0]
+PROFILE_ENV = BY_NAME["profile"].env[0]
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 class Profile(NamedTuple):
@@ -42,8 +39,8 @@ class Profile(NamedTuple):
 
 
 def config_path(env: Mapping[str, str]) -> Path:
-    if env.get("KPSTASK_CONFIG"):
-        return Path(env["KPSTASK_CONFIG"]).expanduser()
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV]).expanduser()
     base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "kpstask" / "config.toml"
 
@@ -69,8 +66,9 @@ def _load_toml(path: Path) -> dict[str, Any]:
             data: dict[str, Any] = tomllib.load(handle)
     except OSError as exc:
         raise UsageError(f"cannot read config {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config {path} is not valid TOML: {exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise UsageError(f"config {path} is not valid TOML: {reason}") from None
     return data
 
 
@@ -83,14 +81,14 @@ def profile_names(env: Mapping[str, str]) -> list[str]:
         return []
 
 
-def load_profile(flag: str | None, env: Mapping[str, str]) -> Profile:
-    """`--profile`, else `KPSTASK_PROFILE`, else `default` (which may be absent)."""
-    name = flag or env.get("KPSTASK_PROFILE") or "default"
-    explicit = bool(flag or env.get("KPSTASK_PROFILE"))
+def load_profile(chosen: str | None, env: Mapping[str, str]) -> Profile:
+    """The profile `chosen` (by --profile or KPSTASK_PROFILE), else `default` (which may be absent)."""
+    name = chosen or "default"
+    explicit = bool(chosen)
     path = config_path(env)
     if not path.exists():
-        if env.get("KPSTASK_CONFIG"):
-            raise UsageError(f"KPSTASK_CONFIG names {path}, which does not exist")
+        if env.get(CONFIG_ENV):
+            raise UsageError(f"{CONFIG_ENV} names {path}, which does not exist")
         if explicit:
             raise UsageError(f"profile {name!r} asked for, but there is no config file at {path}")
         return Profile(name, None, {})
@@ -120,10 +118,10 @@ def load_profile(flag: str | None, env: Mapping[str, str]) -> Profile:
     return Profile(name, path, values)
 
 
-def read_secret_file(path: str, what: str, warn: Callable[[str], None], stdin: Any = None) -> str:
+def read_secret_file(path: str, what: str, warn: Callable[[str], None], stdin: IO[str]) -> str:
     """A secret from a file (`-`: stdin); a file others can read gets a warning, as ssh gives."""
     if path == "-":
-        stream = stdin or sys.stdin
+        stream = stdin
         if stream.isatty():
             raise UsageError(f"{what} -: standard input is a terminal", hint="pipe the secret in")
         return str(stream.read(64 * 1024 + 1))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from kpstask.errors import ApiError, AuthError, KpsError, NetworkError
 
 if TYPE_CHECKING:
-    from kpstask.client import Transport
+    from kpstask.transport import Answer, Transport
 
 RENEW_BEFORE_S = 5 * 60
 
@@ -188,8 +188,8 @@ def _expiry(body: bytes) -> float:
         return time.time() + 3600
 
 
-def _iam_error(answer: Any) -> KpsError:
-    from kpstask.client import error_for
+def _iam_error(answer: Answer) -> KpsError:
+    from kpstask.transport import error_for
 
     error = error_for(answer, "IAM")
     if answer.status in (400, 401, 403):

@@ -100,10 +100,11 @@ class Task(NamedTuple):
 
     @classmethod
     def from_body(cls, requested_id: str, body: dict[str, Any]) -> Task:
-        """Build from a 200 body already checked to be the documented shape."""
+        """Build from a 200 body already checked to be the documented shape. The task
+        is the one asked about, whatever id the answer carries (it stays in `fields`)."""
         server_id = body.get("server_id")
         return cls(
-            task_id=body.get("task_id") or requested_id,
+            task_id=requested_id,
             task_status=body["task_status"],
             server_id=server_id if isinstance(server_id, str) else None,
             fields=dict(body),

@@ -9,15 +9,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, Protocol
 
 from kpstask.choices import ProgressMode
+from kpstask.context import Run
 from kpstask.models import State, TaskResult
 from kpstask.text import one_line
-from kpstask.wait import Event, TaskDone, TaskSeen, TaskTrouble, Tick
-
-if TYPE_CHECKING:
-    from rich.console import Console
+from kpstask.wait import Event, TaskSeen, TaskTrouble, Tick
 
 
 class Progress(Protocol):
@@ -112,7 +110,6 @@ class PlainProgress:
     stream: IO[str]
     heartbeat_s: float = 60.0
     wall: Callable[[], float] = time.time
-    redact: Callable[[str], str] = lambda text: text
 
     def __post_init__(self) -> None:
         self._troubles = TroubleFilter()
@@ -123,7 +120,7 @@ class PlainProgress:
     def _line(self, text: str) -> None:
         now = self.wall()
         stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.stream.write(f"{stamp} {self.redact(one_line(text, 2000))}\n")
+        self.stream.write(f"{stamp} {one_line(text, 2000)}\n")
         self.stream.flush()
         self._last_line = now
 
@@ -170,106 +167,16 @@ class PlainProgress:
         return max([self._elapsed, *(r.elapsed_s or 0.0 for r in results)])
 
 
-@dataclass
-class _Row:
-    task_id: str
-    server: str = ""
-    operation: str = ""
-    status: str = "(asking)"
-    state: State | None = None
-    done_at: float | None = None
-    spinner: Any = None
-
-
-class LiveProgress:
-    """For a terminal: a live table, a line per change kept on screen, a summary."""
-
-    def __init__(self, console: Console, task_ids: Sequence[str]) -> None:
-        from rich.live import Live
-        from rich.spinner import Spinner
-
-        self.console = console
-        self._troubles = TroubleFilter()
-        self._start = time.monotonic()
-        self._rows = {task_id: _Row(task_id, spinner=Spinner("dots")) for task_id in task_ids}
-        self._live = Live(self, console=console, refresh_per_second=8, transient=True, redirect_stdout=False)
-        self._live.start()
-
-    def __rich__(self) -> Any:
-        from rich import box
-        from rich.markup import escape
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for name in ("TASK", "SERVER", "OPERATION", "STATUS", "ELAPSED"):
-            table.add_column(name, no_wrap=True)
-        now = time.monotonic()
-        for row in list(self._rows.values()):
-            if row.state in (State.SUCCEEDED, State.FAILED):
-                mark = Text("✔ " if row.state is State.SUCCEEDED else "✘ ", style=_STYLE[row.state])
-                status: Any = mark + Text(row.status, style=_STYLE[row.state])
-            else:
-                row.spinner.text = Text(row.status, style=_STYLE[row.state] if row.state else "")
-                status = row.spinner
-            seconds = (row.done_at if row.done_at is not None else now) - self._start
-            table.add_row(escape(row.task_id), escape(row.server), row.operation, status, elapsed(seconds))
-        return table
-
-    def __call__(self, event: Event) -> None:
-        from rich.markup import escape
-
-        if isinstance(event, TaskSeen):
-            task = event.task
-            self._troubles.clear(task.task_id)
-            row = self._rows[task.task_id]
-            row.server, row.operation = one_line(task.server_id or "-"), task.operation or "?"
-            row.status, row.state = one_line(task.task_status), task.state
-            before = f"{escape(one_line(event.previous))} → " if event.previous else ""
-            self.console.print(
-                f"[dim]{elapsed(event.elapsed_s):>7}[/] {escape(task.task_id)}: {before}"
-                f"[{_STYLE[task.state]}]{escape(row.status)}[/] ({escape(task.meaning)})"
-            )
-        elif isinstance(event, TaskTrouble) and self._troubles.is_new(event):
-            self.console.print(f"[yellow]warning[/]: {escape(event.task_id)}: {escape(one_line(str(event.error)))}")
-        elif isinstance(event, TaskDone):
-            row = self._rows[event.result.task_id]
-            row.done_at = time.monotonic()
-            if event.result.error is not None:
-                row.status, row.state = "error", State.FAILED
-
-    def stop(self) -> None:
-        self._live.stop()
-
-    def close(self, results: Sequence[TaskResult], interrupted: bool = False) -> None:
-        self.stop()
-        self.console.print(f"{summary(results, interrupted)} after {elapsed(time.monotonic() - self._start)}")
-
-
-_STYLE = {
-    State.PENDING: "yellow",
-    State.SUCCEEDED: "green",
-    State.FAILED: "bold red",
-    State.UNKNOWN: "magenta",
-}
-
-
-def make_progress(
-    mode: ProgressMode,
-    task_ids: Sequence[str],
-    *,
-    stream: IO[str],
-    no_color: bool,
-    heartbeat_s: float,
-    redact: Callable[[str], str],
-) -> Progress:
+def make_progress(run: Run, mode: ProgressMode, task_ids: Sequence[str], *, no_color: bool,
+                  heartbeat_s: float) -> Progress:  # fmt: skip
     """`auto` is live on a terminal and plain anywhere else."""
     if mode is ProgressMode.NONE:
         return NoProgress()
     if mode is ProgressMode.AUTO:
-        mode = ProgressMode.LIVE if stream.isatty() else ProgressMode.PLAIN
+        mode = ProgressMode.LIVE if run.stderr_isatty else ProgressMode.PLAIN
     if mode is ProgressMode.PLAIN:
-        return PlainProgress(stream, heartbeat_s=heartbeat_s, redact=redact)
-    from kpstask.render import make_console
+        return PlainProgress(run.stderr, heartbeat_s=heartbeat_s)
+    from kpstask.live import LiveProgress
+    from kpstask.output.human import make_console
 
-    return LiveProgress(make_console(stream, no_color), task_ids)
+    return LiveProgress(make_console(run.stderr, no_color or run.no_color), task_ids)

@@ -1,179 +1,168 @@
-"""Where requests go: region, endpoint and project, from flags or the environment.
+"""Every setting, declared once: its flag, its environment variables in order of
+precedence, its profile key, its check, and whether it is a secret.
 
-Every resolved value remembers where it came from, so errors and `--debug`
-can say so.
+Resolution (flag, then environment, then profile), the `[env: ...]` help texts,
+the hints that name variables, and the rows of `config show` are all made from
+`SETTINGS`. Adding a setting is one row here (and reading it where it is used).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
-from urllib.parse import urlsplit
 
+from kpstask import endpoints as ep
 from kpstask.errors import UsageError
 
 if TYPE_CHECKING:
     from kpstask.config import Profile
 
-REGION_ENV = ("KPSTASK_REGION", "HW_REGION_NAME", "OS_REGION_NAME")
-ENDPOINT_ENV = ("KPSTASK_ENDPOINT",)
-PROJECT_ENV = ("KPSTASK_PROJECT_ID", "HUAWEICLOUD_SDK_PROJECT_ID", "HW_PROJECT_ID")
-IAM_ENV = ("HUAWEICLOUD_SDK_IAM_ENDPOINT",)
+Check = Callable[[str, str, str, "ep.Checks"], str]
 
-# The official SDK's KpsRegion table, plus the European region on its own domain.
-KNOWN_REGIONS: tuple[str, ...] = (
-    "af-north-1", "af-south-1",
-    "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
-    "cn-east-2", "cn-east-3", "cn-east-4", "cn-east-5",
-    "cn-north-1", "cn-north-2", "cn-north-4", "cn-north-9", "cn-north-11", "cn-north-12",
-    "cn-south-1", "cn-south-2", "cn-south-4", "cn-southwest-2", "cn-southwest-3",
-    "eu-west-101",
-    "la-north-2", "la-south-2", "me-east-1", "my-kualalumpur-1", "na-mexico-1",
-    "ru-moscow-1", "sa-brazil-1", "tr-west-1",
+FLAG, ENV, PROFILE, DEFAULT = 0, 1, 2, 3  # layers: lower is more explicit
+
+
+class Setting(NamedTuple):
+    name: str  # also the flag's parameter name; a file flag's is `{name}_file`
+    label: str  # how `config show` and messages call it
+    help: str  # for --help, without the [env: ...] part
+    env: tuple[str, ...] = ()
+    profile_key: str | None = None  # a secret's key names a file that holds it
+    flag: str | None = None
+    short: str | None = None
+    file_flag: str | None = None  # read from a file (- for stdin)
+    metavar: str = "VALUE"
+    check: Check = ep.check_text
+    secret: bool = False
+    family: str | None = None  # take the environment variable at the same place as this setting's
+    shown: Callable[[str], str] | None = None  # how `config show` shows a value that is not a secret
+
+
+def abbreviated(value: str) -> str:
+    """`HPUA...9XYZ`: enough to tell keys apart, not enough to use one."""
+    return value[:4] + "..." + value[-4:] if len(value) > 12 else "***"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("region", "region", "Region id, e.g. cn-north-4.",
+            env=("KPSTASK_REGION", "HW_REGION_NAME", "OS_REGION_NAME"), profile_key="region",
+            flag="--region", short="-r", metavar="REGION", check=ep.check_region),
+    Setting("endpoint", "endpoint",
+            "Base URL; overrides --region (proxies, private endpoints, a local simulator). "
+            "http:// only to loopback hosts.",
+            env=("KPSTASK_ENDPOINT",), profile_key="endpoint", flag="--endpoint", metavar="URL", check=ep.check_url),
+    Setting("project_id", "project id", "Project id, 32 hex characters.",
+            env=("KPSTASK_PROJECT_ID", "HUAWEICLOUD_SDK_PROJECT_ID", "HW_PROJECT_ID"), profile_key="project_id",
+            flag="--project-id", short="-p", metavar="ID", check=ep.check_project),
+    Setting("token", "token",
+            "The IAM token itself. Visible in process lists and shell history: prefer --token-file or the environment.",
+            env=("KPSTASK_TOKEN", "HW_AUTH_TOKEN", "OS_AUTH_TOKEN"), profile_key="token_file",
+            flag="--token", file_flag="--token-file", metavar="TOKEN", check=ep.check_secret, secret=True),
+    Setting("access_key", "access key", "The AK/SK access key.",
+            env=("KPSTASK_ACCESS_KEY", "HUAWEICLOUD_SDK_AK", "HW_ACCESS_KEY"), profile_key="access_key",
+            check=ep.check_secret, shown=abbreviated),
+    Setting("secret_key", "secret key", "The AK/SK secret key.",
+            env=("KPSTASK_SECRET_KEY", "HUAWEICLOUD_SDK_SK", "HW_SECRET_KEY"), profile_key="secret_key_file",
+            file_flag="--secret-key-file", check=ep.check_secret, secret=True),
+    Setting("security_token", "security token", "The security token of temporary AK/SK credentials.",
+            env=("KPSTASK_SECURITY_TOKEN", "HUAWEICLOUD_SDK_SECURITY_TOKEN", "HW_SECURITY_TOKEN"),
+            profile_key="security_token_file", check=ep.check_secret, secret=True, family="access_key"),
+    Setting("user_name", "user name", "The IAM user name of a password login.",
+            env=("KPSTASK_USERNAME", "HW_USER_NAME"), profile_key="user_name"),
+    Setting("domain", "domain", "The account (domain) name of a password login.",
+            env=("KPSTASK_DOMAIN", "HW_DOMAIN_NAME"), profile_key="domain"),
+    Setting("password", "password", "The IAM password.",
+            env=("KPSTASK_PASSWORD", "HW_USER_PASSWORD"), profile_key="password_file",
+            file_flag="--password-file", check=ep.check_secret, secret=True),
+    Setting("iam_endpoint", "iam endpoint", "IAM for password logins (default: the region's).",
+            env=("HUAWEICLOUD_SDK_IAM_ENDPOINT",), profile_key="iam_endpoint", flag="--iam-endpoint",
+            metavar="URL", check=ep.check_url),
+    Setting("config", "config file", "The config file.", env=("KPSTASK_CONFIG",)),
+    Setting("profile", "profile", "Profile of the config file to use (default: default).",
+            env=("KPSTASK_PROFILE",), flag="--profile", metavar="NAME"),
 )  # fmt: skip
+BY_NAME: Mapping[str, Setting] = {setting.name: setting for setting in SETTINGS}
+PROFILE_KEYS: tuple[str, ...] = tuple(s.profile_key for s in SETTINGS if s.profile_key)
+FILE_KEYS = frozenset(s.profile_key for s in SETTINGS if s.secret and s.profile_key)
 
-_REGION_RE = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
-_HOST_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-_PROJECT_RE = re.compile(r"[0-9a-fA-F]{32}")
+
+def env_help(setting: Setting) -> str:
+    return f" [env: {', '.join(setting.env)}]" if setting.env else ""
 
 
-class Sourced(NamedTuple):
-    """A setting's value and where it came from (`--region`, `env KPSTASK_REGION`)."""
+def file_help(setting: Setting) -> str:
+    """Help of a `--...-file` flag; it names the variables when there is no value flag to."""
+    text = f"Read the {setting.label} from PATH (- for stdin)."
+    return text + ("" if setting.flag else env_help(setting))
 
+
+def one_of(names: tuple[str, ...] | list[str], last: str = "or") -> str:
+    """`A, B or C`."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
+
+
+def where_to_set(setting: Setting) -> str:
+    """`--region (or KPSTASK_REGION, HW_REGION_NAME or OS_REGION_NAME), or region in a profile`."""
+    flags = [flag for flag in (setting.flag, setting.file_flag) if flag]
+    places = [f"{one_of(flags)} (or {one_of(setting.env)})" if flags else one_of(setting.env)]
+    if setting.profile_key:
+        places.append(f"{setting.profile_key} in a profile")
+    return ", or ".join(places)
+
+
+class Found(NamedTuple):
+    """A setting's raw value and where it came from. For a secret from a flag file or a
+    profile, `value` is the path of the file that holds it (read only when used)."""
+
+    setting: Setting
     value: str
-    source: str
+    source: str  # `--region`, `environment variable KPSTASK_REGION`, `profile default (...) region`
+    layer: int
+    is_file: bool = False
+    env_index: int = -1
+
+    @property
+    def where(self) -> str:
+        return f"{self.source} {self.value}" if self.is_file else self.source
 
 
-def pick(
-    flag: str | None,
-    flag_name: str,
-    env: Mapping[str, str],
-    names: tuple[str, ...],
-    *,
-    profile: Profile | None = None,
-    key: str = "",
-) -> Sourced | None:
-    """The flag if given, else the first environment variable that is set, else the profile."""
-    if flag is not None:
-        return Sourced(flag, flag_name)
-    for name in names:
-        if name in env:
-            return Sourced(env[name], f"environment variable {name}")
-    if profile is not None and key in profile.values:
-        return Sourced(profile.values[key], profile.source(key))
+def find(setting: Setting, flags: Mapping[str, object], env: Mapping[str, str], profile: Profile | None,
+         partner: Found | None = None) -> Found | None:  # fmt: skip
+    """The flag if given, else the first environment variable set, else the profile."""
+    if setting.file_flag and flags.get(f"{setting.name}_file") is not None:
+        path = str(flags[f"{setting.name}_file"])
+        return Found(setting, path, setting.file_flag, FLAG, is_file=True)
+    if setting.flag and flags.get(setting.name) is not None:
+        return Found(setting, str(flags[setting.name]), setting.flag, FLAG)
+    names = setting.env
+    if setting.family is not None:  # only the partner's own family: a mix would not match
+        index = partner.env_index if partner is not None else -1
+        names = (names[index],) if index >= 0 else ()
+    for index, name in enumerate(setting.env):
+        if name in names and name in env:
+            return Found(setting, env[name], f"environment variable {name}", ENV, env_index=index)
+    if profile is not None and setting.profile_key in profile.values:
+        if setting.family is not None and (partner is None or partner.layer != PROFILE):
+            return None
+        key = setting.profile_key
+        return Found(setting, profile.values[key], profile.source(key), PROFILE, is_file=setting.secret)
     return None
 
 
-def region_url(region: Sourced, warn: Callable[[str], None]) -> str:
-    """`https://kms.{region}.myhuaweicloud.com`, or `.eu` for the European regions."""
-    value = region.value.strip()
-    if not _REGION_RE.fullmatch(value) or len(value) > 40:
-        raise UsageError(
-            f"invalid region {value[:40]!a} (from {region.source})",
-            hint="a region id looks like cn-north-4 or ap-southeast-1",
-        )
-    if value not in KNOWN_REGIONS:
-        warn(f"region {value} is not in kpstask's table; trying it anyway")
-    # The Terraform provider puts every eu-west-1xx region on the .eu domain.
-    domain = "myhuaweicloud.eu" if value.startswith("eu-west-1") else "myhuaweicloud.com"
-    return f"https://kms.{value}.{domain}"
+def row(found: Found) -> tuple[str, str, str]:
+    """(label, value as shown, source): a `config show` row; a secret is never shown."""
+    setting = found.setting
+    if setting.secret:
+        shown = "*** (masked)"
+    else:
+        shown = setting.shown(found.value.strip()) if setting.shown else found.value.strip()
+    return setting.label, shown, found.source
 
 
-def _valid_host(host: str) -> bool:
-    """A DNS name of 63-character labels (253 in all), or an IP address."""
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        pass
-    labels = host.rstrip(".").split(".")
-    return len(host) <= 253 and all(_HOST_LABEL_RE.fullmatch(label) for label in labels)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def endpoint_url(endpoint: Sourced, allow_http: bool) -> str:
-    """Check an endpoint URL and return it without a trailing slash."""
-    value = endpoint.value.strip()
-    where = f"(from {endpoint.source})"
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise UsageError(f"invalid endpoint URL {where}") from None
-    if parts.scheme not in ("http", "https") or not host or not _valid_host(host):
-        raise UsageError(
-            f"invalid endpoint URL {value[:80]!a} {where}",
-            hint="give a full URL such as https://kms.cn-north-4.myhuaweicloud.com",
-        )
-    if parts.username is not None or parts.password is not None:
-        raise UsageError(f"the endpoint URL must not contain a user name or password {where}")
-    if parts.query or parts.fragment:
-        raise UsageError(f"the endpoint URL must not have a query or fragment {where}")
-    if parts.scheme == "http" and not allow_http and not is_loopback(host):
-        raise UsageError(
-            f"refusing plain http:// to {host}: credentials would travel in clear text {where}",
-            hint="use https://, or pass --allow-http if you really mean it",
-        )
-    return value.rstrip("/")
-
-
-def base_url(
-    region: Sourced | None,
-    endpoint: Sourced | None,
-    allow_http: bool,
-    warn: Callable[[str], None],
-) -> Sourced:
-    """The base URL and where it came from. A flag wins over the environment and
-    the profile, then the endpoint over the region; neither is a usage error."""
-    if endpoint is not None and (region is None or _layer(endpoint.source) <= _layer(region.source)):
-        return Sourced(endpoint_url(endpoint, allow_http), endpoint.source)
-    if region is not None:
-        return Sourced(region_url(region, warn), region.source)
-    raise UsageError(
-        "no region or endpoint given",
-        hint="pass --region cn-north-4 (or set KPSTASK_REGION, HW_REGION_NAME or OS_REGION_NAME), "
-        "or --endpoint URL (or KPSTASK_ENDPOINT), or put region in a profile",
+def missing(*names: str) -> UsageError:
+    """`no region given`, with a hint generated from the table."""
+    settings = [BY_NAME[name] for name in names]
+    return UsageError(
+        f"no {one_of([s.label for s in settings])} given",
+        hint="; ".join(f"set {s.label}: {where_to_set(s)}" for s in settings),
     )
-
-
-def _layer(source: str) -> int:
-    """0 for a flag, 1 for the environment, 2 for the profile."""
-    return 0 if source.startswith("--") else 1 if source.startswith("environment") else 2
-
-
-def project_id(project: Sourced | None) -> str:
-    """A project id is 32 hexadecimal characters."""
-    if project is None:
-        raise UsageError(
-            "no project id given",
-            hint="pass --project-id (or set KPSTASK_PROJECT_ID, HUAWEICLOUD_SDK_PROJECT_ID or HW_PROJECT_ID)",
-        )
-    value = project.value.strip()
-    if _PROJECT_RE.fullmatch(value):
-        return value
-    # Not echoed: a secret pasted into the wrong variable must not reach the log.
-    what = f"{len(value)} characters" if len(value) != 32 else "characters that are not hexadecimal"
-    raise UsageError(
-        f"invalid project id from {project.source}: got {what}",
-        hint="a project id is 32 hexadecimal characters (console: My Credentials > Projects)",
-    )
-
-
-def iam_url(region: str | None) -> str:
-    """Regional IAM for a region (the `.eu` domain for eu-west-1xx), else the global one."""
-    if not region:
-        return "https://iam.myhuaweicloud.com"
-    value = region.strip()
-    domain = "myhuaweicloud.eu" if value.startswith("eu-west-1") else "myhuaweicloud.com"
-    return f"https://iam.{value}.{domain}"

@@ -1,15 +1,21 @@
-"""Text that came from outside made safe to print: no control bytes, one line."""
+"""Text that came from outside (a server, a file, argv) made safe to print.
+
+`printable` is the one sanitizer: the output boundary passes every outside string
+through it, for every format, on stdout and stderr alike.
+"""
 
 from __future__ import annotations
 
 import re
 
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+# C0 and C1 controls (ESC, CR, tab, newline ...), DEL, and the Unicode bidirectional
+# controls that reorder what a terminal shows (U+200E/F, U+202A-U+202E, U+2066-U+2069).
+_UNSAFE_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 
 
 def printable(text: str) -> str:
-    """Control characters (escape sequences, tabs, newlines) become spaces."""
-    return _CONTROL_RE.sub(" ", text)
+    """Control and bidirectional-control characters become spaces."""
+    return _UNSAFE_RE.sub(" ", text)
 
 
 def one_line(text: str, limit: int = 300) -> str:

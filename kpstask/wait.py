@@ -15,16 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kpstask.errors import ApiError, AuthError, DeadlineError, KpsError, NetworkError, NotFoundError
+from kpstask.choices import WaitOptions
+from kpstask.errors import AuthError, DeadlineError, KpsError, NotFoundError
 from kpstask.models import State, Task, TaskResult
+from kpstask.policy import POLL, TROUBLE, Action, RateLimiter, for_wait
 
-MIN_INTERVAL_S = 1.0  # never poll one task faster than this
-MAX_INTERVAL_S = 15.0
-AGE_FACTOR = 0.15  # the interval grows to 15 % of the task's age
-JITTER = 0.1  # +/- 10 %
-MAX_ERROR_BACKOFF_S = 30.0
-# Requests start a hair more than 1/rate apart: network jitter then never puts rate + 1 in one second.
-RATE_MARGIN = 1.02
+MIN_INTERVAL_S = POLL.floor_s  # never poll one task faster than this
+MAX_INTERVAL_S = POLL.cap_s
 NOT_FOUND_RETRY_S = 5.0
 
 
@@ -34,29 +31,7 @@ def adaptive_interval(age_s: float, rand: Callable[[], float]) -> float:
     Noticing delay is about half the interval, so about 7.5 % of a task's
     duration and never more than 15 s.
     """
-    base = AGE_FACTOR * age_s * (1 - JITTER + 2 * JITTER * rand())
-    return min(MAX_INTERVAL_S, max(MIN_INTERVAL_S, base))
-
-
-def is_transient(error: KpsError) -> bool:
-    """Network trouble, throttling, 5xx and malformed answers pass; others end a task."""
-    if isinstance(error, NetworkError):
-        return True
-    if isinstance(error, ApiError):
-        status = error.http_status
-        return status is None or status == 429 or status >= 500 or 200 <= status < 300
-    return False
-
-
-@dataclass(frozen=True)
-class WaitOptions:
-    timeout_s: float | None = 1800.0  # None: no deadline
-    interval_s: float | None = None  # None: adaptive
-    not_found_grace_s: float = 30.0
-    concurrency: int = 8
-    max_rate: float = 10.0  # requests per second, across all tasks
-    fail_fast: bool = False
-    tick_s: float = 1.0  # how often the display hears from the engine
+    return POLL(age_s, rand)
 
 
 # -- events --------------------------------------------------------------------
@@ -151,33 +126,11 @@ class InlineRunner:
         pass
 
 
-class RateLimiter:
-    """Request starts at least RATE_MARGIN / rate apart, whichever thread sends them."""
-
-    def __init__(
-        self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
-    ) -> None:
-        self._spacing = RATE_MARGIN / rate
-        self._clock = clock
-        self._sleep = sleep
-        self._next = float("-inf")
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next)
-            self._next = start + self._spacing
-        if start > now:
-            self._sleep(start - now)
-
-
 class ThreadRunner:
     """A few daemon threads share one HTTP session; a hung request never blocks exit."""
 
-    def __init__(self, poll: Poll, workers: int, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, poll: Poll, workers: int) -> None:
         self._poll = poll
-        self._limiter = limiter
         self._todo: queue.Queue[str | None] = queue.Queue()
         self._done: queue.Queue[tuple[str, Outcome | BaseException]] = queue.Queue()
         self.in_flight = 0
@@ -187,8 +140,6 @@ class ThreadRunner:
 
     def _work(self) -> None:
         while (task_id := self._todo.get()) is not None:
-            if self._limiter is not None:  # enforced where requests really start
-                self._limiter.acquire()
             try:
                 outcome: Outcome | BaseException = _call(self._poll, task_id)
             except Exception as exc:  # noqa: BLE001 - handed to the main thread, which re-raises it
@@ -251,14 +202,13 @@ class WaitEngine:
     def __post_init__(self) -> None:
         self._tracked = {task_id: _Tracked(task_id) for task_id in self.task_ids}
         self._results: dict[str, TaskResult] = {}
+        self._limiter = RateLimiter(self.options.max_rate)
         self._start = 0.0
-        self._next_slot = 0.0
         self._last_tick = float("-inf")
 
     def run(self) -> list[TaskResult]:
         """Results in the order of `task_ids`; raises WaitInterrupted on Ctrl-C."""
         self._start = self.clock()
-        self._next_slot = self._start
         try:
             self._loop()
         except KeyboardInterrupt:
@@ -302,7 +252,6 @@ class WaitEngine:
             self.on_event(Tick(now - self._start, pending))
 
     def _launch_due(self, now: float) -> None:
-        interval = RATE_MARGIN / self.options.max_rate
         due = sorted(
             (t for t in self._tracked.values() if t.task_id not in self._results and not t.in_flight),
             key=lambda t: t.next_at,
@@ -310,9 +259,8 @@ class WaitEngine:
         for tracked in due:
             if tracked.next_at > now or self.runner.in_flight >= self.options.concurrency:
                 break
-            if now < self._next_slot:  # the global rate cap
+            if not self._limiter.take(now):  # the one rate cap, all tasks together
                 break
-            self._next_slot = max(now, self._next_slot) + interval
             tracked.in_flight = True
             tracked.last_start = now
             tracked.polls += 1
@@ -322,7 +270,7 @@ class WaitEngine:
         waiting = [t.next_at for t in self._tracked.values() if t.task_id not in self._results and not t.in_flight]
         wake = now + self.options.tick_s
         if waiting and self.runner.in_flight < self.options.concurrency:
-            wake = min(wake, max(min(waiting), self._next_slot))
+            wake = min(wake, self._limiter.free_at(min(waiting)))
         if deadline is not None:
             wake = min(wake, deadline)
         return max(0.0, wake - now)
@@ -337,17 +285,17 @@ class WaitEngine:
         now = self.clock()
         if isinstance(outcome, Task):
             self._on_task(tracked, outcome, now)
-        elif isinstance(outcome, AuthError):
-            # Every other request would be refused too; the gateway locks keys after repeated failures.
-            self._finish(tracked, self._result(tracked)._replace(error=outcome))
-            skipped = AuthError(f"not waited for: the credentials were refused for task {tracked.task_id}")
-            self._finish_all(lambda t: self._result(t, cancelled=True, reason=skipped))
-        elif isinstance(outcome, NotFoundError):
+            return
+        action = for_wait(outcome)
+        if action is Action.RETRY_WHILE_NEW and isinstance(outcome, NotFoundError):
             self._on_not_found(tracked, outcome, now)
-        elif is_transient(outcome):
+        elif action is Action.RETRY:
             self._on_trouble(tracked, outcome, now)
         else:
             self._finish(tracked, self._result(tracked)._replace(error=outcome))
+        if action is Action.STOP_ALL:
+            skipped = AuthError(f"not waited for: the credentials were refused for task {tracked.task_id}")
+            self._finish_all(lambda t: self._result(t, cancelled=True, reason=skipped))
 
     def _on_task(self, tracked: _Tracked, task: Task, now: float) -> None:
         previous = tracked.task.task_status if tracked.task is not None else None
@@ -379,7 +327,7 @@ class WaitEngine:
     def _on_trouble(self, tracked: _Tracked, error: KpsError, now: float) -> None:
         tracked.last_error = error
         tracked.errors_in_row += 1
-        backoff = min(MAX_ERROR_BACKOFF_S, 2.0 ** (tracked.errors_in_row - 1))
+        backoff = TROUBLE(tracked.errors_in_row - 1, self.rand)
         delay = max(self._interval(now), backoff, error.retry_after_s or 0.0)
         self.on_event(TaskTrouble(tracked.task_id, error, delay, now - self._start))
         self._schedule(tracked, now, delay)

@@ -107,7 +107,7 @@ def test_bug_exit_70_without_traceback(kps: responses.RequestsMock, monkeypatch:
     def broken(result: object) -> str:
         raise ZeroDivisionError("oops")
 
-    monkeypatch.setattr("kpstask.render.json_line", broken)
+    monkeypatch.setattr("kpstask.output.machine.task_record", broken)
     result = run("get", "t1", "-o", "json")
     assert result.exit_code == 70
     assert result.stderr.count("\n") == 1
@@ -123,7 +123,7 @@ def test_bug_with_debug_shows_traceback_without_secret(
     def broken(result: object) -> str:
         raise ValueError(f"leaky {CANARY}")
 
-    monkeypatch.setattr("kpstask.render.json_line", broken)
+    monkeypatch.setattr("kpstask.output.machine.task_record", broken)
     result = run("get", "t1", "-o", "json", "--debug")
     assert result.exit_code == 70
     assert "Traceback" in result.stderr

@@ -6,15 +6,18 @@ import pytest
 import requests
 import responses
 
-from kpstask.auth import TokenAuth
-from kpstask.client import MAX_BODY_BYTES, KpsClient, RetryPolicy, Transport, retry_after
+from kpstask.client import KpsClient
+from kpstask.credentials import TokenAuth
+from kpstask.policy import Interval
+from kpstask.settings import BY_NAME, FLAG, Found
+from kpstask.transport import MAX_BODY_BYTES, Transport, retry_after
 from kpstask.errors import ApiError, AuthError, NetworkError, NotFoundError
 from tests.conftest import CANARY, ENDPOINT, PROJECT, SERVER, task_url
 
 
 def make_client(waits: list[float], retries: int = 3) -> KpsClient:
-    transport = Transport(ENDPOINT, retry=RetryPolicy(retries=retries), sleep=waits.append, rand=lambda: 0.5)
-    return KpsClient(transport, PROJECT, TokenAuth(CANARY, "test"))
+    transport = Transport(ENDPOINT, retry=Interval.exponential(retries=retries), sleep=waits.append, rand=lambda: 0.5)
+    return KpsClient(transport, PROJECT, TokenAuth(CANARY, Found(BY_NAME["token"], CANARY, "--token", FLAG)))
 
 
 OK = {"task_id": "t1", "task_status": "RUNNING_RESET", "server_id": SERVER}
@@ -50,11 +53,11 @@ def test_gateway_errors_are_retried_with_growing_backoff(kps: responses.Requests
 
 
 def test_backoff_is_jittered_and_capped() -> None:
-    policy = RetryPolicy(retries=10, base_s=0.5, cap_s=8.0)
-    assert policy.delay(0, lambda: 0.0) == 0.25
-    assert policy.delay(0, lambda: 1.0) == 0.5
-    assert policy.delay(10, lambda: 1.0) == 8.0
-    assert policy.delay(10, lambda: 0.0) == 4.0
+    policy = Interval.exponential(base_s=0.5, cap_s=8.0, retries=10)
+    assert policy(0, lambda: 0.0) == 0.25
+    assert policy(0, lambda: 1.0) == 0.5
+    assert policy(10, lambda: 1.0) == 8.0
+    assert policy(10, lambda: 0.0) == 4.0
 
 
 def test_retries_run_out(kps: responses.RequestsMock) -> None:

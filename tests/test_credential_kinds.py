@@ -287,7 +287,7 @@ def test_kpstask_config_variable(sim: Simulator, tmp_path: Path) -> None:
 
 
 def test_profile_names_complete(sim: Simulator) -> None:
-    from kpstask.cli import _complete_profile
+    from kpstask.cli.options import complete_profile as _complete_profile
 
     write_config('[default]\nregion = "cn-north-4"\n[prod]\nregion = "cn-east-3"\n[preview]\n')
     assert _complete_profile("pr") == ["preview", "prod"]

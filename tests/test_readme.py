@@ -7,10 +7,9 @@ from pathlib import Path
 
 import typer
 
-from kpstask.auth import AKSK_ENV, PASSWORD_ENV, TOKEN_ENV
 from kpstask.cli import app
 from kpstask.errors import ExitCode
-from kpstask.settings import ENDPOINT_ENV, IAM_ENV, PROJECT_ENV, REGION_ENV
+from kpstask.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -33,9 +32,8 @@ def test_every_option_is_documented() -> None:
 
 
 def test_every_environment_variable_is_documented() -> None:
-    names = [*REGION_ENV, *ENDPOINT_ENV, *PROJECT_ENV, *TOKEN_ENV, *IAM_ENV, "NO_COLOR", "KPSTASK_PROFILE",
-             "KPSTASK_CONFIG", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "GITHUB_ACTIONS", "FORCE_COLOR"]  # fmt: skip
-    names += [name for family in (*AKSK_ENV, *PASSWORD_ENV) for name in family]
+    names = [name for setting in SETTINGS for name in setting.env]
+    names += ["NO_COLOR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "GITHUB_ACTIONS", "FORCE_COLOR"]
     for name in names:
         assert re.search(f"`{name}[`=]", README), name
 

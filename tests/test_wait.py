@@ -342,11 +342,11 @@ def test_wait_events_are_only_data() -> None:
     assert TaskDone(TaskResult("a")).result.task_id == "a"
 
 
-def test_rate_limiter_spaces_starts_across_threads() -> None:
-    from kpstask.wait import RATE_MARGIN, RateLimiter
+def test_rate_limiter_spaces_starts() -> None:
+    from kpstask.policy import RATE_MARGIN, RateLimiter
 
-    clock = FakeClock()
-    limiter = RateLimiter(10.0, clock=clock, sleep=clock.sleep)
-    for _ in range(5):
-        limiter.acquire()
-    assert clock.now == pytest.approx(4 * RATE_MARGIN / 10)
+    limiter = RateLimiter(10.0)
+    assert limiter.take(0.0)
+    assert not limiter.take(0.05)
+    assert limiter.free_at(0.05) == pytest.approx(RATE_MARGIN / 10)
+    assert limiter.take(limiter.free_at(0.05))

@@ -1,0 +1,57 @@
+"""The command line. `main` loads only the module of the command being run (one
+module per command group, each importing what its commands need when they run):
+`kpstask get` never builds, or even imports, the simulator's commands.
+
+`from kpstask.cli import app` gives the app with every command (for tests and
+`--help`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import import_module
+from typing import Any
+
+# command -> the module that declares it
+COMMANDS = {
+    "get": "tasks",
+    "wait": "tasks",
+    "running": "lists",
+    "failed": "lists",
+    "token": "credentials",
+    "config": "credentials",
+    "simulate": "sim",
+    "demo": "sim",
+    "completion": "completion",
+}
+
+
+def load(command: str | None = None) -> Any:
+    """The app with `command` registered, or every command when it is not one of ours."""
+    module = COMMANDS.get(command or "")
+    for name in [module] if module else sorted(set(COMMANDS.values())):
+        import_module(f"kpstask.cli.{name}")
+    from kpstask.cli.root import app
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return load()
+    raise AttributeError(name)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    import signal
+
+    # CI runners stop a step with SIGTERM: end like Ctrl-C, display restored, exit 130.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # An interrupt landing inside a library's finalizer would print "Exception ignored in ..."
+    # with a traceback; nothing there is the user's to act on.
+    sys.unraisablehook = lambda info: None
+    completing = "_KPSTASK_COMPLETE" in os.environ
+    first = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    load(None if completing else first)()

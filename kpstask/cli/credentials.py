@@ -1,0 +1,71 @@
+"""`kpstask token` and `kpstask config show`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from kpstask.choices import Display, OutputFormat
+from kpstask.cli.options import CONNECTION, DEBUG, REQUEST, Requests, grouped
+from kpstask.cli.root import app
+from kpstask.context import Run
+from kpstask.errors import ExitCode, UsageError
+
+
+@app.command()
+@grouped
+def token(
+    run: Run,
+    show: Annotated[bool, typer.Option("--show", help="Print even when stdout is a terminal.")] = False,
+    *,
+    connection: Annotated[dict[str, object], CONNECTION],
+    requests: Annotated[Requests, REQUEST],
+    debug: Annotated[bool, DEBUG],
+) -> int:
+    """Print a project-scoped IAM token from the configured credentials, for other tools.
+
+    A password login asks IAM (or reuses the cached token); a configured token is printed
+    as it is. Refuses to print to a terminal without --show.
+    """
+    from kpstask import connect
+
+    if run.stdout_isatty and not show:
+        raise UsageError("refusing to print a token to a terminal", hint="pipe it somewhere, or pass --show")
+    credential = connect.resolve(run, connection, requests.timing, need_endpoint=False).credential
+    run.debug(f"credentials: {credential.why}")
+    # Written past the masking stdout on purpose: this is the one place a secret is the result.
+    run.raw_stdout.write(credential.token() + "\n")
+    run.raw_stdout.flush()
+    return ExitCode.OK
+
+
+config_app = typer.Typer(
+    cls=TyperGroup, help="The config file and its profiles.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+@grouped
+def config_show(
+    run: Run,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", case_sensitive=False, help="Result format on stdout.")
+    ] = OutputFormat.HUMAN,
+    *,
+    connection: Annotated[dict[str, object], CONNECTION],
+    debug: Annotated[bool, DEBUG],
+) -> int:
+    """Every resolved setting and where it came from (flag, environment variable, profile,
+    default); secrets masked. Sends nothing. Exit 2 if something is missing or wrong."""
+    from kpstask import connect
+    from kpstask.tasks import out_for
+
+    rows, ok = connect.report(run, connection)
+    out = out_for(run, Display(output))
+    for label, value, source in rows:
+        out.setting(label, value, source)
+    out.close()
+    return ExitCode.OK if ok else ExitCode.USAGE

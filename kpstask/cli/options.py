@@ -1,0 +1,230 @@
+"""Option groups, declared once and reused by every command that needs them.
+
+A command names a group in a parameter's annotation (`out: Annotated[Display, OUTPUT]`);
+`@grouped` puts the group's options in the command's place, and hands the command
+one value made from them (the way llm's `tool_options` decorators are shared).
+Nothing lists a command's options by hand: `--help`, parsing and the values all
+come from these declarations, and the connection options from the settings table.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, NamedTuple, get_args, get_origin
+
+import typer
+
+from kpstask.choices import Display, OutputFormat, ProgressMode, Timing, WaitOptions
+from kpstask.context import Run
+from kpstask.errors import UsageError
+from kpstask.policy import POLL
+from kpstask.settings import SETTINGS, Setting, env_help, file_help
+
+KEYWORD = inspect.Parameter.KEYWORD_ONLY
+
+
+class Group(NamedTuple):
+    """Options given to a command as one value: `make(run, values, given)`, where
+    `given` names the options set on the command line (not left at their default)."""
+
+    params: tuple[inspect.Parameter, ...]
+    make: Callable[[Run, dict[str, Any], list[str]], Any]
+
+
+def option(name: str, kind: Any, default: Any, *decls: str, **settings: Any) -> inspect.Parameter:
+    """One option: `--flag` with its help, as typer reads it off a signature."""
+    settings.setdefault("show_default", default is not None and default is not False)
+    annotation = Annotated[kind, typer.Option(*decls, **settings)]
+    return inspect.Parameter(name, KEYWORD, default=default, annotation=annotation)
+
+
+def flag_of(param: inspect.Parameter) -> str:
+    """`--request-timeout` for the parameter `request_timeout`."""
+    info = next(meta for meta in get_args(param.annotation)[1:] if isinstance(meta, typer.models.OptionInfo))
+    return str(info.param_decls[0]) if info.param_decls else "--" + param.name.replace("_", "-")
+
+
+def grouped(func: Callable[..., int]) -> Callable[..., int]:
+    """Expand the option groups named in `func`'s annotations; inject the run context."""
+    own = inspect.signature(func, eval_str=True)
+    params: list[inspect.Parameter] = []
+    groups: dict[str, Group] = {}
+    for param in own.parameters.values():
+        group = _group_in(param.annotation)
+        if param.name == "run":
+            continue
+        if group is None:
+            params.append(param)
+        else:
+            groups[param.name] = group
+            params.extend(group.params)
+    params.append(inspect.Parameter("ctx", KEYWORD, annotation=typer.Context))
+
+    def command(**values: Any) -> int:
+        ctx: typer.Context = values.pop("ctx")
+        run: Run = ctx.obj if isinstance(ctx.obj, Run) else Run()
+        for name, group in groups.items():
+            mine = {param.name: values.pop(param.name) for param in group.params}
+            given = [flag_of(p) for p in group.params if _source(ctx, p.name) not in ("DEFAULT", "DEFAULT_MAP")]
+            values[name] = group.make(run, mine, given)
+        return func(run=run, **values)
+
+    command.__name__, command.__qualname__, command.__doc__ = func.__name__, func.__qualname__, func.__doc__
+    command.__module__ = func.__module__
+    command.__signature__ = own.replace(parameters=params)  # type: ignore[attr-defined]
+    command.__annotations__ = {param.name: param.annotation for param in params}
+    return command
+
+
+def _group_in(annotation: Any) -> Group | None:
+    if get_origin(annotation) is not Annotated:
+        return None
+    return next((meta for meta in get_args(annotation)[1:] if isinstance(meta, Group)), None)
+
+
+def _source(ctx: typer.Context, name: str) -> str:
+    source = ctx.get_parameter_source(name)
+    return source.name if source is not None else "DEFAULT"
+
+
+# -- the connection: one option per settings-table flag -------------------------------
+
+
+def _complete_region(incomplete: str) -> list[str]:
+    """Tab candidates for --region: the known region ids (no network, no heavy imports)."""
+    from kpstask.endpoints import KNOWN_REGIONS
+
+    return [region for region in KNOWN_REGIONS if region.startswith(incomplete)]
+
+
+def complete_profile(incomplete: str) -> list[str]:
+    """Tab candidates for --profile: the tables of the config file (read locally, nothing else)."""
+    import os
+
+    from kpstask.config import profile_names
+
+    return [name for name in profile_names(os.environ) if name.startswith(incomplete)]
+
+
+COMPLETERS: dict[str, Callable[[str], list[str]]] = {"region": _complete_region, "profile": complete_profile}
+
+
+def _setting_options(setting: Setting) -> list[inspect.Parameter]:
+    options = []
+    if setting.file_flag:
+        options.append(option(f"{setting.name}_file", str | None, None, setting.file_flag, metavar="PATH",
+                              help=file_help(setting)))  # fmt: skip
+    if setting.flag:
+        decls = [setting.flag, *([setting.short] if setting.short else [])]
+        options.append(option(setting.name, str | None, None, *decls, metavar=setting.metavar,
+                              help=setting.help + env_help(setting),
+                              autocompletion=COMPLETERS.get(setting.name)))  # fmt: skip
+    return options
+
+
+CONNECTION = Group(
+    (
+        *(param for setting in SETTINGS for param in _setting_options(setting)),
+        option("allow_http", bool, False, "--allow-http",
+               help="Allow plain http:// to a non-loopback host (credentials in clear text)."),
+        option("no_cache", bool, False, "--no-cache", help="Neither read nor write the IAM token cache."),
+    ),
+    lambda run, values, given: values,
+)  # fmt: skip
+
+
+# -- output, requests, waiting, debugging --------------------------------------------
+
+
+def _display(run: Run, values: dict[str, Any], given: list[str]) -> Display:
+    return Display(values["output"], values["quiet"], values["no_color"])
+
+
+OUTPUT = Group(
+    (
+        option("output", OutputFormat, OutputFormat.HUMAN, "--output", "-o", case_sensitive=False,
+               help="Result format on stdout."),
+        option("quiet", bool, False, "--quiet", "-q", help="Print nothing on stdout; the exit code says it all."),
+        option("no_color", bool, False, "--no-color", help="No colour, even on a terminal. [env: NO_COLOR]"),
+    ),
+    _display,
+)  # fmt: skip
+
+_TIMEOUT = option("request_timeout", float, 5.0, "--request-timeout", metavar="SECONDS", min=0.1, max=300.0,
+                  help="Connect and read timeout of each request.")  # fmt: skip
+_RETRIES = option("retries", int, 3, "--retries", metavar="N", min=0, max=10,
+                  help="Retries after a connection error, timeout, 429, 502, 503 or 504.")  # fmt: skip
+
+
+class Requests(NamedTuple):
+    timing: Timing
+    given: list[str]  # `--retries` when set on the command line
+
+
+def _requests(run: Run, values: dict[str, Any], given: list[str]) -> Requests:
+    return Requests(Timing(values["request_timeout"], values.get("retries", 3)), given)
+
+
+REQUEST = Group((_TIMEOUT,), _requests)
+REQUEST_RETRIES = Group((_TIMEOUT, _RETRIES), _requests)
+
+
+class Waiting(NamedTuple):
+    options: WaitOptions
+    progress: ProgressMode
+    heartbeat_s: float
+    given: list[str]  # the waiting options set on the command line
+
+    def display(self, display: Display) -> Display:
+        return display._replace(progress=self.progress, heartbeat_s=self.heartbeat_s)
+
+
+def _waiting(run: Run, values: dict[str, Any], given: list[str]) -> Waiting:
+    from kpstask.durations import parse_duration
+
+    interval = parse_duration(values["interval"], "--interval") if values["interval"] is not None else None
+    if interval is not None and interval < POLL.floor_s:
+        raise UsageError(f"--interval: at least {POLL.floor_s:g}s per task")
+    options = WaitOptions(
+        timeout_s=parse_duration(values["timeout"], "--timeout") or None,
+        interval_s=interval,
+        not_found_grace_s=parse_duration(values["not_found_grace"], "--not-found-grace"),
+        concurrency=values["concurrency"],
+        max_rate=values["max_rate"],
+        fail_fast=values["fail_fast"],
+    )
+    return Waiting(options, values["progress"], parse_duration(values["heartbeat"], "--heartbeat"), given)
+
+
+WAITING = Group(
+    (
+        option("timeout", str, "30m", "--timeout", metavar="DURATION",
+               help="Overall deadline of a wait: 90, 90s, 5m, 1h; 0 = no limit."),
+        option("interval", str | None, None, "--interval", metavar="DURATION",
+               help="Poll each task at this fixed interval (at least 1s) instead of the adaptive schedule."),
+        option("not_found_grace", str, "30s", "--not-found-grace", metavar="DURATION",
+               help="Keep asking about a task that is not found for this long (it may be new)."),
+        option("max_rate", float, 10.0, "--max-rate", metavar="PER_SECOND", min=0.1, max=1000.0,
+               help="At most this many requests per second, all tasks together."),
+        option("concurrency", int, 8, "--concurrency", metavar="N", min=1, max=64, help="Requests in flight at once."),
+        option("fail_fast", bool, False, "--fail-fast", help="Stop waiting at the first failed task."),
+        option("progress", ProgressMode, ProgressMode.AUTO, "--progress", case_sensitive=False,
+               help="Progress on stderr: auto = live on a terminal, plain lines elsewhere."),
+        option("heartbeat", str, "60s", "--heartbeat", metavar="DURATION",
+               help="With plain progress, a line this often while nothing changes; 0 = never."),
+    ),
+    _waiting,
+)  # fmt: skip
+
+
+def _debug(run: Run, values: dict[str, Any], given: list[str]) -> bool:
+    run.debug_on = bool(values["debug"])
+    return run.debug_on
+
+
+DEBUG = Group(
+    (option("debug", bool, False, "--debug",
+            help="Log each request and response on stderr (secrets masked); tracebacks on bugs."),),
+    _debug,
+)  # fmt: skip

@@ -1,0 +1,159 @@
+"""The app, and the one place where every outcome becomes an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from kpstask import __version__
+from kpstask.context import Run
+from kpstask.errors import ExitCode, KpsError
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    every task succeeded
+  1    a task failed (FAILED_*)
+  2    usage error: bad option, bad id, missing region/project/credentials
+  3    a task is not finished yet (or its status is unknown)
+  4    credentials refused (401/403)
+  5    task not found (404, or the API's "taskId is illegal")
+  6    API error: other error status after retries, or an undocumented answer
+  7    network error: DNS, connection, TLS, or timeout after retries
+  70   a bug in kpstask (rerun with --debug and report it)
+  124  a wait reached its deadline
+  130  interrupted (Ctrl-C)
+  141  stdout was closed early (broken pipe)
+With several tasks the worst wins, in this order: 2, 4, 7, 6, 5, 1, 124, 3, 0."""
+
+
+class StdoutClosed(Exception):
+    """The reader of stdout went away (`kpstask get ... | head -1`)."""
+
+
+class KpsGroup(TyperGroup):
+    """Maps every outcome to the exit-code contract, for the console script and CliRunner alike."""
+
+    def invoke(self, ctx: Any) -> Any:
+        # Caught here, before typer's own handler turns EPIPE into a bare exit 1.
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise StdoutClosed from None
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        # Started with a closed stdout or stderr (`kpstask get ... >&-`): write into the void.
+        if sys.stdout is None:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+        if sys.stderr is None:
+            sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+        run = Run()
+        parent = super().main
+        code = run_mapped(
+            run, lambda: parent(args, prog_name or "kpstask", complete_var, standalone_mode=False, obj=run, **extra)
+        )
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _click_error(exc: BaseException) -> str | None:
+    """Which of click's errors this is, by class name: typer ships click inside a private
+    module, so the classes are recognised rather than imported."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    for name in ("NoArgsIsHelpError", "UsageError", "ClickException"):
+        if name in names:
+            return name
+    return None
+
+
+def run_mapped(run: Run, call: Callable[[], Any]) -> int:
+    """Run the command; turn its result or exception into an exit code."""
+    try:
+        rv = call()
+        sys.stdout.flush()
+    except KpsError as exc:
+        run.say("error", str(exc))
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        run.say("error", "interrupted")
+        return ExitCode.INTERRUPTED
+    except (BrokenPipeError, StdoutClosed):
+        _silence_stdout()
+        return ExitCode.BROKEN_PIPE
+    except Exception as exc:  # noqa: BLE001 - the one place a bug becomes exit 70
+        return _click_exit(run, exc) if _click_error(exc) else _report_bug(run, exc)
+    if rv == ExitCode.INTERRUPTED:  # typer turns Ctrl-C in a command into Exit(130)
+        run.say("error", "interrupted")
+    return int(rv) if isinstance(rv, int) else ExitCode.OK
+
+
+def _click_exit(run: Run, exc: Any) -> int:
+    kind = _click_error(exc)
+    if kind == "NoArgsIsHelpError":
+        exc.show()
+        return ExitCode.USAGE
+    if kind == "UsageError":
+        where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
+        run.say("error", f"{exc.format_message().rstrip('.')}{where}")
+        return ExitCode.USAGE
+    run.say("error", exc.format_message())
+    return int(exc.exit_code)
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _report_bug(run: Run, exc: Exception) -> int:
+    if run.debug_on:
+        import traceback  # 8 ms to import: only when there is a bug to show
+
+        run.raw_stderr.write(run.redact("".join(traceback.format_exception(exc))))
+    run.say("error", f"unexpected {type(exc).__name__}: {exc}; this is a bug: rerun with --debug and report it")
+    return ExitCode.BUG
+
+
+app = typer.Typer(
+    cls=KpsGroup,
+    name="kpstask",
+    help="Did the key-pair change on my Huawei Cloud server work yet? "
+    "Query Key Pair Service (KPS) tasks and say the outcome in the exit code.",
+    epilog=EXIT_CODES_HELP,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"kpstask {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Did the key-pair change on my Huawei Cloud server work yet?"""

@@ -1,0 +1,111 @@
+"""`kpstask simulate` and `kpstask demo`: a local stand-in for the KPS API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from kpstask.cli.options import grouped
+from kpstask.cli.root import app
+from kpstask.context import Run
+from kpstask.errors import ExitCode, UsageError
+
+
+@app.command()
+@grouped
+def simulate(
+    run: Run,
+    host: Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", min=0, max=65535, help="Port; 0 picks a free one.")
+    ] = 8686,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            metavar="FILE",
+            show_default=False,
+            help="Tasks and faults, JSON or TOML (default: a demo set).",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not log each request on stderr.")] = False,
+) -> int:
+    """Run a local stand-in for the KPS API, with demo tasks and injectable faults.
+
+    Prints shell lines that point kpstask at it, then `# ready`. Stops on Ctrl-C or SIGTERM.
+    """
+    import shlex
+    import signal
+    import threading
+
+    from kpstask.simulator import Simulator, default_scenario, load_scenario
+
+    plan = load_scenario(scenario) if scenario else default_scenario()
+    try:
+        sim = Simulator(plan, host=host, port=port, log=None if quiet else lambda line: run.say("simulator", line))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UsageError(f"cannot listen on {host}:{port}: {reason}", hint="--port 0 picks a free port") from None
+    url = sim.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    out = run.stdout
+    out.write(f"# kpstask simulator listening on {url}\n")
+    for name, value in (
+        ("KPSTASK_ENDPOINT", url),
+        ("KPSTASK_PROJECT_ID", plan.project_id),
+        ("KPSTASK_TOKEN", plan.token),
+    ):
+        out.write(f"export {name}={shlex.quote(value)}\n")
+    out.write(f"# tasks: {' '.join(task.task_id for task in plan.tasks) or '(none)'}\n# ready\n")
+    out.flush()
+    try:
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    run.say("simulator", "stopped")
+    return ExitCode.OK
+
+
+DEMO_TASKS = ("demo-bind-ok", "demo-replace-ok", "demo-unbind-failed", "demo-reset-ok", "demo-flaky")
+
+
+@app.command()
+@grouped
+def demo(
+    run: Run,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour, even on a terminal.")] = False,
+) -> int:
+    """Try kpstask with no account and no network: a local simulator, demo tasks, the real commands."""
+
+    from kpstask.simulator import Simulator, default_scenario
+
+    plan = default_scenario()
+    with Simulator(plan, port=0) as sim:
+        args = ["wait", *DEMO_TASKS, "--endpoint", sim.url, "--project-id", plan.project_id]
+        run.raw_stderr.write(f"kpstask demo: a local KPS simulator is serving demo tasks at {sim.url}\n")
+        run.raw_stderr.write(f"$ kpstask {' '.join(args)}\n")
+        run.raw_stderr.flush()
+        code = _run_nested([*args, "--token", plan.token, *(["--no-color"] if no_color else [])])
+    meaning = {0: "every task succeeded", 1: "a task failed", 3: "a task is not finished yet"}.get(code)
+    if meaning is None:
+        return code
+    run.raw_stderr.write(
+        f"kpstask demo: `kpstask wait` exited {code} ({meaning}); scripts branch on that code.\n"
+        "kpstask demo: run `kpstask simulate` to keep a simulator up and try any command against it.\n"
+    )
+    return ExitCode.OK
+
+
+def _run_nested(args: list[str]) -> int:
+    """Run a kpstask command line in this process, through the real parser and error mapping."""
+    from kpstask.cli import load
+
+    command = typer.main.get_command(load("wait"))
+    return int(command.main(args=args, prog_name="kpstask", standalone_mode=False))
+
+

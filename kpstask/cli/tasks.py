@@ -1,0 +1,105 @@
+"""`kpstask get` and `kpstask wait`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from kpstask.choices import Display
+from kpstask.cli.options import CONNECTION, DEBUG, OUTPUT, REQUEST, REQUEST_RETRIES, WAITING, Requests, Waiting, grouped
+from kpstask.cli.root import EXIT_CODES_HELP, app
+from kpstask.context import Run
+from kpstask.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from kpstask.connect import Target
+
+TaskIds = Annotated[
+    list[str],
+    typer.Argument(metavar="TASK_ID...", help="Task ids, as returned by the KPS APIs; - reads them from stdin."),
+]
+MaybeTaskIds = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="[TASK_ID...]", show_default=False,
+                   help="Task ids, as returned by the KPS APIs; - reads them from stdin."),
+]  # fmt: skip
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+@grouped
+def get(
+    run: Run,
+    task_ids: TaskIds,
+    wait: Annotated[
+        bool, typer.Option("--wait", "-w", help="Wait until every task is finished (as `kpstask wait`).")
+    ] = False,
+    *,
+    connection: Annotated[dict[str, object], CONNECTION],
+    output: Annotated[Display, OUTPUT],
+    requests: Annotated[Requests, REQUEST_RETRIES],
+    waiting: Annotated[Waiting, WAITING],
+    debug: Annotated[bool, DEBUG],
+) -> int:
+    """Show the status of one or more key-pair tasks (with --wait, wait for them).
+
+    Results go to stdout in the order given; errors and warnings go to stderr.
+    """
+    if not wait and waiting.given:
+        flags = ", ".join(waiting.given)
+        raise UsageError(f"{flags}: only used when waiting", hint="add --wait, or use `kpstask wait`")
+    if wait and requests.given:
+        raise UsageError("--retries: not used when waiting", hint="a wait retries transient errors until --timeout")
+    return _query(run, task_ids, connection, output, requests=requests, waiting=waiting if wait else None)
+
+
+@app.command("wait", epilog=EXIT_CODES_HELP)
+@grouped
+def wait_command(
+    run: Run,
+    task_ids: MaybeTaskIds = None,
+    all_running: Annotated[
+        bool, typer.Option("--all-running", help="Also wait for every task running when the wait starts.")
+    ] = False,
+    *,
+    connection: Annotated[dict[str, object], CONNECTION],
+    output: Annotated[Display, OUTPUT],
+    requests: Annotated[Requests, REQUEST],
+    waiting: Annotated[Waiting, WAITING],
+    debug: Annotated[bool, DEBUG],
+) -> int:
+    """Wait until key-pair tasks are finished; the exit code says how they ended.
+
+    Polls each task (adaptively, or every --interval) until SUCCESS_* or FAILED_*,
+    tolerating transient errors, until --timeout. Progress goes to stderr; the final
+    result to stdout.
+    """
+    return _query(run, task_ids or [], connection, output, requests=requests, waiting=waiting, all_running=all_running)
+
+
+def _query(run: Run, ids: list[str], connection: dict[str, object], output: Display, *, requests: Requests,
+           waiting: Waiting | None, all_running: bool = False) -> int:  # fmt: skip
+    """`get` and `wait` alike: check everything, then ask (and, with `waiting`, wait)."""
+    from kpstask import connect, tasks
+
+    stdin_taken = "-" in {connection.get(name) for name in ("token_file", "secret_key_file", "password_file")}
+    ids = tasks.read_ids(run, ids, stdin_taken)
+    if not ids and not all_running:
+        raise UsageError("no task ids given", hint="give TASK_IDs, - to read them from stdin, or --all-running")
+    target = connect.resolve(run, connection, requests.timing)
+    if all_running:
+        ids = _with_running(run, ids, target, requests)
+        if not ids:
+            return ExitCode.OK
+    if waiting is None:
+        return tasks.run_get(run, target, requests.timing, ids, output)
+    return tasks.run_wait(run, target, requests.timing, ids, waiting.display(output), options=waiting.options)
+
+
+def _with_running(run: Run, ids: list[str], target: Target, requests: Requests) -> list[str]:
+    from kpstask.lists import running_ids
+
+    running = running_ids(run, target, requests.timing)
+    shown = f": {' '.join(running[:10])}{' ...' if len(running) > 10 else ''}" if running else ""
+    run.say("info", f"{len(running)} task(s) running{shown}")
+    return list(dict.fromkeys([*ids, *running]))

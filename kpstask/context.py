@@ -1,0 +1,105 @@
+"""The run context: what a command knows about the process it runs in.
+
+One `Run` is made at the entry point and passed down (httpie's `Environment`):
+the streams and whether they are terminals, the environment, `--debug`, the
+secrets to mask, and the one way to say something on stderr. Nothing below the
+command line reads `sys.std*`, `os.environ` or `isatty()` itself; tests build
+their own `Run` with fake streams.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import IO, Any
+
+from kpstask.text import one_line
+
+# Shorter values are not masked: hiding every "abc" would garble ordinary words.
+MIN_SECRET_LEN = 4
+
+
+def _isatty(stream: IO[str] | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):  # a closed stream
+        return False
+
+
+class Run:
+    """Streams, terminal flags, environment, debug switch and secrets of one run."""
+
+    def __init__(
+        self,
+        *,
+        stdin: IO[str] | None = None,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        debug: bool = False,
+    ) -> None:
+        self.stdin: IO[str] = stdin if stdin is not None else sys.stdin
+        self.raw_stdout: IO[str] = stdout if stdout is not None else sys.stdout
+        self.raw_stderr: IO[str] = stderr if stderr is not None else sys.stderr
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        self.debug_on = debug
+        self.secrets: list[str] = []
+        self.stdout: IO[str] = _Redacting(self.raw_stdout, self)  # type: ignore[assignment]
+        self.stderr: IO[str] = _Redacting(self.raw_stderr, self)  # type: ignore[assignment]
+
+    @property
+    def stdin_isatty(self) -> bool:
+        return _isatty(self.stdin)
+
+    @property
+    def stdout_isatty(self) -> bool:
+        return _isatty(self.raw_stdout)
+
+    @property
+    def stderr_isatty(self) -> bool:
+        return _isatty(self.raw_stderr)
+
+    @property
+    def no_color(self) -> bool:
+        """NO_COLOR set (to anything) switches colour off, as no-color.org says."""
+        return bool(self.env.get("NO_COLOR"))
+
+    @property
+    def github_actions(self) -> bool:
+        return self.env.get("GITHUB_ACTIONS") == "true"
+
+    def add_secret(self, *values: str) -> None:
+        """Mask these wherever they would be printed (a server may echo them back)."""
+        self.secrets.extend(value for value in values if len(value) >= MIN_SECRET_LEN)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def say(self, level: str, text: str) -> None:
+        """One line on stderr: `kpstask: error: ...`."""
+        self.raw_stderr.write(f"kpstask: {level}: {self.redact(one_line(text, 2000))}\n")
+        self.raw_stderr.flush()
+
+    def warn(self, text: str) -> None:
+        self.say("warning", text)
+
+    def debug(self, text: str) -> None:
+        if self.debug_on:
+            self.say("debug", text)
+
+
+class _Redacting:
+    """A stream that masks every known secret in what passes through it."""
+
+    def __init__(self, stream: IO[str], run: Run) -> None:
+        self._stream = stream
+        self._run = run
+
+    def write(self, text: str) -> int:
+        return self._stream.write(self._run.redact(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

@@ -1,0 +1,144 @@
+"""Where requests go: the checks on region, endpoint and project values, and
+the URLs they lead to. The settings table (`settings.py`) names these checks;
+errors say where a bad value came from, never a secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+from kpstask.errors import UsageError
+
+# The official SDK's KpsRegion table, plus the European region on its own domain.
+KNOWN_REGIONS: tuple[str, ...] = (
+    "af-north-1", "af-south-1",
+    "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
+    "cn-east-2", "cn-east-3", "cn-east-4", "cn-east-5",
+    "cn-north-1", "cn-north-2", "cn-north-4", "cn-north-9", "cn-north-11", "cn-north-12",
+    "cn-south-1", "cn-south-2", "cn-south-4", "cn-southwest-2", "cn-southwest-3",
+    "eu-west-101",
+    "la-north-2", "la-south-2", "me-east-1", "my-kualalumpur-1", "na-mexico-1",
+    "ru-moscow-1", "sa-brazil-1", "tr-west-1",
+)  # fmt: skip
+
+_REGION_RE = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
+_HOST_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_PROJECT_RE = re.compile(r"[0-9a-fA-F]{32}")
+
+
+class Checks(NamedTuple):
+    """What a check may need beyond the value: the --allow-http switch and a way to warn."""
+
+    allow_http: bool = False
+    warn: Callable[[str], None] = lambda text: None
+
+
+def check_region(value: str, label: str, source: str, checks: Checks) -> str:
+    """A region id such as cn-north-4; one kpstask does not know is tried, with a warning."""
+    value = value.strip()
+    if not _REGION_RE.fullmatch(value) or len(value) > 40:
+        raise UsageError(
+            f"invalid region {value[:40]!a} (from {source})",
+            hint="a region id looks like cn-north-4 or ap-southeast-1",
+        )
+    if value not in KNOWN_REGIONS:
+        checks.warn(f"region {value} is not in kpstask's table; trying it anyway")
+    return value
+
+
+def _domain(region: str) -> str:
+    # The Terraform provider puts every eu-west-1xx region on the .eu domain.
+    return "myhuaweicloud.eu" if region.startswith("eu-west-1") else "myhuaweicloud.com"
+
+
+def region_url(region: str) -> str:
+    """`https://kms.{region}.myhuaweicloud.com`, or `.eu` for the European regions."""
+    return f"https://kms.{region}.{_domain(region)}"
+
+
+def iam_url(region: str | None) -> str:
+    """Regional IAM for a region, else the global one."""
+    return f"https://iam.{region}.{_domain(region)}" if region else "https://iam.myhuaweicloud.com"
+
+
+def _valid_host(host: str) -> bool:
+    """A DNS name of 63-character labels (253 in all), or an IP address."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    return len(host) <= 253 and all(_HOST_LABEL_RE.fullmatch(label) for label in labels)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(value: str, label: str, source: str, checks: Checks) -> str:
+    """An endpoint URL, without its trailing slash."""
+    value = value.strip()
+    where = f"(from {source})"
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise UsageError(f"invalid endpoint URL {where}") from None
+    if parts.username is not None or parts.password is not None:
+        # Checked first, and the URL not echoed: it holds a password.
+        raise UsageError(f"the endpoint URL must not contain a user name or password {where}")
+    if parts.scheme not in ("http", "https") or not host or not _valid_host(host):
+        raise UsageError(
+            f"invalid endpoint URL {value[:80]!a} {where}",
+            hint="give a full URL such as https://kms.cn-north-4.myhuaweicloud.com",
+        )
+    if parts.query or parts.fragment:
+        raise UsageError(f"the endpoint URL must not have a query or fragment {where}")
+    if parts.scheme == "http" and not checks.allow_http and not is_loopback(host):
+        raise UsageError(
+            f"refusing plain http:// to {host}: credentials would travel in clear text {where}",
+            hint="use https://, or pass --allow-http if you really mean it",
+        )
+    return value.rstrip("/")
+
+
+def check_project(value: str, label: str, source: str, checks: Checks) -> str:
+    """A project id is 32 hexadecimal characters."""
+    value = value.strip()
+    if _PROJECT_RE.fullmatch(value):
+        return value
+    # Not echoed: a secret pasted into the wrong variable must not reach the log.
+    what = f"{len(value)} characters" if len(value) != 32 else "characters that are not hexadecimal"
+    raise UsageError(
+        f"invalid project id from {source}: got {what}",
+        hint="a project id is 32 hexadecimal characters (console: My Credentials > Projects)",
+    )
+
+
+def check_secret(value: str, label: str, source: str, checks: Checks) -> str:
+    """Strip surrounding whitespace; refuse what cannot go into an HTTP header."""
+    value = value.strip()
+    if not value:
+        raise UsageError(f"the {label} from {source} is empty")
+    if any(not (" " <= ch <= "~") for ch in value):
+        raise UsageError(
+            f"the {label} from {source} contains control or non-ASCII characters",
+            hint="a secret is one line of printable ASCII; check the file or variable holds only it",
+        )
+    return value
+
+
+def check_text(value: str, label: str, source: str, checks: Checks) -> str:
+    """A plain value (a user or domain name): surrounding whitespace dropped."""
+    return value.strip()

@@ -1,0 +1,117 @@
+"""`running` and `failed`: the project-wide lists, and deleting failed-task records."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kpstask import connect
+from kpstask.choices import Display, OutputFormat, Timing
+from kpstask.errors import ExitCode, KpsError, UsageError, worst
+from kpstask.models import ListedTask
+from kpstask.tasks import out_for
+from kpstask.text import one_line
+
+if TYPE_CHECKING:
+    from kpstask.client import KpsClient
+    from kpstask.context import Run
+
+LIST_PAGE_LIMIT = 1000  # what the API allows per page
+
+
+def fetch_listed(run: Run, client: KpsClient, kind: str, limit: int | None, page_size: int) -> list[ListedTask]:
+    """Every page of running-tasks or failed-tasks (at most `limit` items)."""
+    items: list[ListedTask] = []
+    seen: set[str] = set()
+    offset = 0
+    while limit is None or len(items) < limit:
+        size = page_size if limit is None else min(page_size, limit - len(items))
+        total, page = client.list_page(kind, size, offset)
+        run.debug(f"{kind}-tasks: {len(page)} at offset {offset} (total {total})")
+        fresh = [ListedTask(fields) for fields in page if str(fields["task_id"]) not in seen]
+        if page and not fresh:  # a server that ignores offset would be paged forever
+            run.warn(f"{kind}-tasks: the page at offset {offset} repeats earlier tasks; stopping there")
+            break
+        seen.update(task.task_id for task in fresh)
+        items.extend(fresh)
+        offset += len(page)
+        if len(page) < size or (total is not None and offset >= total):
+            break
+    return items[:limit] if limit is not None else items
+
+
+def on_server(tasks: list[ListedTask], server: str | None, limit: int | None) -> list[ListedTask]:
+    """Filtered before the limit: `--server X --limit 3` is three of X's tasks."""
+    if server is not None:
+        tasks = [task for task in tasks if task.text("server_id") == server]
+    return tasks[:limit] if limit is not None else tasks
+
+
+def run_list(run: Run, target: connect.Target, timing: Timing, kind: str, display: Display, *,
+             server: str | None, limit: int | None, page_size: int) -> int:  # fmt: skip
+    """`kpstask running` and `kpstask failed`: the list, in the chosen format; an empty list is fine."""
+    with connect.client(run, target, timing) as client:
+        tasks = fetch_listed(run, client, kind, None if server else limit, page_size)
+    tasks = on_server(tasks, server, limit)
+    if not tasks and not display.quiet and display.output is OutputFormat.HUMAN:
+        run.say("info", f"no {kind} tasks" + (f" on server {one_line(server)}" if server else ""))
+    out = out_for(run, display)
+    for task in tasks:
+        out.listed(task, failed=kind == "failed")
+    out.close()
+    return ExitCode.OK
+
+
+def running_ids(run: Run, target: connect.Target, timing: Timing) -> list[str]:
+    """The ids of every task running now (`wait --all-running`)."""
+    with connect.client(run, target, timing) as client:
+        return [task.task_id for task in fetch_listed(run, client, "running", None, LIST_PAGE_LIMIT)]
+
+
+def run_clear(run: Run, target: connect.Target, timing: Timing, ids: list[str], display: Display, *,
+              clear_all: bool, yes: bool, server: str | None = None, limit: int | None = None) -> int:  # fmt: skip
+    """Delete failed-task records, after a confirmation on a terminal (or --yes). `--clear-all`
+    uses the API's delete-all only with no --server or --limit; otherwise each record listed."""
+    every = clear_all and server is None and limit is None
+    with connect.client(run, target, timing) as client:
+        if clear_all:
+            listed = on_server(fetch_listed(run, client, "failed", None, LIST_PAGE_LIMIT), server, limit)
+            ids = [task.task_id for task in listed]
+            if not ids:
+                run.say("info", "no failed-task records to delete")
+                return ExitCode.OK
+        what = f"{len(ids)} failed-task record(s)" + (" (all of them)" if every else "")
+        shown = ", ".join(one_line(task_id, 80) for task_id in ids[:5])
+        if not _confirmed(run, f"Delete {what}: {shown}{' ...' if len(ids) > 5 else ''}?", yes):
+            run.say("info", "nothing deleted")
+            return ExitCode.OK
+        results = _delete(run, client, ids, every)
+    out = out_for(run, display)
+    for task_id, error in results:
+        out.deletion(task_id, error)
+    out.close()
+    return worst(failure.exit_code if failure else ExitCode.OK for _, failure in results)
+
+
+def _delete(run: Run, client: KpsClient, ids: list[str], every: bool) -> list[tuple[str, KpsError | None]]:
+    if every:
+        client.delete_failed(None)
+        return [(task_id, None) for task_id in ids]
+    results: list[tuple[str, KpsError | None]] = []
+    for task_id in ids:
+        try:
+            client.delete_failed(task_id)
+            results.append((task_id, None))
+        except KpsError as refused:
+            run.say("error", f"task {task_id}: {refused}")
+            results.append((task_id, refused))
+    return results
+
+
+def _confirmed(run: Run, question: str, yes: bool) -> bool:
+    if yes:
+        return True
+    if not run.stdin_isatty:
+        raise UsageError("deleting failed-task records needs --yes when not on a terminal")
+    run.raw_stderr.write(f"{question} [y/N] ")
+    run.raw_stderr.flush()
+    return run.stdin.readline().strip().lower() in ("y", "yes")

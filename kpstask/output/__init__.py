@@ -1,0 +1,68 @@
+"""The output boundary: everything a command puts on stdout goes through one
+renderer, chosen here by `-o`. There is one renderer per format, with a method
+per kind of record; every string that came from a server, a file or argv is made
+safe inside them (`kpstask.text.printable`), whatever the format.
+
+Adding a format is one class and one row of `RENDERERS`. rich is imported only
+by the human renderer, and only when it is chosen.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Protocol
+
+from kpstask.choices import OutputFormat
+
+if TYPE_CHECKING:
+    from kpstask.context import Run
+    from kpstask.errors import KpsError
+    from kpstask.models import ListedTask, TaskResult
+
+# format -> (module, class), imported when chosen
+RENDERERS: dict[OutputFormat, tuple[str, str]] = {
+    OutputFormat.HUMAN: ("kpstask.output.human", "HumanRenderer"),
+    OutputFormat.JSON: ("kpstask.output.machine", "JsonRenderer"),
+    OutputFormat.TSV: ("kpstask.output.machine", "TsvRenderer"),
+}
+
+
+class Renderer(Protocol):
+    """One record at a time; `close` ends the output (a table is drawn then)."""
+
+    def task(self, result: TaskResult) -> None: ...
+
+    def listed(self, task: ListedTask, failed: bool) -> None: ...
+
+    def deletion(self, task_id: str, error: KpsError | None) -> None: ...
+
+    def setting(self, label: str, value: str, source: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Silent:
+    """`-q`: nothing on stdout; the exit code says it all."""
+
+    def task(self, result: TaskResult) -> None:
+        pass
+
+    def listed(self, task: ListedTask, failed: bool) -> None:
+        pass
+
+    def deletion(self, task_id: str, error: KpsError | None) -> None:
+        pass
+
+    def setting(self, label: str, value: str, source: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def renderer(run: Run, output: OutputFormat, *, quiet: bool = False, no_color: bool = False) -> Renderer:
+    if quiet:
+        return Silent()
+    module, name = RENDERERS[output]
+    made: Renderer = getattr(import_module(module), name)(run, no_color=no_color)
+    return made

@@ -1,0 +1,125 @@
+"""`get` and `wait`: ask about tasks (once, or until they are finished) and put
+the results through the output boundary. `get --wait` is `wait`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from kpstask import connect
+from kpstask.choices import Display, ProgressMode, Timing, WaitOptions
+from kpstask.errors import AuthError, ExitCode, KpsError, UsageError, worst
+from kpstask.models import TaskResult, ids_from_text, validate_task_id
+from kpstask.output import Renderer, renderer
+from kpstask.policy import Action, for_get
+
+if TYPE_CHECKING:
+    from kpstask.context import Run
+
+MAX_STDIN_BYTES = 10 * 1024 * 1024
+
+
+def out_for(run: Run, display: Display) -> Renderer:
+    return renderer(run, display.output, quiet=display.quiet, no_color=display.no_color)
+
+
+def read_ids(run: Run, values: Sequence[str], stdin_taken: bool) -> list[str]:
+    """Validated ids, `-` replaced by the ids on stdin, duplicates dropped."""
+    ids: list[str] = []
+    for value in values:
+        if value != "-":
+            ids.append(validate_task_id(value))
+            continue
+        if stdin_taken:
+            raise UsageError("standard input cannot hold both a secret (--...-file -) and task ids (-)")
+        if run.stdin_isatty:
+            raise UsageError("task id '-' reads ids from standard input, which is a terminal; pipe them in")
+        text = run.stdin.read(MAX_STDIN_BYTES + 1)
+        if len(text) > MAX_STDIN_BYTES:
+            raise UsageError("task ids on stdin: more than 10 MiB")
+        found = ids_from_text(text)
+        if not found:
+            raise UsageError("no task ids given (stdin was empty)")
+        ids.extend(validate_task_id(task_id) for task_id in found)
+    return list(dict.fromkeys(ids))
+
+
+def run_get(run: Run, target: connect.Target, timing: Timing, ids: list[str], display: Display) -> int:
+    """One request per task, in order; JSON and TSV lines stream as answers come."""
+    out = out_for(run, display)
+    results: list[TaskResult] = []
+    with connect.client(run, target, timing) as client:
+        for index, task_id in enumerate(ids):
+            try:
+                result = TaskResult(task_id, task=client.get_task(task_id))
+            except KpsError as exc:
+                result = TaskResult(task_id, error=exc)
+                run.say("error", f"task {task_id}: {exc}")
+            results.append(result)
+            out.task(result)
+            if result.error is not None and for_get(result.error) is Action.STOP_ALL:
+                results += _skip(run, ids[index + 1 :], task_id, out)
+                break
+    out.close()
+    return worst(result.exit_code for result in results)
+
+
+def _skip(run: Run, rest: list[str], refused: str, out: Renderer) -> list[TaskResult]:
+    """The tasks not asked about after a refusal, each with its line."""
+    if rest:
+        run.warn(f"{len(rest)} remaining task(s) not queried: credentials refused")
+    skipped = AuthError(f"not queried: the credentials were refused for task {refused}")
+    results = [TaskResult(task_id, error=skipped) for task_id in rest]
+    for result in results:
+        out.task(result)
+    return results
+
+
+def run_wait(run: Run, target: connect.Target, timing: Timing, ids: list[str], display: Display, *,
+             options: WaitOptions) -> int:  # fmt: skip
+    """Poll until every task is terminal or the deadline; the result on stdout at the end."""
+    from kpstask.progress import make_progress
+    from kpstask.wait import ThreadRunner, WaitEngine, WaitInterrupted
+
+    mode = ProgressMode.NONE if display.quiet else display.progress
+    # The engine re-polls on its own schedule, so the client does not retry inside a poll.
+    client = connect.client(run, target, timing._replace(retries=0), pool=options.concurrency)
+    progress = make_progress(run, mode, ids, no_color=display.no_color, heartbeat_s=display.heartbeat_s)
+    engine = WaitEngine(ids, ThreadRunner(client.get_task, options.concurrency), options, on_event=progress)
+    interrupted = False
+    try:
+        results = engine.run()
+    except WaitInterrupted as stop:
+        results, interrupted = stop.results, True
+    finally:
+        progress.stop()
+        client.close()
+    progress.close(results, interrupted)
+    _report(run, results, display)
+    return ExitCode.INTERRUPTED if interrupted else worst(result.exit_code for result in results)
+
+
+def _report(run: Run, results: list[TaskResult], display: Display) -> None:
+    """Annotations and errors on stderr, then the results on stdout."""
+    _annotate(run, results)
+    if not display.quiet:  # `-q` is silent: the exit code tells; `--progress none` still names errors
+        for result in results:
+            if result.error is not None:
+                run.say("error", f"task {result.task_id}: {result.error}")
+    out = out_for(run, display)
+    for result in results:
+        out.task(result)
+    out.close()
+
+
+def _annotate(run: Run, results: list[TaskResult]) -> None:
+    """In GitHub Actions, an `::error::` annotation for each failed task (whatever --progress says)."""
+    if not run.github_actions:
+        return
+    from kpstask.progress import annotation
+
+    for result in results:
+        line = annotation(result)
+        if line is not None:
+            run.stderr.write(line + "\n")
+    run.stderr.flush()
