@@ -62,3 +62,11 @@ class WaitOptions(NamedTuple):
     max_rate: float = 10.0  # requests per second, across all tasks
     fail_fast: bool = False
     tick_s: float = 1.0  # how often the display hears from the engine
+
+
+class Listing(NamedTuple):
+    """Which part of a project-wide list."""
+
+    server: str | None = None
+    limit: int | None = None  # None: every page
+    page_size: int = 1000

@@ -85,5 +85,3 @@ def task_body(data: Any, answer: Answer) -> dict[str, Any]:
     if problem is not None:
         raise ApiError(f"unexpected answer: {problem}", http_status=answer.status, request_id=answer.request_id)
     return data  # type: ignore[no-any-return]
-
-

@@ -69,6 +69,7 @@ class Target(NamedTuple):
     project_id: str
     project_source: str
     credential: Credential
+    timing: Timing
 
 
 def base_url(resolver: Resolver) -> tuple[str, str]:
@@ -107,7 +108,7 @@ def resolve(run: Run, flags: Mapping[str, object], timing: Timing, need_endpoint
         url, source = "", "not needed"
     project, project_source = project_id(resolver)
     credential = make_credential(resolver, project, timing)
-    return Target(url, source, resolver.find("region"), project, project_source, credential)
+    return Target(url, source, resolver.find("region"), project, project_source, credential, timing)
 
 
 def make_credential(resolver: Resolver, project: str, timing: Timing) -> Credential:
@@ -165,12 +166,12 @@ def transport(run: Run, base: str, timing: Timing, pool: int = 10) -> Transport:
     )
 
 
-def client(run: Run, target: Target, timing: Timing, pool: int = 10) -> KpsClient:
+def client(run: Run, target: Target, pool: int = 10) -> KpsClient:
     from kpstask.client import KpsClient
 
     run.debug(f"endpoint {target.base_url} (from {target.base_source}), project {target.project_id}")
     run.debug(f"credentials: {target.credential.why}")
-    return KpsClient(transport(run, target.base_url, timing, pool), target.project_id, target.credential)
+    return KpsClient(transport(run, target.base_url, target.timing, pool), target.project_id, target.credential)
 
 
 Row = tuple[str, str, str]

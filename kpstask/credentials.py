@@ -21,8 +21,8 @@ from kpstask.errors import UsageError
 from kpstask.settings import BY_NAME, Found, one_of, row, where_to_set
 
 if TYPE_CHECKING:
+    from kpstask.connect import Resolver
     from kpstask.iam import IamLogin
-    from kpstask.resolve import Resolver
 
 Kind = Literal["token", "aksk", "password"]
 Query = list[tuple[str, object]]
@@ -100,9 +100,7 @@ class AkSkAuth(Credential):
         self.now = now or (lambda: datetime.now(timezone.utc))
         sources = {part.setting.name: part.source for part in parts}
         temporary = f", security token from {sources['security_token']}" if "security_token" in sources else ""
-        self.why = (
-            f"AK/SK: access key from {sources['access_key']}, secret key from {sources['secret_key']}{temporary}"
-        )
+        self.why = f"AK/SK: access key from {sources['access_key']}, secret key from {sources['secret_key']}{temporary}"
 
     def headers(self, method: str, host: str, path: str, query: Query) -> dict[str, str]:
         from kpstask import signer
@@ -234,8 +232,7 @@ def no_credentials() -> UsageError:
     return UsageError(
         "no credentials given: no token, no access key, no user name and password",
         hint="; ".join(
-            f"{kind}: {one_of([where_to_set(BY_NAME[name]) for name in names], 'and')}"
-            for kind, names in ways.items()
+            f"{kind}: {one_of([where_to_set(BY_NAME[name]) for name in names], 'and')}" for kind, names in ways.items()
         ),
     )
 

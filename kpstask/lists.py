@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kpstask import connect
-from kpstask.choices import Display, OutputFormat, Timing
+from kpstask.choices import Display, Listing, OutputFormat
 from kpstask.errors import ExitCode, KpsError, UsageError, worst
 from kpstask.models import ListedTask
 from kpstask.tasks import out_for
@@ -46,11 +46,11 @@ def on_server(tasks: list[ListedTask], server: str | None, limit: int | None) ->
     return tasks[:limit] if limit is not None else tasks
 
 
-def run_list(run: Run, target: connect.Target, timing: Timing, kind: str, display: Display, *,
-             server: str | None, limit: int | None, page_size: int) -> int:  # fmt: skip
+def run_list(run: Run, target: connect.Target, kind: str, display: Display, listing: Listing) -> int:
     """`kpstask running` and `kpstask failed`: the list, in the chosen format; an empty list is fine."""
-    with connect.client(run, target, timing) as client:
-        tasks = fetch_listed(run, client, kind, None if server else limit, page_size)
+    server, limit = listing.server, listing.limit
+    with connect.client(run, target) as client:
+        tasks = fetch_listed(run, client, kind, None if server else limit, listing.page_size)
     tasks = on_server(tasks, server, limit)
     if not tasks and not display.quiet and display.output is OutputFormat.HUMAN:
         run.say("info", f"no {kind} tasks" + (f" on server {one_line(server)}" if server else ""))
@@ -61,20 +61,21 @@ def run_list(run: Run, target: connect.Target, timing: Timing, kind: str, displa
     return ExitCode.OK
 
 
-def running_ids(run: Run, target: connect.Target, timing: Timing) -> list[str]:
+def running_ids(run: Run, target: connect.Target) -> list[str]:
     """The ids of every task running now (`wait --all-running`)."""
-    with connect.client(run, target, timing) as client:
+    with connect.client(run, target) as client:
         return [task.task_id for task in fetch_listed(run, client, "running", None, LIST_PAGE_LIMIT)]
 
 
-def run_clear(run: Run, target: connect.Target, timing: Timing, ids: list[str], display: Display, *,
-              clear_all: bool, yes: bool, server: str | None = None, limit: int | None = None) -> int:  # fmt: skip
+def run_clear(run: Run, target: connect.Target, ids: list[str], display: Display, listing: Listing,
+              *, clear_all: bool, yes: bool) -> int:  # fmt: skip
     """Delete failed-task records, after a confirmation on a terminal (or --yes). `--clear-all`
     uses the API's delete-all only with no --server or --limit; otherwise each record listed."""
-    every = clear_all and server is None and limit is None
-    with connect.client(run, target, timing) as client:
+    every = clear_all and listing.server is None and listing.limit is None
+    with connect.client(run, target) as client:
         if clear_all:
-            listed = on_server(fetch_listed(run, client, "failed", None, LIST_PAGE_LIMIT), server, limit)
+            listed = fetch_listed(run, client, "failed", None, LIST_PAGE_LIMIT)
+            listed = on_server(listed, listing.server, listing.limit)
             ids = [task.task_id for task in listed]
             if not ids:
                 run.say("info", "no failed-task records to delete")

@@ -93,5 +93,3 @@ class LiveProgress:
     def close(self, results: Sequence[TaskResult], interrupted: bool = False) -> None:
         self.stop()
         self.console.print(Text(f"{summary(results, interrupted)} after {elapsed(time.monotonic() - self._start)}"))
-
-

@@ -141,10 +141,10 @@ def find(setting: Setting, flags: Mapping[str, object], env: Mapping[str, str], 
     for index, name in enumerate(setting.env):
         if name in names and name in env:
             return Found(setting, env[name], f"environment variable {name}", ENV, env_index=index)
-    if profile is not None and setting.profile_key in profile.values:
+    key = setting.profile_key
+    if profile is not None and key is not None and key in profile.values:
         if setting.family is not None and (partner is None or partner.layer != PROFILE):
             return None
-        key = setting.profile_key
         return Found(setting, profile.values[key], profile.source(key), PROFILE, is_file=setting.secret)
     return None
 

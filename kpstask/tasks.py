@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from kpstask import connect
-from kpstask.choices import Display, ProgressMode, Timing, WaitOptions
+from kpstask.choices import Display, ProgressMode, WaitOptions
 from kpstask.errors import AuthError, ExitCode, KpsError, UsageError, worst
 from kpstask.models import TaskResult, ids_from_text, validate_task_id
 from kpstask.output import Renderer, renderer
@@ -44,11 +44,11 @@ def read_ids(run: Run, values: Sequence[str], stdin_taken: bool) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def run_get(run: Run, target: connect.Target, timing: Timing, ids: list[str], display: Display) -> int:
+def run_get(run: Run, target: connect.Target, ids: list[str], display: Display) -> int:
     """One request per task, in order; JSON and TSV lines stream as answers come."""
     out = out_for(run, display)
     results: list[TaskResult] = []
-    with connect.client(run, target, timing) as client:
+    with connect.client(run, target) as client:
         for index, task_id in enumerate(ids):
             try:
                 result = TaskResult(task_id, task=client.get_task(task_id))
@@ -75,7 +75,7 @@ def _skip(run: Run, rest: list[str], refused: str, out: Renderer) -> list[TaskRe
     return results
 
 
-def run_wait(run: Run, target: connect.Target, timing: Timing, ids: list[str], display: Display, *,
+def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display, *,
              options: WaitOptions) -> int:  # fmt: skip
     """Poll until every task is terminal or the deadline; the result on stdout at the end."""
     from kpstask.progress import make_progress
@@ -83,7 +83,7 @@ def run_wait(run: Run, target: connect.Target, timing: Timing, ids: list[str], d
 
     mode = ProgressMode.NONE if display.quiet else display.progress
     # The engine re-polls on its own schedule, so the client does not retry inside a poll.
-    client = connect.client(run, target, timing._replace(retries=0), pool=options.concurrency)
+    client = connect.client(run, target._replace(timing=target.timing._replace(retries=0)), pool=options.concurrency)
     progress = make_progress(run, mode, ids, no_color=display.no_color, heartbeat_s=display.heartbeat_s)
     engine = WaitEngine(ids, ThreadRunner(client.get_task, options.concurrency), options, on_event=progress)
     interrupted = False

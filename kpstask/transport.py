@@ -361,8 +361,8 @@ def error_for(answer: Answer, host: str, refusal_hint: RefusalHint | None = None
             if status == 401
             else "the user may lack permission for KPS in this project"
         )
-        hint = (refusal_hint(status) if refusal_hint else None) or _AUTH_HINTS.get(code or "", default)
-        return AuthError(f"credentials refused{said}", hint=hint, **kwargs)
+        refused = (refusal_hint(status) if refusal_hint else None) or _AUTH_HINTS.get(code or "", default)
+        return AuthError(f"credentials refused{said}", hint=refused, **kwargs)
     if status == 404 or (status == 400 and code in ("KPS.0001", "KPS.0005")):
         hint = "the API gateway does not know this path: check --endpoint / --region" if code == "APIGW.0101" else None
         return NotFoundError(f"not found{said}", hint=hint, **kwargs)

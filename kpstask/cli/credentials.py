@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from kpstask.choices import Display, OutputFormat
-from kpstask.cli.options import CONNECTION, DEBUG, REQUEST, Requests, grouped
+from kpstask.cli.options import API_NO_RETRIES, SETTINGS_ONLY, Api, grouped
 from kpstask.cli.root import app
 from kpstask.context import Run
 from kpstask.errors import ExitCode, UsageError
@@ -20,9 +20,7 @@ def token(
     run: Run,
     show: Annotated[bool, typer.Option("--show", help="Print even when stdout is a terminal.")] = False,
     *,
-    connection: Annotated[dict[str, object], CONNECTION],
-    requests: Annotated[Requests, REQUEST],
-    debug: Annotated[bool, DEBUG],
+    api: Annotated[Api, API_NO_RETRIES],
 ) -> int:
     """Print a project-scoped IAM token from the configured credentials, for other tools.
 
@@ -33,7 +31,7 @@ def token(
 
     if run.stdout_isatty and not show:
         raise UsageError("refusing to print a token to a terminal", hint="pipe it somewhere, or pass --show")
-    credential = connect.resolve(run, connection, requests.timing, need_endpoint=False).credential
+    credential = connect.resolve(run, api.flags, api.timing, need_endpoint=False).credential
     run.debug(f"credentials: {credential.why}")
     # Written past the masking stdout on purpose: this is the one place a secret is the result.
     run.raw_stdout.write(credential.token() + "\n")
@@ -55,15 +53,14 @@ def config_show(
         OutputFormat, typer.Option("--output", "-o", case_sensitive=False, help="Result format on stdout.")
     ] = OutputFormat.HUMAN,
     *,
-    connection: Annotated[dict[str, object], CONNECTION],
-    debug: Annotated[bool, DEBUG],
+    api: Annotated[Api, SETTINGS_ONLY],
 ) -> int:
     """Every resolved setting and where it came from (flag, environment variable, profile,
     default); secrets masked. Sends nothing. Exit 2 if something is missing or wrong."""
     from kpstask import connect
     from kpstask.tasks import out_for
 
-    rows, ok = connect.report(run, connection)
+    rows, ok = connect.report(run, api.flags)
     out = out_for(run, Display(output))
     for label, value, source in rows:
         out.setting(label, value, source)

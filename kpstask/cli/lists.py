@@ -6,34 +6,30 @@ from typing import Annotated
 
 import typer
 
-from kpstask.choices import Display
-from kpstask.cli.options import CONNECTION, DEBUG, OUTPUT, REQUEST_RETRIES, Requests, grouped
+from kpstask.choices import Display, Listing
+from kpstask.cli.options import API, OUTPUT, Api, Group, grouped, option
 from kpstask.cli.root import EXIT_CODES_HELP, app
 from kpstask.context import Run
 from kpstask.errors import UsageError
 
-ServerFilter = Annotated[
-    str | None, typer.Option("--server", metavar="ID", show_default=False, help="Only tasks on this server.")
-]
-ListLimit = Annotated[
-    int | None,
-    typer.Option("--limit", metavar="N", min=1, show_default=False, help="At most N tasks (default: every page)."),
-]
-PageSize = Annotated[int, typer.Option("--page-size", metavar="N", min=1, max=1000, help="Tasks asked for per page.")]
+LISTING = Group(
+    (
+        option("server", str | None, None, "--server", metavar="ID", help="Only tasks on this server."),
+        option("limit", int | None, None, "--limit", metavar="N", min=1, help="At most N tasks (default: every page)."),
+        option("page_size", int, 1000, "--page-size", metavar="N", min=1, max=1000, help="Tasks asked for per page."),
+    ),
+    lambda run, values, given: Listing(**values),
+)  # fmt: skip
 
 
 @app.command(epilog=EXIT_CODES_HELP)
 @grouped
 def running(
     run: Run,
-    server: ServerFilter = None,
-    limit: ListLimit = None,
-    page_size: PageSize = 1000,
     *,
-    connection: Annotated[dict[str, object], CONNECTION],
+    listing: Annotated[Listing, LISTING],
+    api: Annotated[Api, API],
     output: Annotated[Display, OUTPUT],
-    requests: Annotated[Requests, REQUEST_RETRIES],
-    debug: Annotated[bool, DEBUG],
 ) -> int:
     """List the project's key-pair tasks in flight right now (every page of running-tasks).
 
@@ -41,14 +37,13 @@ def running(
     """
     from kpstask import connect, lists
 
-    target = connect.resolve(run, connection, requests.timing)
-    return lists.run_list(run, target, requests.timing, "running", output, server=server, limit=limit,
-                          page_size=page_size)  # fmt: skip
+    target = connect.resolve(run, api.flags, api.timing)
+    return lists.run_list(run, target, "running", output, listing)
 
 
 @app.command(epilog=EXIT_CODES_HELP)
 @grouped
-def failed(  # noqa: PLR0917 - typer passes options as arguments
+def failed(
     run: Run,
     task_ids: Annotated[
         list[str] | None,
@@ -59,14 +54,10 @@ def failed(  # noqa: PLR0917 - typer passes options as arguments
     clear: Annotated[bool, typer.Option("--clear", help="Delete the records of the TASK_IDs given.")] = False,
     clear_all: Annotated[bool, typer.Option("--clear-all", help="Delete every failed-task record.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; needed when not on a terminal.")] = False,
-    server: ServerFilter = None,
-    limit: ListLimit = None,
-    page_size: PageSize = 1000,
     *,
-    connection: Annotated[dict[str, object], CONNECTION],
+    listing: Annotated[Listing, LISTING],
+    api: Annotated[Api, API],
     output: Annotated[Display, OUTPUT],
-    requests: Annotated[Requests, REQUEST_RETRIES],
-    debug: Annotated[bool, DEBUG],
 ) -> int:
     """List the project's failed key-pair tasks, with their errors; or delete their records.
 
@@ -82,9 +73,7 @@ def failed(  # noqa: PLR0917 - typer passes options as arguments
         raise UsageError("--clear needs the TASK_IDs whose records to delete", hint="or --clear-all for every one")
     if ids and not clear:
         raise UsageError("task ids are only taken with --clear", hint="kpstask failed --clear TASK_ID...")
-    target = connect.resolve(run, connection, requests.timing)
+    target = connect.resolve(run, api.flags, api.timing)
     if clear or clear_all:
-        return lists.run_clear(run, target, requests.timing, ids, output, clear_all=clear_all, yes=yes,
-                               server=server, limit=limit)  # fmt: skip
-    return lists.run_list(run, target, requests.timing, "failed", output, server=server, limit=limit,
-                          page_size=page_size)  # fmt: skip
+        return lists.run_clear(run, target, ids, output, listing, clear_all=clear_all, yes=yes)
+    return lists.run_list(run, target, "failed", output, listing)

@@ -123,18 +123,15 @@ def _setting_options(setting: Setting) -> list[inspect.Parameter]:
     return options
 
 
-CONNECTION = Group(
-    (
-        *(param for setting in SETTINGS for param in _setting_options(setting)),
-        option("allow_http", bool, False, "--allow-http",
-               help="Allow plain http:// to a non-loopback host (credentials in clear text)."),
-        option("no_cache", bool, False, "--no-cache", help="Neither read nor write the IAM token cache."),
-    ),
-    lambda run, values, given: values,
+_CONNECTION = (
+    *(param for setting in SETTINGS for param in _setting_options(setting)),
+    option("allow_http", bool, False, "--allow-http",
+           help="Allow plain http:// to a non-loopback host (credentials in clear text)."),
+    option("no_cache", bool, False, "--no-cache", help="Neither read nor write the IAM token cache."),
 )  # fmt: skip
 
 
-# -- output, requests, waiting, debugging --------------------------------------------
+# -- output, requests, waiting --------------------------------------------
 
 
 def _display(run: Run, values: dict[str, Any], given: list[str]) -> Display:
@@ -155,19 +152,33 @@ _TIMEOUT = option("request_timeout", float, 5.0, "--request-timeout", metavar="S
                   help="Connect and read timeout of each request.")  # fmt: skip
 _RETRIES = option("retries", int, 3, "--retries", metavar="N", min=0, max=10,
                   help="Retries after a connection error, timeout, 429, 502, 503 or 504.")  # fmt: skip
+_DEBUG = option("debug", bool, False, "--debug",
+                help="Log each request and response on stderr (secrets masked); tracebacks on bugs.")  # fmt: skip
 
 
-class Requests(NamedTuple):
+class Api(NamedTuple):
+    """Where requests go, as whom, and their limits."""
+
+    flags: dict[str, object]  # the settings-table flags, --allow-http and --no-cache
     timing: Timing
-    given: list[str]  # `--retries` when set on the command line
+    given: list[str]  # the options set on the command line (`get --wait` refuses --retries)
 
 
-def _requests(run: Run, values: dict[str, Any], given: list[str]) -> Requests:
-    return Requests(Timing(values["request_timeout"], values.get("retries", 3)), given)
+def _api(run: Run, values: dict[str, Any], given: list[str]) -> Api:
+    run.debug_on = bool(values.pop("debug"))
+    timing = Timing(values.pop("request_timeout", 5.0), values.pop("retries", 3))
+    return Api(values, timing, given)
 
 
-REQUEST = Group((_TIMEOUT,), _requests)
-REQUEST_RETRIES = Group((_TIMEOUT, _RETRIES), _requests)
+def api_group(*, timeout: bool = True, retries: bool = True) -> Group:
+    """The connection options, --debug, and (for commands that send requests) their limits."""
+    limits = ((_TIMEOUT,) if timeout else ()) + ((_RETRIES,) if retries else ())
+    return Group((*_CONNECTION, *limits, _DEBUG), _api)
+
+
+API = api_group()
+API_NO_RETRIES = api_group(retries=False)
+SETTINGS_ONLY = api_group(timeout=False, retries=False)
 
 
 class Waiting(NamedTuple):
@@ -215,16 +226,4 @@ WAITING = Group(
                help="With plain progress, a line this often while nothing changes; 0 = never."),
     ),
     _waiting,
-)  # fmt: skip
-
-
-def _debug(run: Run, values: dict[str, Any], given: list[str]) -> bool:
-    run.debug_on = bool(values["debug"])
-    return run.debug_on
-
-
-DEBUG = Group(
-    (option("debug", bool, False, "--debug",
-            help="Log each request and response on stderr (secrets masked); tracebacks on bugs."),),
-    _debug,
 )  # fmt: skip

@@ -107,5 +107,3 @@ def _run_nested(args: list[str]) -> int:
 
     command = typer.main.get_command(load("wait"))
     return int(command.main(args=args, prog_name="kpstask", standalone_mode=False))
-
-

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kpstask.choices import Display
-from kpstask.cli.options import CONNECTION, DEBUG, OUTPUT, REQUEST, REQUEST_RETRIES, WAITING, Requests, Waiting, grouped
+from kpstask.cli.options import API, API_NO_RETRIES, OUTPUT, WAITING, Api, Waiting, grouped
 from kpstask.cli.root import EXIT_CODES_HELP, app
 from kpstask.context import Run
 from kpstask.errors import ExitCode, UsageError
@@ -35,11 +35,9 @@ def get(
         bool, typer.Option("--wait", "-w", help="Wait until every task is finished (as `kpstask wait`).")
     ] = False,
     *,
-    connection: Annotated[dict[str, object], CONNECTION],
+    api: Annotated[Api, API],
     output: Annotated[Display, OUTPUT],
-    requests: Annotated[Requests, REQUEST_RETRIES],
     waiting: Annotated[Waiting, WAITING],
-    debug: Annotated[bool, DEBUG],
 ) -> int:
     """Show the status of one or more key-pair tasks (with --wait, wait for them).
 
@@ -48,9 +46,9 @@ def get(
     if not wait and waiting.given:
         flags = ", ".join(waiting.given)
         raise UsageError(f"{flags}: only used when waiting", hint="add --wait, or use `kpstask wait`")
-    if wait and requests.given:
+    if wait and "--retries" in api.given:
         raise UsageError("--retries: not used when waiting", hint="a wait retries transient errors until --timeout")
-    return _query(run, task_ids, connection, output, requests=requests, waiting=waiting if wait else None)
+    return _query(run, task_ids, api, output, waiting if wait else None)
 
 
 @app.command("wait", epilog=EXIT_CODES_HELP)
@@ -62,11 +60,9 @@ def wait_command(
         bool, typer.Option("--all-running", help="Also wait for every task running when the wait starts.")
     ] = False,
     *,
-    connection: Annotated[dict[str, object], CONNECTION],
+    api: Annotated[Api, API_NO_RETRIES],
     output: Annotated[Display, OUTPUT],
-    requests: Annotated[Requests, REQUEST],
     waiting: Annotated[Waiting, WAITING],
-    debug: Annotated[bool, DEBUG],
 ) -> int:
     """Wait until key-pair tasks are finished; the exit code says how they ended.
 
@@ -74,32 +70,32 @@ def wait_command(
     tolerating transient errors, until --timeout. Progress goes to stderr; the final
     result to stdout.
     """
-    return _query(run, task_ids or [], connection, output, requests=requests, waiting=waiting, all_running=all_running)
+    return _query(run, task_ids or [], api, output, waiting, all_running=all_running)
 
 
-def _query(run: Run, ids: list[str], connection: dict[str, object], output: Display, *, requests: Requests,
-           waiting: Waiting | None, all_running: bool = False) -> int:  # fmt: skip
+def _query(run: Run, ids: list[str], api: Api, output: Display, waiting: Waiting | None, *,
+           all_running: bool = False) -> int:  # fmt: skip
     """`get` and `wait` alike: check everything, then ask (and, with `waiting`, wait)."""
     from kpstask import connect, tasks
 
-    stdin_taken = "-" in {connection.get(name) for name in ("token_file", "secret_key_file", "password_file")}
+    stdin_taken = "-" in {api.flags.get(name) for name in ("token_file", "secret_key_file", "password_file")}
     ids = tasks.read_ids(run, ids, stdin_taken)
     if not ids and not all_running:
         raise UsageError("no task ids given", hint="give TASK_IDs, - to read them from stdin, or --all-running")
-    target = connect.resolve(run, connection, requests.timing)
+    target = connect.resolve(run, api.flags, api.timing)
     if all_running:
-        ids = _with_running(run, ids, target, requests)
+        ids = _with_running(run, ids, target, api)
         if not ids:
             return ExitCode.OK
     if waiting is None:
-        return tasks.run_get(run, target, requests.timing, ids, output)
-    return tasks.run_wait(run, target, requests.timing, ids, waiting.display(output), options=waiting.options)
+        return tasks.run_get(run, target, ids, output)
+    return tasks.run_wait(run, target, ids, waiting.display(output), options=waiting.options)
 
 
-def _with_running(run: Run, ids: list[str], target: Target, requests: Requests) -> list[str]:
+def _with_running(run: Run, ids: list[str], target: Target, api: Api) -> list[str]:
     from kpstask.lists import running_ids
 
-    running = running_ids(run, target, requests.timing)
+    running = running_ids(run, target)
     shown = f": {' '.join(running[:10])}{' ...' if len(running) > 10 else ''}" if running else ""
     run.say("info", f"{len(running)} task(s) running{shown}")
     return list(dict.fromkeys([*ids, *running]))
