@@ -17,25 +17,14 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
 from kpstask.errors import UsageError
-from kpstask.settings import BY_NAME, FILE_KEYS, PROFILE_KEYS
+from kpstask.settings import BY_NAME, FILE_KEYS, PROFILE_KEYS, Profile
 
 CONFIG_ENV = BY_NAME["config"].env[0]
 PROFILE_ENV = BY_NAME["profile"].env[0]
 MAX_CONFIG_BYTES = 1024 * 1024
-
-
-class Profile(NamedTuple):
-    """The chosen profile's values; empty when there is no config file."""
-
-    name: str
-    path: Path | None
-    values: Mapping[str, str]
-
-    def source(self, key: str) -> str:
-        return f"profile {self.name} ({self.path}) {key}"
 
 
 def config_path(env: Mapping[str, str]) -> Path:

@@ -12,7 +12,7 @@ from kpstask import config, credentials
 from kpstask.choices import Timing
 from kpstask.endpoints import Checks, iam_url, region_url
 from kpstask.errors import UsageError
-from kpstask.settings import BY_NAME, DEFAULT, Found, find, missing, row
+from kpstask.settings import BY_NAME, DEFAULT, Found, Profile, find, missing, row
 
 if TYPE_CHECKING:
     from kpstask.client import KpsClient
@@ -29,7 +29,7 @@ class Resolver:
         self.run = run
         self.flags = flags
         self.checks = Checks(bool(flags.get("allow_http")), run.warn)
-        self._profile: config.Profile | None = None
+        self._profile: Profile | None = None
 
     @property
     def chosen_profile(self) -> Found:
@@ -37,7 +37,7 @@ class Resolver:
         return found or Found(BY_NAME["profile"], "default", "default", DEFAULT)
 
     @property
-    def profile(self) -> config.Profile:
+    def profile(self) -> Profile:
         if self._profile is None:
             chosen = self.chosen_profile
             self._profile = config.load_profile(chosen.value if chosen.layer != DEFAULT else None, self.run.env)
@@ -113,7 +113,7 @@ def resolve(run: Run, flags: Mapping[str, object], timing: Timing, need_endpoint
 
 def make_credential(resolver: Resolver, project: str, timing: Timing) -> Credential:
     """The chosen credential, its files read; the others are named in `why`."""
-    found = credentials.candidates(resolver)
+    found = credentials.candidates(resolver.find)
     chosen = credentials.choose(found)
     values = {part.setting.name: resolver.read(part) for part in chosen.parts}
     credential: Credential

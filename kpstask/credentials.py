@@ -21,10 +21,10 @@ from kpstask.errors import UsageError
 from kpstask.settings import BY_NAME, Found, one_of, row, where_to_set
 
 if TYPE_CHECKING:
-    from kpstask.connect import Resolver
     from kpstask.iam import IamLogin
 
 Kind = Literal["token", "aksk", "password"]
+Finder = Callable[..., "Found | None"]  # find(name, partner=None): a setting as the resolver found it
 Query = list[tuple[str, object]]
 Row = tuple[str, str, str]
 KIND_ORDER: dict[Kind, int] = {"token": 0, "aksk": 1, "password": 2}
@@ -176,18 +176,18 @@ class Candidate(NamedTuple):
         return min(part.layer for part in self.parts)
 
 
-def candidates(resolver: Resolver) -> list[Candidate]:
-    found = [_token(resolver), _aksk(resolver), _password(resolver)]
+def candidates(find: Finder) -> list[Candidate]:
+    found = [_token(find), _aksk(find), _password(find)]
     return [candidate for candidate in found if candidate is not None]
 
 
-def _token(resolver: Resolver) -> Candidate | None:
-    token = resolver.find("token")
+def _token(find: Finder) -> Candidate | None:
+    token = find("token")
     return None if token is None else Candidate("token", (token,), f"token from {token.source}")
 
 
-def _aksk(resolver: Resolver) -> Candidate | None:
-    access, secret = resolver.find("access_key"), resolver.find("secret_key")
+def _aksk(find: Finder) -> Candidate | None:
+    access, secret = find("access_key"), find("secret_key")
     if access is None and secret is None:
         return None
     if access is None or secret is None:
@@ -200,14 +200,14 @@ def _aksk(resolver: Resolver) -> Candidate | None:
             f"and the secret key ({where_to_set(BY_NAME['secret_key'])})",
         )
         return Candidate("aksk", (half,), f"half an AK/SK ({half.source})", problem)
-    security = resolver.find("security_token", partner=access)
+    security = find("security_token", partner=access)
     parts = (access, secret) + ((security,) if security else ())
     return Candidate("aksk", parts, f"AK/SK (access key from {access.source})")
 
 
-def _password(resolver: Resolver) -> Candidate | None:
+def _password(find: Finder) -> Candidate | None:
     names = ("user_name", "domain", "password")
-    parts = {name: resolver.find(name) for name in names}
+    parts = {name: find(name) for name in names}
     present = tuple(found for found in parts.values() if found is not None)
     if not present:
         return None

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, Protocol
 
-from kpstask.choices import ProgressMode
-from kpstask.context import Run
 from kpstask.models import State, TaskResult
 from kpstask.text import one_line
 from kpstask.wait import Event, TaskSeen, TaskTrouble, Tick
@@ -165,18 +163,3 @@ class PlainProgress:
 
     def _elapsed_of(self, results: Sequence[TaskResult]) -> float:
         return max([self._elapsed, *(r.elapsed_s or 0.0 for r in results)])
-
-
-def make_progress(run: Run, mode: ProgressMode, task_ids: Sequence[str], *, no_color: bool,
-                  heartbeat_s: float) -> Progress:  # fmt: skip
-    """`auto` is live on a terminal and plain anywhere else."""
-    if mode is ProgressMode.NONE:
-        return NoProgress()
-    if mode is ProgressMode.AUTO:
-        mode = ProgressMode.LIVE if run.stderr_isatty else ProgressMode.PLAIN
-    if mode is ProgressMode.PLAIN:
-        return PlainProgress(run.stderr, heartbeat_s=heartbeat_s)
-    from kpstask.live import LiveProgress
-    from kpstask.output.human import make_console
-
-    return LiveProgress(make_console(run.stderr, no_color or run.no_color), task_ids)

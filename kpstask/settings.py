@@ -9,13 +9,11 @@ the hints that name variables, and the rows of `config show` are all made from
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from pathlib import Path
+from typing import NamedTuple
 
 from kpstask import endpoints as ep
 from kpstask.errors import UsageError
-
-if TYPE_CHECKING:
-    from kpstask.config import Profile
 
 Check = Callable[[str, str, str, "ep.Checks"], str]
 
@@ -110,6 +108,17 @@ def where_to_set(setting: Setting) -> str:
     return ", or ".join(places)
 
 
+class Profile(NamedTuple):
+    """The chosen profile's values; empty when there is no config file."""
+
+    name: str
+    path: Path | None
+    values: Mapping[str, str]
+
+    def source(self, key: str) -> str:
+        return f"profile {self.name} ({self.path}) {key}"
+
+
 class Found(NamedTuple):
     """A setting's raw value and where it came from. For a secret from a flag file or a
     profile, `value` is the path of the file that holds it (read only when used)."""
@@ -166,3 +175,12 @@ def missing(*names: str) -> UsageError:
         f"no {one_of([s.label for s in settings])} given",
         hint="; ".join(f"set {s.label}: {where_to_set(s)}" for s in settings),
     )
+
+
+def help_table() -> str:
+    """`config show --help`'s list of every setting and where it may come from."""
+    lines = ["\b", "Settings: flag; environment variables, first set wins; profile key"]
+    for setting in SETTINGS:
+        flags = " / ".join(flag for flag in (setting.flag, setting.file_flag) if flag) or "-"
+        lines.append(f"  {setting.label:<15} {flags}; {', '.join(setting.env)}; {setting.profile_key or '-'}")
+    return "\n".join(lines)

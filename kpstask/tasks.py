@@ -15,6 +15,7 @@ from kpstask.policy import Action, for_get
 
 if TYPE_CHECKING:
     from kpstask.context import Run
+    from kpstask.progress import Progress
 
 MAX_STDIN_BYTES = 10 * 1024 * 1024
 
@@ -78,7 +79,6 @@ def _skip(run: Run, rest: list[str], refused: str, out: Renderer) -> list[TaskRe
 def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display, *,
              options: WaitOptions) -> int:  # fmt: skip
     """Poll until every task is terminal or the deadline; the result on stdout at the end."""
-    from kpstask.progress import make_progress
     from kpstask.wait import ThreadRunner, WaitEngine, WaitInterrupted
 
     mode = ProgressMode.NONE if display.quiet else display.progress
@@ -97,6 +97,23 @@ def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display,
     progress.close(results, interrupted)
     _report(run, results, display)
     return ExitCode.INTERRUPTED if interrupted else worst(result.exit_code for result in results)
+
+
+def make_progress(run: Run, mode: ProgressMode, task_ids: Sequence[str], *, no_color: bool,
+                  heartbeat_s: float) -> Progress:  # fmt: skip
+    """`auto` is live on a terminal and plain anywhere else."""
+    from kpstask.progress import NoProgress, PlainProgress
+
+    if mode is ProgressMode.NONE:
+        return NoProgress()
+    if mode is ProgressMode.AUTO:
+        mode = ProgressMode.LIVE if run.stderr_isatty else ProgressMode.PLAIN
+    if mode is ProgressMode.PLAIN:
+        return PlainProgress(run.stderr, heartbeat_s=heartbeat_s)
+    from kpstask.live import LiveProgress
+    from kpstask.output.human import make_console
+
+    return LiveProgress(make_console(run.stderr, no_color or run.no_color), task_ids)
 
 
 def _report(run: Run, results: list[TaskResult], display: Display) -> None:

@@ -19,10 +19,16 @@ from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, NotFound
 from kpstask.policy import Interval
 from kpstask.text import one_line
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a Protocol costs a millisecond to define at start-up; only mypy needs it
+    from typing import Protocol
+
     import requests
 
-    from kpstask.credentials import Credential
+    class Credential(Protocol):
+        """What a request needs from a credential: its headers, made afresh for each attempt."""
+
+        def headers(self, method: str, host: str, path: str, query: list[tuple[str, object]]) -> dict[str, str]: ...
+
 
 Backoff = Interval  # the transport's retries are one more use of the one interval type
 RefusalHint = Callable[[int], "str | None"]  # the credential's hint for a 401 or 403

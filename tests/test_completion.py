@@ -88,15 +88,18 @@ def loaded_modules(script: str, args: list[str], **env: str) -> str:
     return proc.stderr.splitlines()[-1]
 
 
+@pytest.mark.startup
 def test_importing_the_cli_loads_nothing_heavy() -> None:
     assert loaded_modules("import sys, kpstask.cli\n" + REPORT, []) == "LOADED []"
 
 
+@pytest.mark.startup
 @pytest.mark.parametrize("args", [["--help"], ["get", "--help"], ["wait", "--help"], ["--version"]])
 def test_help_and_version_load_nothing_heavy(args: list[str]) -> None:
     assert loaded_modules(RUN_MAIN, args) == "LOADED []"
 
 
+@pytest.mark.startup
 def test_answering_a_completion_loads_nothing_heavy() -> None:
     env = {"_KPSTASK_COMPLETE": "complete_bash", "COMP_WORDS": "kpstask get --region cn", "COMP_CWORD": "3"}
     assert loaded_modules(RUN_MAIN, [], **env) == "LOADED []"

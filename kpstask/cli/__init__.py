@@ -27,14 +27,29 @@ COMMANDS = {
 }
 
 
+_EVERY_COMMAND: list[Any] = []
+_EVERY_GROUP: list[Any] = []
+
+
 def load(command: str | None = None) -> Any:
-    """The app with `command` registered, or every command when it is not one of ours."""
+    """The app with only `command` registered (typer builds the parameters of every
+    registered command at each start), or with every command when it is not one of ours."""
     module = COMMANDS.get(command or "")
-    for name in [module] if module else sorted(set(COMMANDS.values())):
-        import_module(f"kpstask.cli.{name}")
+    for name in sorted(set(COMMANDS.values())):
+        if module in (None, name):
+            import_module(f"kpstask.cli.{name}")
     from kpstask.cli.root import app
 
+    # What the modules registered, kept here: the lists typer reads are narrowed below.
+    _EVERY_COMMAND.extend(info for info in app.registered_commands if info not in _EVERY_COMMAND)
+    _EVERY_GROUP.extend(info for info in app.registered_groups if info not in _EVERY_GROUP)
+    app.registered_commands = [info for info in _EVERY_COMMAND if module is None or _name(info) == command]
+    app.registered_groups = [info for info in _EVERY_GROUP if module is None or info.name == command]
     return app
+
+
+def _name(info: Any) -> str:
+    return str(info.name or info.callback.__name__.replace("_", "-"))
 
 
 def __getattr__(name: str) -> Any:

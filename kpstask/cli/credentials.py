@@ -12,6 +12,7 @@ from kpstask.cli.options import API_NO_RETRIES, SETTINGS_ONLY, Api, grouped
 from kpstask.cli.root import app
 from kpstask.context import Run
 from kpstask.errors import ExitCode, UsageError
+from kpstask.settings import help_table
 
 
 @app.command()
@@ -45,7 +46,7 @@ config_app = typer.Typer(
 app.add_typer(config_app, name="config")
 
 
-@config_app.command("show")
+@config_app.command("show", epilog=help_table())
 @grouped
 def config_show(
     run: Run,

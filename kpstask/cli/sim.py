@@ -105,5 +105,5 @@ def _run_nested(args: list[str]) -> int:
     """Run a kpstask command line in this process, through the real parser and error mapping."""
     from kpstask.cli import load
 
-    command = typer.main.get_command(load("wait"))
+    command = typer.main.get_command(load())
     return int(command.main(args=args, prog_name="kpstask", standalone_mode=False))

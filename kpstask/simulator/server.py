@@ -2,103 +2,43 @@
 
 Standard library only: `http.server` with a thread per connection. Start it
 in-process (`Simulator(...).start()`) or from the command line
-(`kpstask simulate`).
+(`kpstask simulate`). The answer shapes live in `replies`, the credentials
+checks in `auth`; this module holds the simulator's state and the HTTP server.
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import json
 import random
-import re
 import socket
 import struct
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from kpstask import signer
 from kpstask.errors import KpsError
-from kpstask.simulator.scenario import Fault, Scenario, SimTask
-
-TASK_PATH = re.compile(r"^/v3/([^/]+)/tasks/([^/]+)$")
-LIST_PATH = re.compile(r"^/v3/([^/]+)/(running|failed)-tasks$")
-FAILED_PATH = re.compile(r"^/v3/([^/]+)/failed-tasks/([^/]+)$")
-CONTROL_PREFIX = "/_sim/"  # a path the real API does not use
-MAX_CONTROL_BODY = 1024 * 1024
-
-API_NOT_FOUND = {
-    "error_code": "APIGW.0101",
-    "error_msg": "The API does not exist or has not been published in the environment",
-}
-TASK_NOT_FOUND = {"error_code": "KPS.0001", "error_msg": "taskId is illegal"}
-FAILED_NOT_FOUND = {"error_code": "KPS.0005", "error_msg": "The failed task is not found."}
-BAD_TOKEN = {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: token is invalid"}
-TOKEN_EXPIRED = {"error_code": "APIGW.0307", "error_msg": "The token must be updated."}
-BAD_SIGNATURE = {
-    "error_code": "APIGW.0301",
-    "error_msg": "Incorrect IAM authentication information: verify aksk signature fail",
-}
-SIGNATURE_EXPIRED = {
-    "error_code": "APIGW.0301",
-    "error_msg": "Incorrect IAM authentication information: x-sdk-date expired",
-}
-NO_TOKEN = {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: x-auth-token not found"}
-THROTTLED = {"error_code": "APIGW.0308", "error_msg": "The throttling threshold has been reached"}
-SERVER_ERROR = {"error_code": "KPS.0003", "error_msg": "The dependent service is unavailable."}
-HTML_ERROR = (
-    "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n"
-    "<center><h1>{0}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+from kpstask.simulator.auth import Gate
+from kpstask.simulator.replies import (
+    API_NOT_FOUND,
+    CONTROL_PREFIX,
+    FAILED_NOT_FOUND,
+    FAILED_PATH,
+    LIST_PATH,
+    MAX_CONTROL_BODY,
+    TASK_NOT_FOUND,
+    TASK_PATH,
+    Reply,
+    Request,
+    fault_reply,
+    gateway_reply,
+    json_reply,
 )
-
-
-class Request(NamedTuple):
-    """What the gateway sees of a request."""
-
-    method: str
-    path: str
-    query: list[tuple[str, str]]
-    headers: Any
-    body: bytes
-
-
-def iam_error(code: int, message: str, title: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "title": title}}
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What to send back: a status, a body, and how to send it."""
-
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = ()
-    action: str = "send"  # send | reset | cut | hang
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-
-def json_reply(status: int, data: Any, *headers: tuple[str, str]) -> Reply:
-    return Reply(status, json.dumps(data).encode(), headers=headers)
-
-
-def gateway_reply(status: int, data: dict[str, str], *headers: tuple[str, str]) -> Reply:
-    """The API gateway puts its request id in the body too, the same as the header's."""
-    request_id = uuid.uuid4().hex
-    body = json.dumps({**data, "request_id": request_id}).encode()
-    return Reply(status, body, headers=headers, request_id=request_id)
+from kpstask.simulator.scenario import Fault, Scenario, SimTask
 
 
 class Simulator:
@@ -117,7 +57,7 @@ class Simulator:
         self.scenario = scenario
         self.clock = clock
         self.wall = wall  # for X-Sdk-Date and token expiry, which are wall-clock times
-        self._issued: dict[str, float] = {}  # tokens the simulated IAM gave out -> expiry
+        self._gate = Gate(scenario, wall)  # the gateway's credentials checks and the simulated IAM
         for task in scenario.tasks:  # tasks start their clocks when the simulator does
             if task.created_at is None:
                 task.created_at = clock()
@@ -206,6 +146,16 @@ class Simulator:
                 "requests": len(self.requests),
             }
 
+    def expire_tokens(self) -> int:
+        """Every token the simulated IAM issued stops working (as after a password change)."""
+        with self._lock:
+            return self._gate.expire_tokens()
+
+    @property
+    def _issued(self) -> dict[str, float]:
+        """Tokens the simulated IAM gave out -> their expiry on the wall clock."""
+        return self._gate.issued
+
     def _find(self, task_id: str) -> SimTask | None:
         return next((t for t in self.scenario.tasks if t.task_id == task_id), None)
 
@@ -216,10 +166,10 @@ class Simulator:
         method, path = request.method, request.path
         with self._lock:
             if (method, path) == ("POST", "/v3/auth/tokens"):
-                return self._iam_login(request), 0.0
+                return self._gate.login(request), 0.0
             number = self._global_requests
             self._global_requests += 1
-            refused = self._check_auth(request)
+            refused = self._gate.check(request)
             if refused is not None:
                 return refused, 0.0
             if LIST_PATH.match(path) or FAILED_PATH.match(path):
@@ -278,78 +228,6 @@ class Simulator:
                 for t in chosen[offset : offset + limit]]  # fmt: skip
         return json_reply(200, {"total": len(chosen), "tasks": page})
 
-    def _check_auth(self, request: Request) -> Reply | None:
-        """The API gateway's part: a known token not yet expired, or a valid AK/SK signature."""
-        if self.scenario.auth == "any":
-            return None
-        authorization = request.headers.get("Authorization")
-        if authorization is not None:
-            return self._check_signature(request, authorization)
-        token = request.headers.get("X-Auth-Token")
-        if token is None:
-            return gateway_reply(401, NO_TOKEN)
-        if token == self.scenario.token:
-            return None
-        expires = self._issued.get(token)
-        if expires is None:
-            return gateway_reply(401, BAD_TOKEN)
-        if expires <= self.wall():
-            return gateway_reply(401, TOKEN_EXPIRED)
-        return None
-
-    def _check_signature(self, request: Request, authorization: str) -> Reply | None:
-        parts = signer.parse_authorization(authorization)
-        key = next((k for k in self.scenario.access_keys if parts and k["access_key"] == parts["Access"]), None)
-        if parts is None or key is None:
-            return gateway_reply(401, BAD_SIGNATURE)
-        names = parts["SignedHeaders"].split(";")
-        received = {name.lower(): value for name, value in request.headers.items()}
-        if "host" not in names or "x-sdk-date" not in names or any(name not in received for name in names):
-            return gateway_reply(401, BAD_SIGNATURE)
-        try:
-            signed_at = datetime.strptime(received["x-sdk-date"], signer.DATE_FORMAT).replace(tzinfo=timezone.utc)
-        except ValueError:
-            return gateway_reply(401, BAD_SIGNATURE)
-        if abs(signed_at.timestamp() - self.wall()) > 15 * 60:
-            return gateway_reply(401, SIGNATURE_EXPIRED)
-        if key.get("security_token") and received.get("x-security-token") != key["security_token"]:
-            return gateway_reply(401, BAD_SIGNATURE)
-        signed = {name: received[name] for name in names}
-        canonical, _ = signer.canonical_request(request.method, request.path, request.query, signed, request.body)
-        expected = signer.signature(key["secret_key"], received["x-sdk-date"], canonical)
-        if not hmac.compare_digest(expected, parts["Signature"]):
-            return gateway_reply(401, BAD_SIGNATURE)
-        return None
-
-    def _iam_login(self, request: Request) -> Reply:
-        """`POST /v3/auth/tokens` with a password: a project-scoped token in X-Subject-Token."""
-        try:
-            identity = json.loads(request.body)["auth"]["identity"]
-            user = identity["password"]["user"]
-            name, password, domain = user["name"], user["password"], user["domain"]["name"]
-            project = json.loads(request.body)["auth"]["scope"]["project"]["id"]
-        except (ValueError, KeyError, TypeError):
-            return json_reply(400, iam_error(400, "The request body is invalid.", "Bad Request"))
-        known = {"name": name, "domain": domain, "password": password} in self.scenario.users
-        if not known:
-            return json_reply(401, iam_error(401, "The username or password is wrong.", "Unauthorized"))
-        if project != self.scenario.project_id:
-            return json_reply(400, iam_error(400, "The project is not found or not accessible.", "Bad Request"))
-        token = "MIIsim" + uuid.uuid4().hex + uuid.uuid4().hex
-        now = self.wall()
-        self._issued[token] = now + self.scenario.token_ttl_s
-        body = {"token": {"expires_at": _iso(now + self.scenario.token_ttl_s), "issued_at": _iso(now),
-                          "methods": ["password"], "project": {"id": project},
-                          "user": {"name": name, "domain": {"name": domain}}}}  # fmt: skip
-        return Reply(201, json.dumps(body).encode(), headers=(("X-Subject-Token", token),))
-
-    def expire_tokens(self) -> int:
-        """Every token the simulated IAM issued stops working (as after a password change)."""
-        with self._lock:
-            for token in self._issued:
-                self._issued[token] = 0.0
-            return len(self._issued)
-
     def _apply_faults(self, faults: list[Fault], number: int, task: SimTask | None) -> tuple[float, Reply | None]:
         delay = 0.0
         for fault in faults:
@@ -368,54 +246,6 @@ class Simulator:
             del self.requests[:-100_000]
         if self.log is not None:
             self.log(f"{client} {method} {path} -> {status}")
-
-
-def fault_reply(fault: Fault, number: int, task: SimTask | None, now: float) -> Reply:
-    """The misbehaviour a fault stands for."""
-    task_id = task.task_id if task is not None else "unknown"
-    real = {
-        "task_id": task_id,
-        "task_status": task.status_at(now) if task is not None else "RUNNING_RESET",
-        "server_id": task.server_id if task is not None else "unknown",
-    }
-    kind = fault.type
-    if kind == "status":
-        return status_reply(fault.status_for(number), fault.retry_after)
-    if kind in ("reset", "cut", "hang"):
-        return Reply(200, json.dumps(real).encode(), action=kind)
-    if kind == "truncated":
-        return Reply(200, json.dumps(real).encode()[:-12])
-    if kind == "invalid_json":
-        return Reply(200, b"{task_id: " + task_id.encode() + b", task_status: RUNNING_RESET,}")
-    if kind == "wrong_types":
-        return json_reply(200, {"task_id": 42, "task_status": ["RUNNING_RESET"], "server_id": False})
-    if kind == "oversized":
-        return json_reply(200, {**real, "padding": "x" * (1024 * 1024 + 1024)})
-    if kind == "unknown_status":
-        return json_reply(200, {**real, "task_status": fault.value or "PAUSED_RESET"})
-    if kind == "not_found":
-        return json_reply(400, TASK_NOT_FOUND)
-    if kind == "unauthorized":
-        return gateway_reply(401, BAD_TOKEN)
-    # "body": raw text, any status
-    status = fault.statuses[0] if fault.statuses else 200
-    return Reply(status, (fault.value or "").encode("utf-8", "surrogateescape"), content_type="text/plain")
-
-
-def status_reply(status: int, retry_after: float | None) -> Reply:
-    """An error answer with the body a real gateway or service gives for it."""
-    if status == 429:
-        wait = retry_after if retry_after is not None else 1
-        return gateway_reply(429, THROTTLED, ("Retry-After", f"{wait:g}"))
-    extra = (("Retry-After", f"{retry_after:g}"),) if retry_after is not None else ()
-    if status in (502, 504):
-        title = "502 Bad Gateway" if status == 502 else "504 Gateway Time-out"
-        return Reply(status, HTML_ERROR.format(title).encode(), content_type="text/html", headers=extra)
-    if status == 503:
-        return Reply(status, b"", headers=extra)
-    if status >= 500:
-        return json_reply(status, SERVER_ERROR, *extra)
-    return json_reply(status, {"error_code": "KPS.0002", "error_msg": f"simulated HTTP {status}"}, *extra)
 
 
 class _Server(ThreadingHTTPServer):

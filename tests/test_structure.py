@@ -1,0 +1,147 @@
+"""The shape of the code, checked: no import circle, short modules and functions,
+no private typer imports, every command in the lazy-load map, every setting of the
+table documented in `--help`, `config show` and the README."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import typer
+
+from kpstask.cli import COMMANDS, app
+from kpstask.settings import SETTINGS
+from tests.conftest import PROJECT, run
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "kpstask"
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 40
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+
+def imported(path: Path) -> set[str]:
+    """Every kpstask module this one imports: at the top, inside functions, or for type checking."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base]).strip(".")
+            found.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names)
+    return {module for module in found if module in MODULES and module != name}
+
+
+def test_no_import_circle() -> None:
+    graph = {name: imported(path) for name, path in MODULES.items()}
+    state: dict[str, str] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            assert state.get(nxt) != "open", "import circle: " + " -> ".join([*trail, node, nxt])
+            if nxt not in state:
+                visit(nxt, [*trail, node])
+        state[node] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [])
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_modules_and_functions_are_short(name: str) -> None:
+    source = MODULES[name].read_text(encoding="utf-8")
+    assert source.count("\n") <= MAX_MODULE_LINES, f"{name}: {source.count(chr(10))} lines"
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # The body only: typer commands declare their options in the signature.
+            body = node.end_lineno - node.body[0].lineno + 1  # type: ignore[operator]
+            assert body <= MAX_FUNCTION_LINES, f"{name}.{node.name}: {body} lines"
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_private_typer_or_click_imports(name: str) -> None:
+    for module in imported_names(MODULES[name]):
+        assert not module.startswith(("typer._", "click")), f"{name} imports {module}"
+    assert "typer._" not in MODULES[name].read_text(encoding="utf-8"), name
+
+
+def imported_names(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_every_command_is_in_the_lazy_load_map() -> None:
+    group = typer.main.get_command(app)
+    assert set(group.commands) == set(COMMANDS)  # type: ignore[attr-defined]
+
+
+# -- the settings table reaches every place a user looks ---------------------------------
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_setting_is_in_config_show_help() -> None:
+    shown = run("config", "show", "--help").stdout
+    for setting in SETTINGS:
+        line = next((text for text in shown.splitlines() if text.strip().startswith(setting.label + " ")), None)
+        assert line is not None, setting.label
+        for name in (*setting.env, setting.profile_key or "", setting.flag or "", setting.file_flag or ""):
+            assert name in line, (setting.label, name)
+
+
+def test_every_flag_of_the_table_is_an_option_with_its_variables() -> None:
+    shown = " ".join(run("get", "--help").stdout.split())
+    for setting in SETTINGS:
+        for flag in (setting.flag, setting.file_flag):
+            if flag:
+                assert flag in shown, flag
+        if setting.flag or setting.file_flag:
+            assert f"[env: {', '.join(setting.env)}]" in shown, setting.label
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    for setting in SETTINGS:
+        for name in setting.env:
+            assert re.search(f"`{name}[`=]", README), name
+        if setting.profile_key:
+            assert f"`{setting.profile_key}`" in README, setting.profile_key
+        for flag in (setting.flag, setting.file_flag):
+            if flag:
+                assert f"`{flag}" in README or f", {flag}" in README, flag
+
+
+CREDENTIAL_SETUPS = [
+    {"KPSTASK_TOKEN": "tok-123456"},
+    {"KPSTASK_ACCESS_KEY": "AKEXAMPLE0000000", "KPSTASK_SECRET_KEY": "sk-123456", "KPSTASK_SECURITY_TOKEN": "st-1234"},
+    {"KPSTASK_USERNAME": "alice", "KPSTASK_DOMAIN": "acme", "KPSTASK_PASSWORD": "pw-123456"},
+]
+
+
+def test_every_setting_can_show_in_config_show() -> None:
+    labels: set[str] = set()
+    for credential in CREDENTIAL_SETUPS:
+        env = {"KPSTASK_REGION": "cn-north-4", "KPSTASK_PROJECT_ID": PROJECT, **credential}
+        result = run("config", "show", "-o", "tsv", env=env, with_defaults=False)
+        assert result.exit_code == 0, result.stderr
+        labels |= {line.split("\t")[0] for line in result.stdout.splitlines()}
+    assert {setting.label for setting in SETTINGS} <= labels
