@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 from kpstask.errors import UsageError
 from kpstask.settings import BY_NAME, FILE_KEYS, PROFILE_KEYS, Profile
+
+if TYPE_CHECKING:
+    from kpstask.context import Run
 
 CONFIG_ENV = BY_NAME["config"].env[0]
 PROFILE_ENV = BY_NAME["profile"].env[0]
@@ -107,13 +110,12 @@ def load_profile(chosen: str | None, env: Mapping[str, str]) -> Profile:
     return Profile(name, path, values)
 
 
-def read_secret_file(path: str, what: str, warn: Callable[[str], None], stdin: IO[str]) -> str:
+def read_secret_file(path: str, what: str, run: Run) -> str:
     """A secret from a file (`-`: stdin); a file others can read gets a warning, as ssh gives."""
     if path == "-":
-        stream = stdin
-        if stream.isatty():
+        if run.stdin_isatty:
             raise UsageError(f"{what} -: standard input is a terminal", hint="pipe the secret in")
-        return str(stream.read(64 * 1024 + 1))
+        return str(run.stdin.read(64 * 1024 + 1))
     try:
         mode = os.stat(path).st_mode
         with open(path, "rb") as handle:
@@ -121,7 +123,7 @@ def read_secret_file(path: str, what: str, warn: Callable[[str], None], stdin: I
     except OSError as exc:
         raise UsageError(f"cannot read {what} {path!r}: {exc.strerror or exc}") from None
     if mode & 0o077:
-        warn(f"{what} {path} is readable by others (mode {mode & 0o777:o}); chmod 600 it")
+        run.warn(f"{what} {path} is readable by others (mode {mode & 0o777:o}); chmod 600 it")
     if len(data) > 64 * 1024:
         raise UsageError(f"{what} {path!r} is larger than 64 KiB: is it the right file?")
     try:

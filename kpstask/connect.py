@@ -53,7 +53,7 @@ class Resolver:
         setting = found.setting
         raw = found.value
         if found.is_file:
-            raw = config.read_secret_file(found.value, found.source, self.run.warn, self.run.stdin)
+            raw = config.read_secret_file(found.value, found.source, self.run)
         value = setting.check(raw, setting.label, found.where, self.checks)
         if setting.secret:
             self.run.add_secret(value)

@@ -147,3 +147,26 @@ def test_install_completion_still_works(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / ".bash_completions" / "kpstask.sh").exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "loaded"),
+    [
+        ({"COMP_WORDS": "kpstask get --reg"}, "get"),
+        ({"COMP_WORDS": "kpstask config "}, "config"),
+        ({"COMP_WORDS": "kpstask ge"}, None),  # the command name itself: every command is a candidate
+        ({"_TYPER_COMPLETE_ARGS": "kpstask wait -r eu"}, "wait"),
+        ({"_TYPER_COMPLETE_ARGS": "kpstask nosuch --x"}, None),
+        ({}, None),
+    ],
+)
+def test_tab_loads_only_the_command_being_completed(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], loaded: str | None
+) -> None:
+    from kpstask.cli import _completing
+
+    for name in ("COMP_WORDS", "_TYPER_COMPLETE_ARGS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert _completing() == loaded

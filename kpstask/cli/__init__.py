@@ -67,6 +67,17 @@ def main() -> None:
     # An interrupt landing inside a library's finalizer would print "Exception ignored in ..."
     # with a traceback; nothing there is the user's to act on.
     sys.unraisablehook = lambda info: None
-    completing = "_KPSTASK_COMPLETE" in os.environ
-    first = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
-    load(None if completing else first)()
+    if "_KPSTASK_COMPLETE" in os.environ:
+        load(_completing())()
+    else:
+        load(next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None))()
+
+
+def _completing() -> str | None:
+    """The command a Tab press completes the options of, once its name is typed in full
+    (typer's scripts pass the line in COMP_WORDS or _TYPER_COMPLETE_ARGS)."""
+    line = os.environ.get("COMP_WORDS") or os.environ.get("_TYPER_COMPLETE_ARGS") or ""
+    words = line.split()[1:]
+    index, first = next(((i, word) for i, word in enumerate(words) if not word.startswith("-")), (0, None))
+    typed = index + 1 < len(words) or line[-1:].isspace()
+    return first if first in COMMANDS and typed else None
