@@ -2,28 +2,39 @@
 in the user's cache directory until 5 minutes before it expires.
 
 The cache file is named by a hash of (IAM endpoint, domain, user, project): never
-the password, never a readable user name. It is written atomically, mode 0600.
+the password, never a readable user name. It is written atomically, mode 0600, in
+directories made 0700. Nothing in it is trusted: an entry that is not a small regular
+file of the user's, or holds anything but a clean token and a finite expiry, is ignored
+(a --debug line) and IAM asked again; cache directories that others could write to, or
+that belong to someone else, are not used at all (a warning).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
+import math
 import os
+import stat
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kpstask.errors import ApiError, AuthError, KpsError, NetworkError
+from kpstask.endpoints import Checks, check_secret
+from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, UsageError
 
 if TYPE_CHECKING:
     from kpstask.transport import Answer, Transport
 
 RENEW_BEFORE_S = 5 * 60
+ASSUMED_LIFETIME_S = 3600  # when IAM gives no expiry: an hour, well inside IAM's 24
+MAX_CACHE_BYTES = 64 * 1024
 
 
 def cache_file(directory: Path, iam: str, domain: str, user: str, project_id: str) -> Path:
@@ -32,8 +43,19 @@ def cache_file(directory: Path, iam: str, domain: str, user: str, project_id: st
 
 
 def parse_expiry(text: str) -> float:
-    """`2019-02-13T06:52:13.855000Z` -> epoch seconds."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    """`2019-02-13T06:52:13.855000Z` -> epoch seconds (a time without a zone is UTC)."""
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def clean_token(value: object) -> str | None:
+    """A token as any other secret is taken (one line of printable ASCII, not empty), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return check_secret(value, "token", "IAM", Checks())
+    except UsageError:
+        return None
 
 
 class IamLogin:
@@ -50,6 +72,7 @@ class IamLogin:
         cache: Path | None,
         on_token: Callable[[str], None],
         debug: Callable[[str], None],
+        warn: Callable[[str], None] = lambda text: None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.transport = transport
@@ -60,6 +83,7 @@ class IamLogin:
         self.cache = cache
         self.on_token = on_token  # every token seen is a secret to mask
         self.debug = debug
+        self.warn = warn
         self.wall = wall
         self.from_cache = False
         self.accepted = False  # the API took the current token at least once
@@ -67,6 +91,7 @@ class IamLogin:
         self._expires = 0.0
         self._lifetime = 0.0
         self._issued: list[str] = []
+        self._warned = False  # an unsafe cache directory is told once
         self._lock = threading.Lock()
 
     def issued(self) -> list[str]:
@@ -109,26 +134,52 @@ class IamLogin:
         self._token = None
         self.from_cache = False
         self.accepted = False
-        if self.cache is not None:
-            self.cache.unlink(missing_ok=True)
+        if self.cache is not None and self._cache_safe():
+            try:
+                self.cache.unlink(missing_ok=True)
+            except OSError as exc:
+                self.debug(f"could not remove the token cache {self.cache.name}: {exc.strerror or exc}")
 
     def _remember(self, token: str) -> str:
         self._issued.append(token)
         self.on_token(token)
         return token
 
+    # -- the cache -----------------------------------------------------------
+
+    def _cache_safe(self, create: bool = False) -> bool:
+        """Whether the cache directories (`kpstask` and `kpstask/tokens`) are the user's alone;
+        made (0700) first when `create`. One warning when they are not: that can be an attack."""
+        assert self.cache is not None
+        for directory in (self.cache.parent.parent, self.cache.parent):
+            try:
+                if create:
+                    directory.parent.mkdir(parents=True, exist_ok=True)
+                    with contextlib.suppress(FileExistsError):
+                        directory.mkdir(mode=0o700)
+            except OSError as exc:
+                self.debug(f"could not make the token cache directory {directory}: {exc.strerror or exc}")
+                return False
+            problem = _directory_problem(directory)
+            if problem is not None:
+                if not self._warned:
+                    self._warned = True
+                    self.warn(f"not using the token cache: {directory} {problem} (it must be yours alone, mode 700)")
+                return False
+        return True
+
     def _cached(self) -> str | None:
-        if self.cache is None:
+        if self.cache is None or not self._cache_safe():
             return None
         try:
-            data = json.loads(self.cache.read_text(encoding="utf-8"))
-            token, expires = data["token"], float(data["expires_at"])
-        except FileNotFoundError:
+            entry = _read_entry(self.cache)
+        except _Unusable as unusable:
+            self.debug(f"the token cache {self.cache.name} {unusable}: ignoring it, asking IAM")
             return None
-        except (OSError, ValueError, KeyError, TypeError):
-            self.debug(f"the token cache {self.cache.name} is unreadable; asking IAM")
+        if entry is None:
             return None
-        if not isinstance(token, str) or expires - RENEW_BEFORE_S <= self.wall():
+        token, expires = entry
+        if expires - RENEW_BEFORE_S <= self.wall():
             self.debug("the cached IAM token is about to expire")
             return None
         self.from_cache = True
@@ -137,7 +188,45 @@ class IamLogin:
         self.debug(f"IAM token from the cache ({self.cache.name}), valid for {int(expires - self.wall())} s")
         return self._remember(token)
 
+    def _store(self, token: str, expires: float) -> None:
+        if self.cache is None:
+            return
+        text = json.dumps({"token": token, "expires_at": expires})
+        if len(text) > MAX_CACHE_BYTES:
+            self.debug("the IAM token is too large to cache")
+            return
+        if not self._cache_safe(create=True):
+            return
+        try:
+            _write_atomically(self.cache, text)
+        except OSError as exc:
+            self.debug(f"could not cache the IAM token: {exc.strerror or exc}")
+
+    # -- IAM -----------------------------------------------------------------
+
     def _fetch(self) -> str:
+        answer = self._ask_iam()
+        token = clean_token(answer.headers.get("X-Subject-Token"))
+        if token is None:  # not echoed: it may be a good token with a stray byte
+            raise ApiError(
+                "IAM's X-Subject-Token is not a usable token: it must be one line of printable ASCII",
+                http_status=answer.status,
+                request_id=answer.request_id,
+            )
+        self._remember(token)
+        self.from_cache = False
+        self.accepted = False
+        expires = _expiry(answer)
+        if expires is None:
+            self.debug("IAM's answer has no token.expires_at: assuming the token lasts an hour")
+            expires = self.wall() + ASSUMED_LIFETIME_S
+        self._expires, self._lifetime = expires, max(expires - self.wall(), 0.0)
+        self.debug(f"new IAM token for user {self.user}, expires in {int(expires - self.wall())} s")
+        self._store(token, expires)
+        return token
+
+    def _ask_iam(self) -> Answer:
+        """IAM's answer to the login: a 2xx with an X-Subject-Token, or an error raised."""
         body = {
             "auth": {
                 "identity": {
@@ -154,38 +243,133 @@ class IamLogin:
             answer = self.transport.send("POST", "/v3/auth/tokens", headers, json.dumps(body).encode())
         except NetworkError as exc:
             raise NetworkError(f"IAM unreachable: {exc.message}", hint=exc.hint) from None
-        token = answer.headers.get("X-Subject-Token")
-        if answer.status >= 300 or not token:
+        if answer.status >= 300 or not answer.headers.get("X-Subject-Token"):
             raise _iam_error(answer)
-        self._remember(token)
-        self.from_cache = False
-        self.accepted = False
-        expires = _expiry(answer.body)
-        self._expires, self._lifetime = expires, max(expires - self.wall(), 0.0)
-        self.debug(f"new IAM token for user {self.user}, expires in {int(expires - self.wall())} s")
-        self._store(token, expires)
-        return token
-
-    def _store(self, token: str, expires: float) -> None:
-        if self.cache is None:
-            return
-        try:
-            self.cache.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            handle, temp = tempfile.mkstemp(dir=self.cache.parent, prefix=".token-", suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as out:  # mkstemp creates it 0600
-                json.dump({"token": token, "expires_at": expires}, out)
-            os.replace(temp, self.cache)
-        except OSError as exc:
-            self.debug(f"could not cache the IAM token: {exc.strerror or exc}")
+        return answer
 
 
-def _expiry(body: bytes) -> float:
+class _Unusable(Exception):
+    """Internal: why a cache entry is ignored, in words that never quote its content."""
+
+
+def _directory_problem(path: Path) -> str | None:
+    """Why `path` cannot hold tokens (None when it is fine, or absent): not followed if a link."""
     try:
-        data: Any = json.loads(body)
-        return parse_expiry(data["token"]["expires_at"])
-    except (ValueError, KeyError, TypeError):
-        # No readable expiry: assume an hour, well inside IAM's 24.
-        return time.time() + 3600
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be checked ({exc.strerror or exc})"
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symbolic link"
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a directory"
+    if info.st_uid != os.getuid():
+        return "belongs to another user"
+    if info.st_mode & 0o022:
+        return f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
+def _read_entry(path: Path) -> tuple[str, float] | None:
+    """(token, expiry) of a cache entry; None when there is none. Links are not followed, a
+    FIFO does not block, and only a small regular file of the user's is read."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _Unusable("is a symbolic link" if exc.errno == errno.ELOOP else "cannot be opened") from None
+    try:
+        with os.fdopen(handle, "rb") as source:
+            info = os.fstat(source.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise _Unusable("is not a regular file")
+            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                raise _Unusable("belongs to another user or is writable by others")
+            if info.st_size > MAX_CACHE_BYTES:
+                raise _Unusable("is too large")
+            data = source.read(MAX_CACHE_BYTES + 1)
+    except OSError:
+        raise _Unusable("cannot be read") from None
+    if len(data) > MAX_CACHE_BYTES:
+        raise _Unusable("is too large")
+    return _parse_entry(data)
+
+
+def _parse_entry(data: bytes) -> tuple[str, float]:
+    try:
+        entry = json.loads(data)
+    except (ValueError, RecursionError):
+        raise _Unusable("is not valid JSON") from None
+    if not isinstance(entry, dict):
+        raise _Unusable("is not a JSON object")
+    token = clean_token(entry.get("token"))
+    if token is None:
+        raise _Unusable("holds no usable token")
+    expires = entry.get("expires_at")
+    if isinstance(expires, bool) or not isinstance(expires, (int, float)) or not _finite(expires):
+        raise _Unusable("holds no usable expiry")
+    return token, float(expires)
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an integer of 400 digits
+        return False
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".token-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:  # mkstemp creates it 0600
+            out.write(text)
+        os.replace(temp, path)  # replaces a link or FIFO in the way, never writes through it
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _expiry(answer: Answer) -> float | None:
+    """`token.expires_at` of IAM's answer; None when the body lacks it. A body that is not
+    a JSON object, or a field of another shape, is an API error: IAM is not talking IAM."""
+    try:
+        data: Any = json.loads(answer.body)
+    except (ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else "not valid JSON"
+        raise _bad_answer(answer, f"the body is {why}") from None
+    if not isinstance(data, dict):
+        raise _bad_answer(answer, f"the body is {_json_type(data)}, not an object")
+    if "token" not in data:
+        return None
+    if not isinstance(data["token"], dict):
+        raise _bad_answer(answer, f"token is {_json_type(data['token'])}, not an object")
+    if "expires_at" not in data["token"]:
+        return None
+    value = data["token"]["expires_at"]
+    if not isinstance(value, str):
+        raise _bad_answer(answer, f"token.expires_at is {_json_type(value)}, not a date")
+    try:
+        return parse_expiry(value)
+    except (ValueError, OverflowError):
+        raise _bad_answer(answer, f"token.expires_at {value[:40]!a} is not an ISO 8601 date") from None
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    names = {type(None): "null", int: "a number", float: "a number", str: "a string", list: "an array"}
+    return names.get(type(value), "an object")
+
+
+def _bad_answer(answer: Answer, why: str) -> ApiError:
+    return ApiError(
+        f"IAM's answer to the login is not the documented shape: {why}",
+        http_status=answer.status,
+        request_id=answer.request_id,
+    )
 
 
 def _iam_error(answer: Answer) -> KpsError:

@@ -98,6 +98,12 @@ class Task(NamedTuple):
     def meaning(self) -> str:
         return describe(self.task_status)
 
+    @property
+    def answered_id(self) -> str | None:
+        """The id the answer itself names, when it differs from the one asked about."""
+        said = self.fields.get("task_id")
+        return said if isinstance(said, str) and said != self.task_id else None
+
     @classmethod
     def from_body(cls, requested_id: str, body: dict[str, Any]) -> Task:
         """Build from a 200 body already checked to be the documented shape. The task

@@ -57,12 +57,20 @@ def run_get(run: Run, target: connect.Target, ids: list[str], display: Display) 
                 result = TaskResult(task_id, error=exc)
                 run.say("error", f"task {task_id}: {exc}")
             results.append(result)
+            _check_answer(run, result)
             out.task(result)
             if result.error is not None and for_get(result.error) is Action.STOP_ALL:
                 results += _skip(run, ids[index + 1 :], task_id, out)
                 break
     out.close()
     return worst(result.exit_code for result in results)
+
+
+def _check_answer(run: Run, result: TaskResult) -> None:
+    """An answer naming another task is reported; the result stays keyed by the id asked about."""
+    other = result.task.answered_id if result.task is not None else None
+    if other is not None:
+        run.warn(f"task {result.task_id}: the answer is about task {other}; shown as {result.task_id}")
 
 
 def _skip(run: Run, rest: list[str], refused: str, out: Renderer) -> list[TaskResult]:
@@ -119,6 +127,8 @@ def make_progress(run: Run, mode: ProgressMode, task_ids: Sequence[str], *, no_c
 def _report(run: Run, results: list[TaskResult], display: Display) -> None:
     """Annotations and errors on stderr, then the results on stdout."""
     _annotate(run, results)
+    for result in results:
+        _check_answer(run, result)
     if not display.quiet:  # `-q` is silent: the exit code tells; `--progress none` still names errors
         for result in results:
             if result.error is not None:

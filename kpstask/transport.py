@@ -6,6 +6,7 @@ IAM login alike. It never prints; `--debug` lines go to an injected callback.
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import time
@@ -34,6 +35,7 @@ Backoff = Interval  # the transport's retries are one more use of the one interv
 RefusalHint = Callable[[int], "str | None"]  # the credential's hint for a 401 or 403
 
 MAX_BODY_BYTES = 1024 * 1024
+BUDGET_FACTOR = 3  # a request ends within this many --request-timeouts, however the server trickles
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_AFTER_CAP_S = 30.0
 # Header names whose values are secrets, in any request or response.
@@ -116,11 +118,12 @@ class Transport:
         self.debug = debug
         if session is None:
             import requests
-            from requests.adapters import HTTPAdapter
+
+            from kpstask.deadline import adapter
 
             session = requests.Session()
             for scheme in ("https://", "http://"):
-                session.mount(scheme, HTTPAdapter(pool_connections=1, pool_maxsize=pool_size))
+                session.mount(scheme, adapter(pool_size))
         self.session = session
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"
@@ -163,23 +166,18 @@ class Transport:
     def _attempt(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         import requests
 
+        from kpstask.deadline import Watchdog
+
         url = self.base_url + path
         started = self.clock()
         try:
-            response = self.session.request(
-                method,
-                url,
-                headers=headers,
-                data=body or None,
-                timeout=(self.timeout_s, self.timeout_s),
-                stream=True,
-                allow_redirects=False,
-                proxies=self._proxies,  # type: ignore[arg-type]
-            )
-            try:
-                answer = self._read(response, started)
-            finally:
-                response.close()
+            with Watchdog(BUDGET_FACTOR * self.timeout_s) as dog:
+                answer = self._exchange(method, url, headers, body, started)
+            if dog.expired:
+                raise TimeoutError("the budget of the request is spent")
+        except TimeoutError as exc:
+            self._debug_exchange(method=method, url=url, headers=headers, answer=None, started=started, exc=exc)
+            raise _Retryable(self._too_slow()) from None
         except requests.exceptions.SSLError as exc:
             self._debug_exchange(method=method, url=url, headers=headers, answer=None, started=started, exc=exc)
             raise NetworkError(
@@ -195,6 +193,33 @@ class Transport:
             raise _Retryable(error, error.retry_after_s)
         return answer
 
+    def _exchange(self, method: str, url: str, headers: dict[str, str], body: bytes, started: float) -> Answer:
+        try:
+            response = self.session.request(
+                method,
+                url,
+                headers=headers,
+                data=body or None,
+                timeout=(self.timeout_s, self.timeout_s),
+                stream=True,
+                allow_redirects=False,
+                proxies=self._proxies,  # type: ignore[arg-type]
+            )
+            try:
+                return self._read(response, started)
+            finally:
+                response.close()
+        except Exception:
+            if self.clock() - started >= BUDGET_FACTOR * self.timeout_s:  # the watchdog cut it
+                raise TimeoutError("the budget of the request is spent") from None
+            raise
+
+    def _too_slow(self) -> NetworkError:
+        return NetworkError(
+            f"{self.host} was too slow: no complete answer within {BUDGET_FACTOR * self.timeout_s:g} s",
+            hint="the server sent its answer too slowly; raise --request-timeout if the network is slow",
+        )
+
     def _read(self, response: requests.Response, started: float) -> Answer:
         """Read at most 1 MiB, within a whole-body deadline (a server can drip bytes)."""
         body = bytearray()
@@ -205,7 +230,7 @@ class Transport:
                 oversized = True
                 del body[MAX_BODY_BYTES:]
                 break
-            if self.clock() - started > 3 * self.timeout_s:
+            if self.clock() - started > BUDGET_FACTOR * self.timeout_s:
                 raise TimeoutError("the answer took too long to arrive")
         return Answer(response.status_code, response.headers, bytes(body), oversized)
 
@@ -302,7 +327,13 @@ def read_response(answer: Answer, host: str, refusal_hint: RefusalHint | None = 
     if not answer.body.strip():
         raise ApiError("empty answer body", http_status=answer.status, request_id=answer.request_id)
     try:
-        return json.loads(answer.body)
+        return strict_json(answer.body)
+    except NonFinite:
+        raise ApiError(
+            "the answer is not strict JSON: it has a number that is not finite (NaN or Infinity)",
+            http_status=answer.status,
+            request_id=answer.request_id,
+        ) from None
     except (ValueError, RecursionError):
         what = "an HTML page" if _looks_html(answer.body) else "not valid JSON (truncated?)"
         raise ApiError(
@@ -311,6 +342,27 @@ def read_response(answer: Answer, host: str, refusal_hint: RefusalHint | None = 
             request_id=answer.request_id,
             hint="a proxy may be in the way; check --endpoint" if _looks_html(answer.body) else None,
         ) from None
+
+
+class NonFinite(ValueError):
+    """NaN, Infinity or a number too large for a float: not JSON, though Python reads it."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise NonFinite(text)
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    raise NonFinite(text)
+
+
+def strict_json(data: bytes | str) -> Any:
+    """JSON as RFC 8259 has it: NaN, Infinity and 1e999 are refused (ValueError), and a
+    document nested too deeply raises RecursionError."""
+    return json.loads(data, parse_float=_finite, parse_constant=_no_constant)
 
 
 def _looks_html(body: bytes) -> bool:

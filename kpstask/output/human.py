@@ -3,6 +3,8 @@ markup, never emoji codes), after `printable`; colour only on a terminal."""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from rich import box
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from kpstask.context import Run
     from kpstask.errors import KpsError
     from kpstask.models import ListedTask, TaskResult
+
+Clean = Callable[[str], str]
 
 STATE_STYLE = {
     State.PENDING: "yellow",
@@ -39,9 +43,22 @@ def make_console(file: IO[str], plain: bool) -> Console:
     return console
 
 
-def cell(text: str | None, style: str = "") -> Text:
-    """Outside text as a table cell: controls gone, markup and emoji codes left as they are."""
-    return Text(printable(text or ""), style=style)
+def rendered(file: IO[str], plain: bool, renderable: Any) -> str:
+    """What rich would draw on `file`, as text: written by the caller, so a closed pipe is an
+    error kpstask sees (exit 141), not one rich swallows."""
+    probe = make_console(file, plain)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=probe.width, color_system=probe.color_system,  # type: ignore[arg-type]
+                      force_terminal=probe.is_terminal, no_color=probe.no_color, highlight=False, emoji=False,
+                      markup=False)  # fmt: skip
+    console.print(renderable)
+    return buffer.getvalue()
+
+
+def cell(text: str | None, style: str = "", clean: Clean = printable) -> Text:
+    """Outside text as a table cell: controls gone, secrets masked (before rich lays it out,
+    so a wrapped secret is masked too), markup and emoji codes left as they are."""
+    return Text(clean(text or ""), style=style)
 
 
 def new_table(*columns: str, no_wrap: tuple[str, ...]) -> Table:
@@ -57,6 +74,7 @@ class HumanRenderer:
     def __init__(self, run: Run, *, no_color: bool = False) -> None:
         self._out = run.stdout
         self._plain = no_color or run.no_color
+        self._clean: Clean = lambda text: run.redact(printable(text))
         self._results: list[TaskResult] = []
         self._listed: list[ListedTask] = []
         self._failed = False
@@ -71,24 +89,23 @@ class HumanRenderer:
 
     def deletion(self, task_id: str, error: KpsError | None) -> None:
         if error is None:  # a failure was already said on stderr
-            self._out.write(f"deleted failed-task record {printable(task_id)}\n")
+            self._out.write(f"deleted failed-task record {self._clean(task_id)}\n")
 
     def setting(self, label: str, value: str, source: str) -> None:
-        self._settings.append((label, printable(value), printable(source)))
+        self._settings.append((label, self._clean(value), self._clean(source)))
 
     def close(self) -> None:
-        console = make_console(self._out, self._plain)
         if self._results:
-            console.print(results_table(self._results))
+            self._out.write(rendered(self._out, self._plain, results_table(self._results, self._clean)))
         if self._listed:
-            console.print(listed_table(self._listed, self._failed))
+            self._out.write(rendered(self._out, self._plain, listed_table(self._listed, self._failed, self._clean)))
         width = max((len(label) for label, _, _ in self._settings), default=0)
         for label, value, source in self._settings:
             self._out.write(f"{label.ljust(width)}  {value}" + (f"  ({source})" if source else "") + "\n")
         self._out.flush()
 
 
-def results_table(results: list[TaskResult]) -> Table:
+def results_table(results: list[TaskResult], clean: Clean = printable) -> Table:
     """Task, server, status and what it means in words (and how long a wait took)."""
     timed = any(result.elapsed_s is not None for result in results)
     # In a narrow terminal the server id and the words wrap; ids and statuses stay whole.
@@ -97,18 +114,19 @@ def results_table(results: list[TaskResult]) -> Table:
     for result in results:
         task = result.task
         if result.error is not None:
-            cells = [cell(""), cell("error", "bold red"), cell(f"Query failed: {result.error.message}")]
+            cells = [cell(""), cell("error", "bold red"), cell(f"Query failed: {result.error.message}", clean=clean)]
         elif task is None:
             cells = [cell(""), cell(""), cell("No answer yet")]
         else:
             meaning = task.meaning + (" (deadline reached)" if result.deadline else "")
-            cells = [cell(task.server_id or "-"), cell(task.task_status, STATE_STYLE[task.state]), cell(meaning)]
+            cells = [cell(task.server_id or "-", clean=clean), cell(task.task_status, STATE_STYLE[task.state], clean),
+                     cell(meaning)]  # fmt: skip
         when = [cell(f"{result.elapsed_s:.1f}s" if result.elapsed_s is not None else "")] if timed else []
-        table.add_row(cell(result.task_id), *cells, *when)
+        table.add_row(cell(result.task_id, clean=clean), *cells, *when)
     return table
 
 
-def listed_table(tasks: list[ListedTask], failed: bool) -> Table:
+def listed_table(tasks: list[ListedTask], failed: bool, clean: Clean = printable) -> Table:
     """Task, server name and id, key pair, operation, started; failed tasks add the error."""
     table = new_table("TASK", "SERVER", "KEY PAIR", "OPERATION", "STARTED (UTC)", *(["ERROR"] if failed else []),
                       no_wrap=("TASK", "STARTED (UTC)"))  # fmt: skip
@@ -118,5 +136,5 @@ def listed_table(tasks: list[ListedTask], failed: bool) -> Table:
                  task.started or task.text("task_time")]  # fmt: skip
         if failed:
             cells.append(f"{task.text('task_error_code')}: {task.text('task_error_msg')}".strip(": "))
-        table.add_row(*(cell(text) for text in cells))
+        table.add_row(*(cell(text, clean=clean) for text in cells))
     return table

@@ -19,14 +19,18 @@ if TYPE_CHECKING:
 _UNSAFE_JSON_RE = re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+# kpstask's own keys: a server field of the same name is left out, never mixed in.
+OWN_KEYS = frozenset({"task_id", "operation", "state", "error", "elapsed_s", "polls"})
+
+
 def task_record(result: TaskResult) -> dict[str, Any]:
     """The API's fields plus `operation` and `state`, or the `error` object."""
-    record: dict[str, Any] = {"task_id": result.task_id}
+    record: dict[str, Any] = {"task_id": result.task_id}  # the id asked about, whatever the answer says
     if result.error is not None:
         record["error"] = result.error.as_dict()
     elif result.task is not None:
-        record.update(result.task.fields)
-        record["task_id"] = result.task_id  # the id asked about, whatever the answer says
+        record.update((key, value) for key, value in result.task.fields.items() if key not in OWN_KEYS)
+        record["task_status"] = result.task.task_status
         record["operation"] = result.task.operation
         record["state"] = result.task.state.value
     else:  # a wait that ended before any answer

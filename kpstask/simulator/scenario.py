@@ -5,12 +5,13 @@ faults to inject. Plain data and logic, no I/O but reading the scenario file.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kpstask.errors import UsageError
+from kpstask.simulator import checks
+from kpstask.simulator.checks import MAX_DURATION_S, MAX_FAULT_SECONDS, check_keys, fail, typed
 
 OPERATIONS = ("reset", "replace", "bind", "unbind")
 OUTCOMES = ("success", "failed", "never")
@@ -36,31 +37,6 @@ DEMO_SECRET_KEY = "simulator-secret-key"  # noqa: S105 - fake, for the simulator
 DEMO_USER, DEMO_DOMAIN, DEMO_PASSWORD = "sim-user", "sim-domain", "sim-password"
 
 
-def _fail(where: str, problem: str) -> UsageError:
-    return UsageError(f"scenario: {where}: {problem}")
-
-
-def _get(spec: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str, default: Any) -> Any:
-    value = spec.get(key, default)
-    if value is default:
-        return value
-    # bool is an int in Python; a scenario saying `"seconds": true` is a mistake.
-    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-        raise _fail(where, f"{key} has the wrong type")
-    if not isinstance(value, kind):
-        raise _fail(where, f"{key} has the wrong type")
-    return value
-
-
-def _check_keys(spec: Any, allowed: set[str], where: str) -> Mapping[str, Any]:
-    if not isinstance(spec, Mapping):
-        raise _fail(where, "must be an object")
-    unknown = sorted(set(spec) - allowed)
-    if unknown:
-        raise _fail(where, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-    return spec
-
-
 @dataclass
 class Fault:
     """One misbehaviour. It applies to requests number `after` .. `after + times - 1`."""
@@ -77,35 +53,31 @@ class Fault:
     @classmethod
     def parse(cls, spec: Any, where: str) -> Fault:
         keys = {"type", "times", "after", "seconds", "status", "statuses", "retry_after", "value", "probability"}
-        spec = _check_keys(spec, keys, where)
+        spec = check_keys(spec, keys, where)
         kind = spec.get("type")
         if kind not in FAULT_TYPES:
-            raise _fail(where, f"type must be one of {', '.join(FAULT_TYPES)}")
-        statuses = list(_get(spec, "statuses", list, where, []))
-        if "status" in spec:
-            statuses = [_get(spec, "status", int, where, None)]
-        if any(isinstance(s, bool) or not isinstance(s, int) or not 100 <= s <= 599 for s in statuses):
-            raise _fail(where, "status codes must be integers from 100 to 599")
+            raise fail(where, f"type must be one of {', '.join(FAULT_TYPES)}")
+        statuses = checks.statuses(spec, where)
         if kind == "status" and not statuses:
-            raise _fail(where, "a status fault needs status or statuses")
-        times = _get(spec, "times", int, where, None)
+            raise fail(where, "a status fault needs status or statuses")
+        times = checks.count(spec, "times", where, None)
         if times is None and "statuses" in spec:  # a sequence is used up, then the real answer
             times = len(statuses)
-        fault = cls(
+        value = typed(spec, "value", str, where, None)
+        try:  # the `body` fault sends it as UTF-8; a lone surrogate could not be sent
+            (value or "").encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise fail(where, "value is not valid text") from None
+        return cls(
             type=kind,
             times=times,
-            after=_get(spec, "after", int, where, 0),
-            seconds=float(_get(spec, "seconds", (int, float), where, 0.0)),
+            after=checks.count(spec, "after", where, 0) or 0,
+            seconds=checks.number(spec, "seconds", where, 0.0, MAX_FAULT_SECONDS) or 0.0,
             statuses=statuses,
-            retry_after=_get(spec, "retry_after", (int, float), where, None),
-            value=_get(spec, "value", str, where, None),
-            probability=float(_get(spec, "probability", (int, float), where, 1.0)),
+            retry_after=checks.number(spec, "retry_after", where, None, MAX_FAULT_SECONDS),
+            value=value,
+            probability=checks.number(spec, "probability", where, 1.0, 1.0) or 0.0,
         )
-        if not 0.0 <= fault.probability <= 1.0:
-            raise _fail(where, "probability must be between 0 and 1")
-        if fault.after < 0 or (fault.times is not None and fault.times < 0) or fault.seconds < 0:
-            raise _fail(where, "after, times and seconds cannot be negative")
-        return fault
 
     def applies(self, request_number: int) -> bool:
         """Does this fault hit the request with this 0-based number?"""
@@ -140,33 +112,29 @@ class SimTask:
     def parse(cls, spec: Any, where: str, now: float | None = None) -> SimTask:
         keys = {"id", "task_id", "server_id", "operation", "outcome", "ready_s", "running_s", "status",
                 "server_name", "keypair_name", "faults"}  # fmt: skip
-        spec = _check_keys(spec, keys, where)
-        task_id = spec.get("id", spec.get("task_id"))
-        if not isinstance(task_id, str) or not task_id:
-            raise _fail(where, "id must be a non-empty string")
+        spec = check_keys(spec, keys, where)
+        task_id = checks.task_id(spec.get("id", spec.get("task_id")), where)
+        where = f"{where} (task {task_id})"  # a valid id is safe to show
         operation = spec.get("operation", "reset")
         if operation not in OPERATIONS:
-            raise _fail(where, f"operation must be one of {', '.join(OPERATIONS)}")
+            raise fail(where, f"operation must be one of {', '.join(OPERATIONS)}")
         outcome = spec.get("outcome", "success")
         if outcome not in OUTCOMES:
-            raise _fail(where, f"outcome must be one of {', '.join(OUTCOMES)}")
-        faults = _get(spec, "faults", list, where, [])
-        task = cls(
+            raise fail(where, f"outcome must be one of {', '.join(OUTCOMES)}")
+        faults = typed(spec, "faults", list, where, [])
+        return cls(
             task_id=task_id,
-            server_id=_get(spec, "server_id", str, where, f"server-{task_id}"),
+            server_id=checks.text(spec, "server_id", where, f"server-{task_id}"),
             operation=operation,
             outcome=outcome,
-            ready_s=float(_get(spec, "ready_s", (int, float), where, 1.0)),
-            running_s=float(_get(spec, "running_s", (int, float), where, 5.0)),
-            status=_get(spec, "status", str, where, None),
-            server_name=_get(spec, "server_name", str, where, "ecs-demo"),
-            keypair_name=_get(spec, "keypair_name", str, where, "kp-demo"),
+            ready_s=checks.number(spec, "ready_s", where, 1.0, MAX_DURATION_S) or 0.0,
+            running_s=checks.number(spec, "running_s", where, 5.0, MAX_DURATION_S) or 0.0,
+            status=checks.text(spec, "status", where, None),
+            server_name=checks.text(spec, "server_name", where, "ecs-demo"),
+            keypair_name=checks.text(spec, "keypair_name", where, "kp-demo"),
             faults=[Fault.parse(f, f"{where}.faults[{i}]") for i, f in enumerate(faults)],
             created_at=now,
         )
-        if task.ready_s < 0 or task.running_s < 0:
-            raise _fail(where, "ready_s and running_s cannot be negative")
-        return task
 
     def status_at(self, now: float) -> str:
         """READY_X, then RUNNING_X, then SUCCESS_X or FAILED_X (never, for `never`)."""
@@ -224,38 +192,29 @@ class Scenario:
     @classmethod
     def parse(cls, spec: Any, now: float | None = None) -> Scenario:
         keys = {"project_id", "token", "tasks", "faults", "seed", "auth", "access_keys", "users", "token_ttl_s"}
-        spec = _check_keys(spec, keys, "top level")
+        top = "top level"
+        spec = check_keys(spec, keys, top)
         if spec.get("auth", "token") not in ("token", "any"):
-            raise _fail("top level", "auth must be token or any")
-        tasks = _get(spec, "tasks", list, "top level", [])
-        faults = _get(spec, "faults", list, "top level", [])
+            raise fail(top, "auth must be token or any")
+        tasks = typed(spec, "tasks", list, top, [])
+        faults = typed(spec, "faults", list, top, [])
         scenario = cls(
-            project_id=_get(spec, "project_id", str, "top level", DEFAULT_PROJECT),
-            token=_get(spec, "token", str, "top level", DEFAULT_TOKEN),
+            project_id=checks.project_id(typed(spec, "project_id", str, top, DEFAULT_PROJECT), top),
+            token=checks.token(typed(spec, "token", str, top, DEFAULT_TOKEN), top),
             tasks=[SimTask.parse(t, f"tasks[{i}]", now) for i, t in enumerate(tasks)],
             faults=[Fault.parse(f, f"faults[{i}]") for i, f in enumerate(faults)],
-            seed=_get(spec, "seed", int, "top level", None),
+            seed=typed(spec, "seed", int, top, None),
             auth=spec.get("auth", "token"),
-            access_keys=[_strings(k, f"access_keys[{i}]", {"access_key", "secret_key"}, {"security_token"})
-                         for i, k in enumerate(_get(spec, "access_keys", list, "top level", []))],
-            users=[_strings(u, f"users[{i}]", {"name", "domain", "password"}, set())
-                   for i, u in enumerate(_get(spec, "users", list, "top level", []))],
-            token_ttl_s=float(_get(spec, "token_ttl_s", (int, float), "top level", 86400.0)),
+            access_keys=[checks.strings(k, f"access_keys[{i}]", {"access_key", "secret_key"}, {"security_token"})
+                         for i, k in enumerate(typed(spec, "access_keys", list, top, []))],
+            users=[checks.strings(u, f"users[{i}]", {"name", "domain", "password"}, set())
+                   for i, u in enumerate(typed(spec, "users", list, top, []))],
+            token_ttl_s=checks.number(spec, "token_ttl_s", top, 86400.0, MAX_DURATION_S) or 0.0,
         )  # fmt: skip
-        if scenario.token_ttl_s < 0:
-            raise _fail("top level", "token_ttl_s cannot be negative")
         ids = [task.task_id for task in scenario.tasks]
         if len(set(ids)) != len(ids):
-            raise _fail("tasks", "task ids must be unique")
+            raise fail("tasks", "task ids must be unique")
         return scenario
-
-
-def _strings(spec: Any, where: str, required: set[str], optional: set[str]) -> dict[str, str]:
-    spec = _check_keys(spec, required | optional, where)
-    missing = sorted(required - set(spec))
-    if missing or not all(isinstance(value, str) and value for value in spec.values()):
-        raise _fail(where, f"needs non-empty strings {', '.join(sorted(required))}")
-    return dict(spec)
 
 
 def load_scenario(path: str, now: float | None = None) -> Scenario:
