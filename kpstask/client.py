@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from kpstask.answers import Answer, error_for, read_response
 from kpstask.errors import ApiError
 from kpstask.models import Task
-from kpstask.transport import Answer, Transport, error_for, read_response
+from kpstask.transport import Transport
 
 if TYPE_CHECKING:
     from kpstask.credentials import Credential

@@ -148,6 +148,7 @@ def _password(resolver: Resolver, project: str, timing: Timing, values: dict[str
             project_id=project,
             cache=cache_file(cache, url, domain, user, project) if cache else None,
             on_token=run.add_secret,
+            warn=run.warn,
             debug=run.debug,
         )
 

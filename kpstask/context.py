@@ -9,6 +9,7 @@ their own `Run` with fake streams.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping
@@ -16,8 +17,11 @@ from typing import IO, Any
 
 from kpstask.text import one_line
 
-# Shorter values are not masked: hiding every "abc" would garble ordinary words.
-MIN_SECRET_LEN = 4
+# A secret is masked wherever it appears once it has 8 characters (secret keys have 40,
+# tokens thousands, IAM passwords at least 8), or 4 if it is not made of letters only:
+# masking a short word such as "wrong" would garble every message that uses the word.
+MIN_SECRET_LEN, MIN_WORDLIKE_SECRET_LEN = 4, 8
+CHUNK = 16 * 1024
 
 
 def _isatty(stream: IO[str] | None) -> bool:
@@ -25,6 +29,12 @@ def _isatty(stream: IO[str] | None) -> bool:
         return stream is not None and stream.isatty()
     except (OSError, ValueError):  # a closed stream
         return False
+
+
+def maskable(secret: str) -> bool:
+    if len(secret) >= MIN_WORDLIKE_SECRET_LEN:
+        return True
+    return len(secret) >= MIN_SECRET_LEN and not secret.isalpha()
 
 
 class Run:
@@ -41,7 +51,8 @@ class Run:
     ) -> None:
         self.stdin: IO[str] = stdin if stdin is not None else sys.stdin
         self.raw_stdout: IO[str] = stdout if stdout is not None else sys.stdout
-        self.raw_stderr: IO[str] = stderr if stderr is not None else sys.stderr
+        # Messages are not results: if stderr's reader goes away, the run goes on without them.
+        self.raw_stderr: IO[str] = _Tolerant(stderr if stderr is not None else sys.stderr)  # type: ignore[assignment]
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.debug_on = debug
         self.secrets: list[str] = []
@@ -71,7 +82,7 @@ class Run:
 
     def add_secret(self, *values: str) -> None:
         """Mask these wherever they would be printed (a server may echo them back)."""
-        self.secrets.extend(value for value in values if len(value) >= MIN_SECRET_LEN)
+        self.secrets.extend(value for value in values if maskable(value))
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -91,6 +102,36 @@ class Run:
             self.say("debug", text)
 
 
+class _Tolerant:
+    """stderr that shrugs off a reader gone away (EPIPE): the result still reaches stdout and
+    the exit code. Later writes go to /dev/null, so the interpreter's last flush is quiet too."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def _gone(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+        self._stream = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the run
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 class _Redacting:
     """A stream that masks every known secret in what passes through it."""
 
@@ -99,7 +140,15 @@ class _Redacting:
         self._run = run
 
     def write(self, text: str) -> int:
-        return self._stream.write(self._run.redact(text))
+        text = self._run.redact(text)
+        if len(text) <= CHUNK:
+            return self._stream.write(text)
+        # A large text goes out in flushed pieces: Python can lose the EPIPE of one partial
+        # write, and a reader gone away must be seen (exit 141), not silently missed.
+        for start in range(0, len(text), CHUNK):
+            self._stream.write(text[start : start + CHUNK])
+            self._stream.flush()
+        return len(text)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

@@ -85,6 +85,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def without_password(value: str) -> str:
+    """A URL as it may be shown: `https://user:***@host`, never the password in it."""
+    try:
+        parts = urlsplit(value.strip())
+        if parts.password is None and parts.username is None:
+            return value.strip()
+        host = parts.netloc.rpartition("@")[2]
+        return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+    except ValueError:
+        return "(not a URL)"
+
+
 def check_url(value: str, label: str, source: str, checks: Checks) -> str:
     """An endpoint URL, without its trailing slash."""
     value = value.strip()

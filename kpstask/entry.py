@@ -1,12 +1,37 @@
-"""The console script. `kpstask --version` answers before the command framework
-loads (a few milliseconds instead of ~40); everything else goes to `kpstask.cli`."""
+"""The console script. Signals are handled before anything else loads, and
+`kpstask --version` answers before the command framework does (a few milliseconds
+instead of ~40); everything else goes to `kpstask.cli`."""
 
 from __future__ import annotations
 
+import signal
 import sys
+
+INTERRUPTED, TERMINATED = 130, 143
+
+
+def _terminated(signum: int, frame: object) -> None:
+    from kpstask.errors import Terminated
+
+    raise Terminated()
 
 
 def main() -> None:
+    # CI runners stop a step with SIGTERM: end like Ctrl-C (display restored, what is known
+    # printed), but with 143. Installed first, so even a SIGTERM during start-up ends that way.
+    signal.signal(signal.SIGTERM, _terminated)
+    try:
+        _main()
+    except KeyboardInterrupt as exc:  # before the command's own handling took over
+        code = TERMINATED if type(exc).__name__ == "Terminated" else INTERRUPTED
+        if sys.stderr is not None:
+            sys.stderr.write(
+                "kpstask: error: " + ("terminated (SIGTERM)" if code == TERMINATED else "interrupted") + "\n"
+            )
+        sys.exit(code)
+
+
+def _main() -> None:
     if sys.argv[1:] == ["--version"]:
         from kpstask import __version__
 

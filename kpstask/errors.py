@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     DEADLINE = 124
     INTERRUPTED = 130
     BROKEN_PIPE = 141
+    TERMINATED = 143
 
 
 # With several tasks the worst outcome wins; earlier in this tuple is worse.
@@ -140,3 +141,19 @@ class NetworkError(KpsError):
 
     exit_code = ExitCode.NETWORK
     kind = "network"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI runner stopping the step): ends like Ctrl-C, with exit 143."""
+
+    # Signals are the process's: remembered here, since typer turns any interrupt into Exit(130).
+    seen = False
+
+    def __init__(self) -> None:
+        super().__init__("terminated")
+        Terminated.seen = True
+
+
+def interrupt_code(exc: BaseException | None = None) -> ExitCode:
+    """143 after SIGTERM, 130 after Ctrl-C."""
+    return ExitCode.TERMINATED if Terminated.seen or isinstance(exc, Terminated) else ExitCode.INTERRUPTED

@@ -30,7 +30,8 @@ from kpstask.endpoints import Checks, check_secret
 from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, UsageError
 
 if TYPE_CHECKING:
-    from kpstask.transport import Answer, Transport
+    from kpstask.answers import Answer
+    from kpstask.transport import Transport
 
 RENEW_BEFORE_S = 5 * 60
 ASSUMED_LIFETIME_S = 3600  # when IAM gives no expiry: an hour, well inside IAM's 24
@@ -373,7 +374,7 @@ def _bad_answer(answer: Answer, why: str) -> ApiError:
 
 
 def _iam_error(answer: Answer) -> KpsError:
-    from kpstask.transport import error_for
+    from kpstask.answers import error_for
 
     error = error_for(answer, "IAM")
     if answer.status in (400, 401, 403):

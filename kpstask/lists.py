@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 from kpstask import connect
 from kpstask.choices import Display, Listing, OutputFormat
-from kpstask.errors import ExitCode, KpsError, UsageError, worst
-from kpstask.models import ListedTask
+from kpstask.errors import ApiError, AuthError, ExitCode, KpsError, UsageError, worst
+from kpstask.models import TASK_ID_RE, ListedTask
+from kpstask.policy import Action, for_get
 from kpstask.tasks import out_for
 from kpstask.text import one_line
 
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from kpstask.context import Run
 
 LIST_PAGE_LIMIT = 1000  # what the API allows per page
+# A project has at most a few thousand servers; a list that goes on past this is a server
+# that does not page correctly, and memory stays bounded by it.
+MAX_LISTED = 100_000
 
 
 def fetch_listed(run: Run, client: KpsClient, kind: str, limit: int | None, page_size: int) -> list[ListedTask]:
@@ -24,6 +28,11 @@ def fetch_listed(run: Run, client: KpsClient, kind: str, limit: int | None, page
     seen: set[str] = set()
     offset = 0
     while limit is None or len(items) < limit:
+        if len(items) >= MAX_LISTED:
+            raise ApiError(
+                f"{kind}-tasks: more than {MAX_LISTED} tasks, page after page: stopping there",
+                hint="the server does not page as the API says; use --limit to take fewer",
+            )
         size = page_size if limit is None else min(page_size, limit - len(items))
         total, page = client.list_page(kind, size, offset)
         run.debug(f"{kind}-tasks: {len(page)} at offset {offset} (total {total})")
@@ -64,7 +73,12 @@ def run_list(run: Run, target: connect.Target, kind: str, display: Display, list
 def running_ids(run: Run, target: connect.Target) -> list[str]:
     """The ids of every task running now (`wait --all-running`)."""
     with connect.client(run, target) as client:
-        return [task.task_id for task in fetch_listed(run, client, "running", None, LIST_PAGE_LIMIT)]
+        listed = [task.task_id for task in fetch_listed(run, client, "running", None, LIST_PAGE_LIMIT)]
+    # These ids go into URL paths: one that is not a task id is the server's error, not ours.
+    bad = [task_id for task_id in listed if not TASK_ID_RE.fullmatch(task_id)]
+    if bad:
+        run.warn(f"running-tasks: {len(bad)} id(s) that are not task ids skipped, e.g. {one_line(bad[0], 80)!a}")
+    return [task_id for task_id in listed if TASK_ID_RE.fullmatch(task_id)]
 
 
 def run_clear(run: Run, target: connect.Target, ids: list[str], display: Display, listing: Listing,
@@ -98,14 +112,24 @@ def _delete(run: Run, client: KpsClient, ids: list[str], every: bool) -> list[tu
         client.delete_failed(None)
         return [(task_id, None) for task_id in ids]
     results: list[tuple[str, KpsError | None]] = []
-    for task_id in ids:
+    for index, task_id in enumerate(ids):
         try:
             client.delete_failed(task_id)
             results.append((task_id, None))
         except KpsError as refused:
             run.say("error", f"task {task_id}: {refused}")
             results.append((task_id, refused))
+            if for_get(refused) is Action.STOP_ALL:  # the gateway locks a key after repeated failures
+                results += _not_tried(run, ids[index + 1 :], task_id)
+                break
     return results
+
+
+def _not_tried(run: Run, rest: list[str], refused: str) -> list[tuple[str, KpsError | None]]:
+    if rest:
+        run.warn(f"{len(rest)} remaining record(s) not deleted: credentials refused")
+    skipped = AuthError(f"not deleted: the credentials were refused for task {refused}")
+    return [(task_id, skipped) for task_id in rest]
 
 
 def _confirmed(run: Run, question: str, yes: bool) -> bool:

@@ -15,7 +15,7 @@ from rich.spinner import Spinner
 from rich.text import Text
 
 from kpstask.models import State, TaskResult
-from kpstask.output.human import STATE_STYLE, cell, new_table
+from kpstask.output.human import STATE_STYLE, Clean, cell, new_table
 from kpstask.progress import TroubleFilter, elapsed, summary
 from kpstask.text import one_line
 from kpstask.wait import Event, TaskDone, TaskSeen, TaskTrouble
@@ -35,7 +35,9 @@ class _Row:
 class LiveProgress:
     """For a terminal: a live table, a line per change kept on screen, a summary."""
 
-    def __init__(self, console: Console, task_ids: Sequence[str]) -> None:
+    def __init__(self, console: Console, task_ids: Sequence[str], redact: Clean = lambda text: text) -> None:
+        # Outside text is made safe, and secrets masked, before rich lays it out.
+        self._clean: Clean = lambda text: redact(one_line(text, 2000))
         self.console = console
         self._troubles = TroubleFilter()
         self._start = time.monotonic()
@@ -50,12 +52,13 @@ class LiveProgress:
         for row in list(self._rows.values()):
             if row.state in (State.SUCCEEDED, State.FAILED):
                 mark = Text("✔ " if row.state is State.SUCCEEDED else "✘ ", style=STATE_STYLE[row.state])
-                status: Any = mark + cell(row.status, STATE_STYLE[row.state])
+                status: Any = mark + cell(row.status, STATE_STYLE[row.state], self._clean)
             else:
-                row.spinner.text = cell(row.status, STATE_STYLE[row.state] if row.state else "")
+                row.spinner.text = cell(row.status, STATE_STYLE[row.state] if row.state else "", self._clean)
                 status = row.spinner
             seconds = (row.done_at if row.done_at is not None else now) - self._start
-            table.add_row(cell(row.task_id), cell(row.server), cell(row.operation), status, elapsed(seconds))
+            cells = (cell(text, clean=self._clean) for text in (row.task_id, row.server, row.operation))
+            table.add_row(*cells, status, elapsed(seconds))
         return table
 
     def __call__(self, event: Event) -> None:
@@ -63,7 +66,7 @@ class LiveProgress:
             self._seen(event)
         elif isinstance(event, TaskTrouble) and self._troubles.is_new(event):
             self.console.print(
-                Text.assemble(("warning", "yellow"), f": {one_line(event.task_id)}: {one_line(str(event.error))}")
+                Text.assemble(("warning", "yellow"), f": {self._clean(event.task_id)}: {self._clean(str(event.error))}")
             )
         elif isinstance(event, TaskDone):
             row = self._rows[event.result.task_id]
@@ -75,13 +78,13 @@ class LiveProgress:
         task = event.task
         self._troubles.clear(task.task_id)
         row = self._rows[task.task_id]
-        row.server, row.operation = one_line(task.server_id or "-"), task.operation or "?"
-        row.status, row.state = one_line(task.task_status), task.state
-        before = f"{one_line(event.previous)} → " if event.previous else ""
+        row.server, row.operation = self._clean(task.server_id or "-"), task.operation or "?"
+        row.status, row.state = self._clean(task.task_status), task.state
+        before = f"{self._clean(event.previous)} → " if event.previous else ""
         self.console.print(
             Text.assemble(
                 (f"{elapsed(event.elapsed_s):>7}", "dim"),
-                f" {one_line(task.task_id)}: {before}",
+                f" {self._clean(task.task_id)}: {before}",
                 (row.status, STATE_STYLE[task.state]),
                 f" ({task.meaning})",
             )

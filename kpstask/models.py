@@ -164,6 +164,8 @@ def ids_from_text(text: str) -> list[str]:
     while position < len(stripped):
         try:
             document, position = decoder.raw_decode(stripped, position)
+        except RecursionError:
+            raise UsageError("task ids on stdin: the JSON is nested too deeply") from None
         except ValueError:
             raise UsageError("task ids on stdin: not valid JSON") from None
         ids.extend(_ids_in(document))
@@ -174,14 +176,25 @@ def ids_from_text(text: str) -> list[str]:
     return ids
 
 
+MAX_ID_NESTING = 16  # a create API's answer nests three levels; a list of them, four
+
+
 def _ids_in(document: Any) -> list[str]:
-    if isinstance(document, list):
-        return [task_id for item in document for task_id in _ids_in(item)]
-    if not isinstance(document, dict):
-        return []
-    found = [document["task_id"]] if isinstance(document.get("task_id"), str) else []
-    tasks = document.get("tasks")
-    return found + (_ids_in(tasks) if isinstance(tasks, list) else [])
+    """The `task_id`s of create-API answers, in order; no recursion, so no depth can crash it."""
+    found: list[str] = []
+    todo: list[tuple[Any, int]] = [(document, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if depth > MAX_ID_NESTING:
+            raise UsageError(f"task ids on stdin: the JSON is nested more than {MAX_ID_NESTING} levels deep")
+        if isinstance(item, list):
+            todo.extend((child, depth + 1) for child in reversed(item))
+        elif isinstance(item, dict):
+            if isinstance(item.get("task_id"), str):
+                found.append(item["task_id"])
+            if isinstance(item.get("tasks"), list):
+                todo.append((item["tasks"], depth + 1))
+    return found
 
 
 OPERATIONS = ("reset", "replace", "bind", "unbind")

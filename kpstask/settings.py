@@ -48,7 +48,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("endpoint", "endpoint",
             "Base URL; overrides --region (proxies, private endpoints, a local simulator). "
             "http:// only to loopback hosts.",
-            env=("KPSTASK_ENDPOINT",), profile_key="endpoint", flag="--endpoint", metavar="URL", check=ep.check_url),
+            env=("KPSTASK_ENDPOINT",), profile_key="endpoint", flag="--endpoint", metavar="URL", check=ep.check_url,
+            shown=ep.without_password),
     Setting("project_id", "project id", "Project id, 32 hex characters.",
             env=("KPSTASK_PROJECT_ID", "HUAWEICLOUD_SDK_PROJECT_ID", "HW_PROJECT_ID"), profile_key="project_id",
             flag="--project-id", short="-p", metavar="ID", check=ep.check_project),
@@ -74,7 +75,7 @@ SETTINGS: tuple[Setting, ...] = (
             file_flag="--password-file", check=ep.check_secret, secret=True),
     Setting("iam_endpoint", "iam endpoint", "IAM for password logins (default: the region's).",
             env=("HUAWEICLOUD_SDK_IAM_ENDPOINT",), profile_key="iam_endpoint", flag="--iam-endpoint",
-            metavar="URL", check=ep.check_url),
+            metavar="URL", check=ep.check_url, shown=ep.without_password),
     Setting("config", "config file", "The config file.", env=("KPSTASK_CONFIG",)),
     Setting("profile", "profile", "Profile of the config file to use (default: default).",
             env=("KPSTASK_PROFILE",), flag="--profile", metavar="NAME"),

@@ -94,17 +94,17 @@ def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display,
     client = connect.client(run, target._replace(timing=target.timing._replace(retries=0)), pool=options.concurrency)
     progress = make_progress(run, mode, ids, no_color=display.no_color, heartbeat_s=display.heartbeat_s)
     engine = WaitEngine(ids, ThreadRunner(client.get_task, options.concurrency), options, on_event=progress)
-    interrupted = False
+    interrupted: ExitCode | None = None
     try:
         results = engine.run()
     except WaitInterrupted as stop:
-        results, interrupted = stop.results, True
+        results, interrupted = stop.results, stop.code
     finally:
         progress.stop()
         client.close()
-    progress.close(results, interrupted)
+    progress.close(results, interrupted is not None)
     _report(run, results, display)
-    return ExitCode.INTERRUPTED if interrupted else worst(result.exit_code for result in results)
+    return interrupted if interrupted is not None else worst(result.exit_code for result in results)
 
 
 def make_progress(run: Run, mode: ProgressMode, task_ids: Sequence[str], *, no_color: bool,
@@ -121,7 +121,7 @@ def make_progress(run: Run, mode: ProgressMode, task_ids: Sequence[str], *, no_c
     from kpstask.live import LiveProgress
     from kpstask.output.human import make_console
 
-    return LiveProgress(make_console(run.stderr, no_color or run.no_color), task_ids)
+    return LiveProgress(make_console(run.stderr, no_color or run.no_color), task_ids, run.redact)
 
 
 def _report(run: Run, results: list[TaskResult], display: Display) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from kpstask.choices import WaitOptions
-from kpstask.errors import AuthError, DeadlineError, KpsError, NotFoundError
+from kpstask.errors import AuthError, DeadlineError, ExitCode, KpsError, NotFoundError, interrupt_code
 from kpstask.models import State, Task, TaskResult
 from kpstask.policy import POLL, TROUBLE, Action, RateLimiter, for_wait
 
@@ -75,11 +75,12 @@ Event = TaskSeen | TaskTrouble | TaskDone | Tick
 
 
 class WaitInterrupted(Exception):
-    """Ctrl-C during a wait; carries what was known."""
+    """Ctrl-C or SIGTERM during a wait; carries what was known, and the exit code."""
 
-    def __init__(self, results: list[TaskResult]) -> None:
+    def __init__(self, results: list[TaskResult], code: ExitCode = ExitCode.INTERRUPTED) -> None:
         super().__init__("interrupted")
         self.results = results
+        self.code = code
 
 
 # -- how polls run ----------------------------------------------------------------
@@ -211,9 +212,9 @@ class WaitEngine:
         self._start = self.clock()
         try:
             self._loop()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             self._finish_all(lambda t: self._result(t, cancelled=True))
-            raise WaitInterrupted(self._ordered()) from None
+            raise WaitInterrupted(self._ordered(), interrupt_code(stop)) from None
         finally:
             self.runner.close()
         return self._ordered()

@@ -6,12 +6,13 @@ import pytest
 import requests
 import responses
 
+from kpstask.answers import retry_after
 from kpstask.client import KpsClient
 from kpstask.credentials import TokenAuth
 from kpstask.errors import ApiError, AuthError, NetworkError, NotFoundError
 from kpstask.policy import Interval
 from kpstask.settings import BY_NAME, FLAG, Found
-from kpstask.transport import MAX_BODY_BYTES, Transport, retry_after
+from kpstask.transport import MAX_BODY_BYTES, Transport
 from tests.conftest import CANARY, ENDPOINT, PROJECT, SERVER, task_url
 
 

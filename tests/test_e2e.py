@@ -17,7 +17,7 @@ from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator
 from tests.conftest import CANARY, Run
 
 KPSTASK = Path(sys.executable).with_name("kpstask")
-DOCUMENTED = {0, 1, 2, 3, 4, 5, 6, 7, 70, 124, 130, 141}
+DOCUMENTED = {0, 1, 2, 3, 4, 5, 6, 7, 70, 124, 130, 141, 143}
 
 
 @pytest.fixture
@@ -229,7 +229,7 @@ def test_proxies_are_bypassed_for_loopback(sim: Simulator) -> None:
     assert result.exit_code == 0, result.stderr
 
 
-def test_sigterm_ends_like_ctrl_c(sim: Simulator) -> None:
+def test_sigterm_ends_like_ctrl_c_with_143(sim: Simulator) -> None:
     sim.set_faults([{"type": "hang"}], task_id="ok")
     proc = subprocess.Popen([str(KPSTASK), "get", "ok", "--request-timeout", "60"], env=child_env(sim),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -239,8 +239,8 @@ def test_sigterm_ends_like_ctrl_c(sim: Simulator) -> None:
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=20)
-    assert proc.returncode == 130
-    assert stderr == "kpstask: error: interrupted\n"
+    assert proc.returncode == 143
+    assert stderr == "kpstask: error: terminated (SIGTERM)\n"
 
 
 @pytest.mark.parametrize(("host", "url_host"), [("0.0.0.0", "127.0.0.1"), ("::1", "[::1]")])

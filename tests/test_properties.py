@@ -15,7 +15,7 @@ from kpstask.cli import app
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator
 from tests.conftest import CANARY
 
-DOCUMENTED = {0, 1, 2, 3, 4, 5, 6, 7, 130, 141}
+DOCUMENTED = {0, 1, 2, 3, 4, 5, 6, 7, 130, 141, 143}
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

@@ -59,11 +59,7 @@ def __getattr__(name: str) -> Any:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    import signal
-
-    # CI runners stop a step with SIGTERM: end like Ctrl-C, display restored, exit 130.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    """Console-script entry point (after `kpstask.entry` has set up the signals)."""
     # An interrupt landing inside a library's finalizer would print "Exception ignored in ..."
     # with a traceback; nothing there is the user's to act on.
     sys.unraisablehook = lambda info: None

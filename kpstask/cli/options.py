@@ -10,6 +10,7 @@ come from these declarations, and the connection options from the settings table
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from typing import Annotated, Any, NamedTuple, get_args, get_origin
 
@@ -32,9 +33,18 @@ class Group(NamedTuple):
     make: Callable[[Run, dict[str, Any], list[str]], Any]
 
 
+def finite(value: float | None) -> float | None:
+    """`nan` and `inf` pass a float option's range check: refuse them."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter("not a finite number")
+    return value
+
+
 def option(name: str, kind: Any, default: Any, *decls: str, **settings: Any) -> inspect.Parameter:
     """One option: `--flag` with its help, as typer reads it off a signature."""
     settings.setdefault("show_default", default is not None and default is not False)
+    if kind is float:
+        settings.setdefault("callback", finite)
     annotation = Annotated[kind, typer.Option(*decls, **settings)]
     return inspect.Parameter(name, KEYWORD, default=default, annotation=annotation)
 

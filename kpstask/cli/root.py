@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from kpstask import __version__
 from kpstask.context import Run
-from kpstask.errors import ExitCode, KpsError
+from kpstask.errors import ExitCode, KpsError, interrupt_code
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -28,6 +28,7 @@ Exit codes:
   124  a wait reached its deadline
   130  interrupted (Ctrl-C)
   141  stdout was closed early (broken pipe)
+  143  terminated (SIGTERM, as CI runners and `timeout` send)
 With several tasks the worst wins, in this order: 2, 4, 7, 6, 5, 1, 124, 3, 0."""
 
 
@@ -86,16 +87,18 @@ def run_mapped(run: Run, call: Callable[[], Any]) -> int:
     except KpsError as exc:
         run.say("error", str(exc))
         return exc.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        run.say("error", "interrupted")
-        return ExitCode.INTERRUPTED
+    except (typer.Abort, KeyboardInterrupt) as exc:
+        code = interrupt_code(exc)
+        run.say("error", "terminated (SIGTERM)" if code is ExitCode.TERMINATED else "interrupted")
+        return code
     except (BrokenPipeError, StdoutClosed):
         _silence_stdout()
         return ExitCode.BROKEN_PIPE
     except Exception as exc:  # noqa: BLE001 - the one place a bug becomes exit 70
         return _click_exit(run, exc) if _click_error(exc) else _report_bug(run, exc)
-    if rv == ExitCode.INTERRUPTED:  # typer turns Ctrl-C in a command into Exit(130)
-        run.say("error", "interrupted")
+    if rv in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):  # typer turns Ctrl-C into Exit(130)
+        rv = interrupt_code()
+        run.say("error", "terminated (SIGTERM)" if rv is ExitCode.TERMINATED else "interrupted")
     return int(rv) if isinstance(rv, int) else ExitCode.OK
 
 

@@ -1,35 +1,28 @@
 """A local stand-in for the KPS API over real HTTP, with injectable faults.
 
-Standard library only: `http.server` with a thread per connection. Start it
-in-process (`Simulator(...).start()`) or from the command line
+Start it in-process (`Simulator(...).start()`) or from the command line
 (`kpstask simulate`). The answer shapes live in `replies`, the credentials
-checks in `auth`; this module holds the simulator's state and the HTTP server.
+checks in `auth`, the HTTP server and handler in `wire`; this module holds the
+simulator's state, the API's answers and the control surface.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import random
-import socket
-import struct
-import sys
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from kpstask.errors import KpsError
+from kpstask.simulator import checks
 from kpstask.simulator.auth import Gate
 from kpstask.simulator.replies import (
     API_NOT_FOUND,
-    CONTROL_PREFIX,
     FAILED_NOT_FOUND,
     FAILED_PATH,
     LIST_PATH,
-    MAX_CONTROL_BODY,
     TASK_NOT_FOUND,
     TASK_PATH,
     Reply,
@@ -39,6 +32,12 @@ from kpstask.simulator.replies import (
     json_reply,
 )
 from kpstask.simulator.scenario import Fault, Scenario, SimTask
+from kpstask.simulator.wire import (
+    IDLE_TIMEOUT_S,
+    MAX_CONNECTIONS,
+    _Handler,  # noqa: F401 - its old home; tests import it from here
+    make_server,
+)
 
 
 class Simulator:
@@ -53,6 +52,8 @@ class Simulator:
         clock: Callable[[], float] = time.monotonic,
         log: Callable[[str], None] | None = None,
         wall: Callable[[], float] = time.time,
+        idle_timeout: float | None = IDLE_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.scenario = scenario
         self.clock = clock
@@ -68,10 +69,9 @@ class Simulator:
         self._global_requests = 0
         self.faults_served = 0  # answers a fault replaced (latency aside)
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        server_class = _Server6 if ":" in host else _Server
-        self._server = server_class((host, port), _Handler)
-        self._server.simulator = self
+        self.stopping = threading.Event()
+        # A connection idle for idle_timeout seconds is closed; at most max_connections are served at once.
+        self._server = make_server(host, port, self, idle_timeout, max_connections)
         self._thread: threading.Thread | None = None
 
     @property
@@ -93,10 +93,11 @@ class Simulator:
 
     def stop(self) -> None:
         """Stop serving; a hanging answer is released."""
-        self._stopping.set()
+        self.stopping.set()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
+        self._server.close_connections()  # a client keeping a connection open does not hold up the stop
         self._server.server_close()
 
     def __enter__(self) -> Simulator:
@@ -134,6 +135,7 @@ class Simulator:
             task.requests = 0
 
     def set_token(self, token: str) -> None:
+        checks.token(token, "token")
         with self._lock:
             self.scenario.token = token
 
@@ -247,134 +249,50 @@ class Simulator:
         if self.log is not None:
             self.log(f"{client} {method} {path} -> {status}")
 
+    # -- the control surface, /_sim/ -------------------------------------------------
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    simulator: Simulator
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """One log line instead of socketserver's traceback; clients hanging up are normal."""
-        error = sys.exc_info()[1]
-        if isinstance(error, (ConnectionError, TimeoutError)):
-            return
-        if self.simulator.log is not None:
-            self.simulator.log(f"{client_address[0]} handler error: {type(error).__name__}: {error}")
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Without this, Python's server stalls ~40 ms per keep-alive answer (Nagle + delayed ACK).
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: requests are logged by `Simulator.record`."""
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
-        sim = self.server.simulator
-        arrived = sim.clock()
-        parts = urlsplit(self.path)
-        path = parts.path
-        if path.startswith(CONTROL_PREFIX):
-            reply, delay = self._control(method, path), 0.0
-        else:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(min(length, MAX_CONTROL_BODY)) if length else b""
-            query = parse_qsl(parts.query, keep_blank_values=True)
-            reply, delay = sim.answer(Request(method, path, list(query), self.headers, body))
-        if delay and sim._stopping.wait(delay):
-            return
-        outcome = reply.status if reply.action == "send" else reply.action
-        sim.record(method, path, outcome, self.client_address[0], arrived)
-        self._send(reply)
-
-    def _send(self, reply: Reply) -> None:
-        sim = self.server.simulator
-        if reply.action == "hang":
-            sim._stopping.wait()
-            self.close_connection = True
-            return
-        if reply.action == "reset":
-            # SO_LINGER with a zero timeout makes close() send RST, not FIN.
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
-            self.connection.close()
-            return
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.send_header("X-Request-Id", reply.request_id)
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        if reply.action == "cut":
-            self.wfile.write(reply.body[: len(reply.body) // 2])
-            self.close_connection = True
-            return
-        self.wfile.write(reply.body)
-
-    # -- the control surface ---------------------------------------------------
-
-    def _control(self, method: str, path: str) -> Reply:
-        sim = self.server.simulator
-        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
-            return json_reply(403, {"error": "the control surface answers only loopback clients"})
+    def control(self, method: str, route: str, raw: bytes) -> Reply:
+        """A control request; a bad one gets 400 and a JSON error, never a dropped connection."""
         try:
-            body = self._read_json() if method in ("POST", "PUT") else None
-            return self._control_route(sim, method, path[len(CONTROL_PREFIX) :].strip("/"), body)
-        except (ValueError, KeyError, TypeError, KpsError) as exc:
+            body = _json_body(raw) if method in ("POST", "PUT") else None
+            return self._control_route(method, route, body)
+        except (ValueError, KeyError, TypeError, OverflowError, KpsError) as exc:
             return json_reply(400, {"error": str(exc)})
 
-    def _control_route(self, sim: Simulator, method: str, route: str, body: Any) -> Reply:
+    def _control_route(self, method: str, route: str, body: Any) -> Reply:
         parts = route.split("/")
         if (method, route) == ("GET", "tasks"):
-            return json_reply(200, sim.snapshot())
+            return json_reply(200, self.snapshot())
         if (method, route) == ("POST", "tasks"):
-            task = sim.add_task(body)
-            return json_reply(201, task.describe(sim.clock()))
+            task = self.add_task(body)
+            return json_reply(201, task.describe(self.clock()))
         if method == "DELETE" and len(parts) == 2 and parts[0] == "tasks":
-            found = sim.remove_task(parts[1])
+            found = self.remove_task(parts[1])
             return json_reply(200 if found else 404, {"removed": found})
         if (method, route) == ("PUT", "faults"):
-            sim.set_faults(_faults_of(body))
-            return json_reply(200, {"faults": len(sim.scenario.faults)})
+            self.set_faults(_faults_of(body))
+            return json_reply(200, {"faults": len(self.scenario.faults)})
         if method == "PUT" and len(parts) == 3 and parts[0] == "tasks" and parts[2] == "faults":
             try:
-                sim.set_faults(_faults_of(body), task_id=parts[1])
+                self.set_faults(_faults_of(body), task_id=parts[1])
             except KeyError:
                 return json_reply(404, {"error": f"no task {parts[1]}"})
             return json_reply(200, {"task_id": parts[1]})
         if (method, route) == ("POST", "tokens/expire"):
-            return json_reply(200, {"expired": sim.expire_tokens()})
+            return json_reply(200, {"expired": self.expire_tokens()})
         if (method, route) == ("PUT", "token"):
             if not isinstance(body, dict) or not isinstance(body.get("token"), str):
                 raise ValueError('expected {"token": "..."}')
-            sim.set_token(body["token"])
+            self.set_token(body["token"])
             return json_reply(200, {"token": "changed"})
         return json_reply(404, {"error": f"no control route {method} /_sim/{route}"})
 
-    def _read_json(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_CONTROL_BODY:
-            raise ValueError("body too large")
-        return json.loads(self.rfile.read(length) or b"null")
+
+def _json_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw or b"null")
+    except RecursionError:  # `[[[[...` deeper than the parser goes
+        raise ValueError("the body is nested too deeply") from None
 
 
 def _faults_of(body: Any) -> list[Any]:

@@ -1,0 +1,177 @@
+"""One place where an HTTP answer becomes data or one of the project's errors: KPS,
+API-gateway and IAM error bodies, HTML from a proxy, empty, oversized, truncated or
+not strictly JSON bodies. Used by the KPS client and the IAM login alike."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from kpstask.errors import ApiError, AuthError, KpsError, NotFoundError
+from kpstask.text import one_line
+
+RETRY_AFTER_CAP_S = 30.0
+RefusalHint = Callable[[int], "str | None"]  # the credential's hint for a 401 or 403
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a `Retry-After` header asks for (delta or HTTP date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):  # the RFC says an integer; some servers send fractions
+        return min(float(value), RETRY_AFTER_CAP_S)
+    from email.utils import parsedate_to_datetime  # rare, and 6 ms to import
+
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    delta = when - (time.time() if now is None else now)
+    return min(max(delta, 0.0), RETRY_AFTER_CAP_S)
+
+
+class Answer(NamedTuple):
+    """An HTTP answer, its body read (at most 1 MiB)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    oversized: bool = False
+
+    @property
+    def request_id(self) -> str | None:
+        rid = self.headers.get("X-Request-Id")
+        return one_line(rid, 100) if rid else None
+
+
+def read_response(answer: Answer, host: str, refusal_hint: RefusalHint | None = None) -> Any:
+    """The JSON of a 2xx answer, or raise the error the answer means."""
+    if not 200 <= answer.status < 300:
+        raise error_for(answer, host, refusal_hint)
+    if answer.oversized:
+        raise ApiError(
+            "the answer is larger than 1 MiB: not the documented shape",
+            http_status=answer.status,
+            request_id=answer.request_id,
+        )
+    if not answer.body.strip():
+        raise ApiError("empty answer body", http_status=answer.status, request_id=answer.request_id)
+    try:
+        return strict_json(answer.body)
+    except NonFinite:
+        raise ApiError(
+            "the answer is not strict JSON: it has a number that is not finite (NaN or Infinity)",
+            http_status=answer.status,
+            request_id=answer.request_id,
+        ) from None
+    except (ValueError, RecursionError):
+        what = "an HTML page" if _looks_html(answer.body) else "not valid JSON (truncated?)"
+        raise ApiError(
+            f"the answer is {what}",
+            http_status=answer.status,
+            request_id=answer.request_id,
+            hint="a proxy may be in the way; check --endpoint" if _looks_html(answer.body) else None,
+        ) from None
+
+
+class NonFinite(ValueError):
+    """NaN, Infinity or a number too large for a float: not JSON, though Python reads it."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise NonFinite(text)
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    raise NonFinite(text)
+
+
+def strict_json(data: bytes | str) -> Any:
+    """JSON as RFC 8259 has it: NaN, Infinity and 1e999 are refused (ValueError), and a
+    document nested too deeply raises RecursionError."""
+    return json.loads(data, parse_float=_finite, parse_constant=_no_constant)
+
+
+def _looks_html(body: bytes) -> bool:
+    return body.lstrip().startswith(b"<")
+
+
+def _error_fields(answer: Answer) -> tuple[str | None, str | None, str | None]:
+    """(code, message, request id) from a KPS, API gateway or IAM error body."""
+    try:
+        data = json.loads(answer.body) if answer.body.strip() and not answer.oversized else None
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        return None, None, None
+    inner = data.get("error")
+    if isinstance(inner, dict):  # IAM: {"error": {"code", "message", "title"}}
+        data = inner
+    code = data.get("error_code", data.get("code"))
+    if code is not None and str(code) == str(answer.status):  # IAM repeats the status as its "code"
+        code = None
+    message = data.get("error_msg", data.get("message", data.get("title")))
+    rid = data.get("request_id")
+    return (
+        one_line(str(code), 60) if code is not None else None,
+        one_line(str(message)) if message is not None else None,
+        one_line(str(rid), 100) if rid is not None else None,
+    )
+
+
+_AUTH_HINTS = {
+    "APIGW.0301": "the token is wrong or has expired (tokens last 24 hours); get a new one",
+    "APIGW.0307": "the token has expired or was issued for another region; get a new token for this region",
+    "KPS.9001": "the token was not accepted; get a new one",
+    "KPS.9003": "the user has no permission for KPS in this project",
+    "KPS.9004": "the account is frozen",
+    "KPS.9005": "the account is restricted",
+}
+
+
+def error_for(answer: Answer, host: str, refusal_hint: RefusalHint | None = None) -> KpsError:
+    """The project error an error status means; a refusal gets the credential's own hint."""
+    code, message, body_rid = _error_fields(answer)
+    status = answer.status
+    kwargs: dict[str, Any] = {
+        "code": code,
+        "http_status": status,
+        "request_id": answer.request_id or body_rid,
+        "retry_after_s": retry_after(answer.headers.get("Retry-After")),
+    }
+    said = f": {message}" if message else _no_message(answer)
+    if status in (401, 403):
+        default = (
+            "the token may have expired, or belong to another region or project"
+            if status == 401
+            else "the user may lack permission for KPS in this project"
+        )
+        refused = (refusal_hint(status) if refusal_hint else None) or _AUTH_HINTS.get(code or "", default)
+        return AuthError(f"credentials refused{said}", hint=refused, **kwargs)
+    if status == 404 or (status == 400 and code in ("KPS.0001", "KPS.0005")):
+        hint = "the API gateway does not know this path: check --endpoint / --region" if code == "APIGW.0101" else None
+        return NotFoundError(f"not found{said}", hint=hint, **kwargs)
+    if status == 429:
+        return ApiError(f"throttled by the API gateway{said}", hint="too many requests; try again later", **kwargs)
+    if 300 <= status < 400:
+        where = one_line(answer.headers.get("Location", "?"), 120)
+        return ApiError(f"unexpected redirect to {where}", hint="check --endpoint", **kwargs)
+    if status >= 500:
+        return ApiError(f"server error{said}", **kwargs)
+    return ApiError(f"request refused{said}", **kwargs)
+
+
+def _no_message(answer: Answer) -> str:
+    if not answer.body.strip():
+        return " (empty body)"
+    if _looks_html(answer.body):
+        return " (an HTML page, probably from a proxy or load balancer)"
+    return " (no error message in the body)"
