@@ -14,11 +14,11 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
 
+from kpstask.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble
 from kpstask.models import State, TaskResult
 from kpstask.output.human import STATE_STYLE, Clean, cell, new_table
 from kpstask.progress import TroubleFilter, elapsed, summary
 from kpstask.text import one_line
-from kpstask.wait import Event, TaskDone, TaskSeen, TaskTrouble
 
 
 @dataclass
@@ -68,6 +68,8 @@ class LiveProgress:
             self.console.print(
                 Text.assemble(("warning", "yellow"), f": {self._clean(event.task_id)}: {self._clean(str(event.error))}")
             )
+        elif isinstance(event, Notice):
+            self.console.print(Text.assemble(("warning", "yellow"), f": {self._clean(event.text)}"))
         elif isinstance(event, TaskDone):
             row = self._rows[event.result.task_id]
             row.done_at = time.monotonic()

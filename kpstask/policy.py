@@ -92,6 +92,23 @@ class Interval(NamedTuple):
 # trouble backs off 1, 2, 4 ... 30 s while it lasts.
 POLL = Interval(base_s=0.15, growth=0.0, floor_s=1.0, cap_s=15.0, jitter=(0.9, 1.1))
 TROUBLE = Interval(base_s=1.0, growth=2.0, floor_s=0.0, cap_s=30.0)
+# A round of the running list serves every task at once for a request per 1000 of them,
+# so rounds come as often as young tasks are polled, but never more than 4 s apart.
+LIST_ROUND = Interval(base_s=0.15, growth=0.0, floor_s=1.0, cap_s=4.0, jitter=(0.9, 1.1))
+
+
+# One task's polls, by what its status says it does (typical durations, DEW user guide:
+# bind ~30 s, replace and unbind ~1 min, bind on a stopped server ~5 min, reset ~10 min):
+# every 5 s while young, then about a fifth of its age up to 15 s; a reset, which takes
+# minutes, grows to its cap sooner. A 30 s bind is seen within ~2.3 s for ~7 requests, a
+# 10-minute reset within ~7.4 s for ~43 (bench/poll_schedule.py).
+POLL_SHORT = Interval(base_s=0.2, growth=0.0, floor_s=5.0, cap_s=15.0, jitter=(0.9, 1.1))
+POLL_RESET = Interval(base_s=0.5, growth=0.0, floor_s=6.0, cap_s=15.5, jitter=(0.9, 1.1))
+
+
+def poll_interval(operation: str | None) -> Interval:
+    """The schedule of one task's polls, once its operation is known."""
+    return POLL_RESET if operation == "reset" else POLL_SHORT
 
 
 # -- the rate limiter -------------------------------------------------------------------

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, Protocol
 
+from kpstask.events import Event, Notice, TaskSeen, TaskTrouble, Tick
 from kpstask.models import State, TaskResult
 from kpstask.text import one_line
-from kpstask.wait import Event, TaskSeen, TaskTrouble, Tick
 
 
 class Progress(Protocol):
@@ -133,8 +133,10 @@ class PlainProgress:
                 self._line(f"warning: {event.task_id}: {event.error}; retrying in {elapsed(event.retry_in_s)}")
         elif isinstance(event, Tick):
             self._elapsed = event.elapsed_s
-            if self.heartbeat_s > 0 and self.wall() - self._last_line >= self.heartbeat_s and event.pending:
+            if self.heartbeat_s > 0 and self.wall() - self._last_line >= self.heartbeat_s and event.waiting:
                 self._heartbeat(event)
+        elif isinstance(event, Notice):
+            self._line(f"warning: {event.text}")
 
     def _seen(self, event: TaskSeen) -> None:
         task = event.task
@@ -150,9 +152,9 @@ class PlainProgress:
 
     def _heartbeat(self, event: Tick) -> None:
         shown = [f"{task_id} {self._status.get(task_id, '(no answer yet)')}" for task_id in event.pending[:5]]
-        more = f" and {len(event.pending) - 5} more" if len(event.pending) > 5 else ""
+        more = f" and {event.waiting - len(shown)} more" if event.waiting > len(shown) else ""
         self._line(
-            f"still waiting after {elapsed(event.elapsed_s)} on {len(event.pending)} task(s): {', '.join(shown)}{more}"
+            f"still waiting after {elapsed(event.elapsed_s)} on {event.waiting} task(s): {', '.join(shown)}{more}"
         )
 
     def stop(self) -> None:

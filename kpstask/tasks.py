@@ -4,6 +4,7 @@ the results through the output boundary. `get --wait` is `wait`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from kpstask import connect
@@ -87,13 +88,16 @@ def _skip(run: Run, rest: list[str], refused: str, out: Renderer) -> list[TaskRe
 def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display, *,
              options: WaitOptions) -> int:  # fmt: skip
     """Poll until every task is terminal or the deadline; the result on stdout at the end."""
-    from kpstask.wait import ThreadRunner, WaitEngine, WaitInterrupted
+    from kpstask.events import WaitInterrupted
+    from kpstask.runners import ThreadRunner
+    from kpstask.wait import WaitEngine
 
     mode = ProgressMode.NONE if display.quiet else display.progress
     # The engine re-polls on its own schedule, so the client does not retry inside a poll.
     client = connect.client(run, target._replace(timing=target.timing._replace(retries=0)), pool=options.concurrency)
     progress = make_progress(run, mode, ids, no_color=display.no_color, heartbeat_s=display.heartbeat_s)
-    engine = WaitEngine(ids, ThreadRunner(client.get_task, options.concurrency), options, on_event=progress)
+    runner = ThreadRunner(client.get_task, options.concurrency)
+    engine = WaitEngine(ids, runner, options, on_event=progress, lister=partial(client.list_page, "running"))
     interrupted: ExitCode | None = None
     try:
         results = engine.run()

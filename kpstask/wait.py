@@ -1,181 +1,35 @@
-"""The wait engine: polls tasks until they are terminal, within a deadline.
+"""The wait engine: asks about tasks until they are terminal, within a deadline.
 
-Plain logic: the clock, sleep, randomness and the way polls run are injected,
-and progress is reported as events for a display to render. It knows nothing
-of rich or of the terminal.
+Plain logic: the clock, sleep, randomness and the way requests run are injected,
+and progress is reported as events for a display to render. It knows nothing of
+rich or of the terminal. Its cost per request does not grow with the number of
+tasks: due polls wait in a heap, pending tasks in an ordered dict; only a round of
+the running list (which serves every task at once) looks at every task.
 """
 
 from __future__ import annotations
 
-import queue
+import heapq
+import itertools
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from kpstask.choices import WaitOptions
-from kpstask.errors import AuthError, DeadlineError, ExitCode, KpsError, NotFoundError, interrupt_code
+from kpstask.errors import AuthError, DeadlineError, KpsError, NotFoundError, interrupt_code
+from kpstask.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble, Tick, WaitInterrupted
+from kpstask.listwatch import LIST_FROM, LIST_JOB, Lister, ListWatch, listed_task
 from kpstask.models import State, Task, TaskResult
-from kpstask.policy import POLL, TROUBLE, Action, RateLimiter, for_wait
+from kpstask.policy import LIST_ROUND, POLL, TROUBLE, Action, RateLimiter, for_wait, poll_interval
+from kpstask.runners import Outcome, Runner
 
 MIN_INTERVAL_S = POLL.floor_s  # never poll one task faster than this
-MAX_INTERVAL_S = POLL.cap_s
 NOT_FOUND_RETRY_S = 5.0
+SHOWN_PENDING = 5  # how many pending ids a Tick carries
 
 
-def adaptive_interval(age_s: float, rand: Callable[[], float]) -> float:
-    """Frequent while a task is young, slower as it ages; capped and jittered.
-
-    Noticing delay is about half the interval, so about 7.5 % of a task's
-    duration and never more than 15 s.
-    """
-    return POLL(age_s, rand)
-
-
-# -- events --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TaskSeen:
-    """A task's status, the first time or when it changed."""
-
-    task: Task
-    previous: str | None
-    elapsed_s: float
-
-
-@dataclass(frozen=True)
-class TaskTrouble:
-    """A poll failed in a way worth retrying."""
-
-    task_id: str
-    error: KpsError
-    retry_in_s: float
-    elapsed_s: float
-
-
-@dataclass(frozen=True)
-class TaskDone:
-    """A task is finished with, whichever way."""
-
-    result: TaskResult
-
-
-@dataclass(frozen=True)
-class Tick:
-    """Time passes; `pending` tasks are still being waited on."""
-
-    elapsed_s: float
-    pending: tuple[str, ...]
-
-
-Event = TaskSeen | TaskTrouble | TaskDone | Tick
-
-
-class WaitInterrupted(Exception):
-    """Ctrl-C or SIGTERM during a wait; carries what was known, and the exit code."""
-
-    def __init__(self, results: list[TaskResult], code: ExitCode = ExitCode.INTERRUPTED) -> None:
-        super().__init__("interrupted")
-        self.results = results
-        self.code = code
-
-
-# -- how polls run ----------------------------------------------------------------
-
-Outcome = Task | KpsError
-Poll = Callable[[str], Task]
-
-
-class Runner(Protocol):
-    """Runs polls; the engine collects their outcomes."""
-
-    in_flight: int
-
-    def submit(self, task_id: str) -> None: ...
-
-    def collect(self, timeout_s: float) -> list[tuple[str, Outcome]]: ...
-
-    def close(self) -> None: ...
-
-
-def _call(poll: Poll, task_id: str) -> Outcome:
-    try:
-        return poll(task_id)
-    except KpsError as error:
-        return error
-
-
-class InlineRunner:
-    """Polls at once, in the caller's thread: for tests with a fake clock."""
-
-    def __init__(self, poll: Poll) -> None:
-        self._poll = poll
-        self._done: list[tuple[str, Outcome]] = []
-        self.in_flight = 0
-
-    def submit(self, task_id: str) -> None:
-        self._done.append((task_id, _call(self._poll, task_id)))
-
-    def collect(self, timeout_s: float) -> list[tuple[str, Outcome]]:
-        done, self._done = self._done, []
-        return done
-
-    def close(self) -> None:
-        pass
-
-
-class ThreadRunner:
-    """A few daemon threads share one HTTP session; a hung request never blocks exit."""
-
-    def __init__(self, poll: Poll, workers: int) -> None:
-        self._poll = poll
-        self._todo: queue.Queue[str | None] = queue.Queue()
-        self._done: queue.Queue[tuple[str, Outcome | BaseException]] = queue.Queue()
-        self.in_flight = 0
-        self._threads = [threading.Thread(target=self._work, daemon=True, name=f"kps-poll-{i}") for i in range(workers)]
-        for thread in self._threads:
-            thread.start()
-
-    def _work(self) -> None:
-        while (task_id := self._todo.get()) is not None:
-            try:
-                outcome: Outcome | BaseException = _call(self._poll, task_id)
-            except Exception as exc:  # noqa: BLE001 - handed to the main thread, which re-raises it
-                outcome = exc
-            self._done.put((task_id, outcome))
-
-    def submit(self, task_id: str) -> None:
-        self.in_flight += 1
-        self._todo.put(task_id)
-
-    def collect(self, timeout_s: float) -> list[tuple[str, Outcome]]:
-        items = []
-        try:
-            items.append(self._done.get(timeout=timeout_s) if timeout_s > 0 else self._done.get_nowait())
-            while True:
-                items.append(self._done.get_nowait())
-        except queue.Empty:
-            pass
-        self.in_flight -= len(items)
-        outcomes: list[tuple[str, Outcome]] = []
-        for task_id, outcome in items:
-            if isinstance(outcome, BaseException) and not isinstance(outcome, KpsError):
-                raise outcome  # a bug in a worker is a bug of the command
-            outcomes.append((task_id, outcome))
-        return outcomes
-
-    def close(self) -> None:
-        for _ in self._threads:
-            self._todo.put(None)
-
-
-# -- the engine ----------------------------------------------------------------------
-
-
-@dataclass
+@dataclass(slots=True)
 class _Tracked:
     task_id: str
     next_at: float = 0.0
@@ -186,11 +40,13 @@ class _Tracked:
     errors_in_row: int = 0
     not_found_since: float | None = None
     in_flight: bool = False
+    queued: bool = False  # has a live entry in the heap of due polls
+    listed: bool = False  # in the last round of the running list: the list watches it
 
 
 @dataclass
 class WaitEngine:
-    """Polls each task until SUCCESS_* or FAILED_*, the deadline, or a fatal error."""
+    """Asks about each task until SUCCESS_* or FAILED_*, the deadline, or a fatal error."""
 
     task_ids: list[str]
     runner: Runner
@@ -199,17 +55,27 @@ class WaitEngine:
     sleep: Callable[[float], None] = field(default_factory=lambda: time.sleep)
     rand: Callable[[], float] = field(default_factory=lambda: random.random)
     on_event: Callable[[Event], None] = lambda event: None
+    lister: Lister | None = None  # the running list; used for LIST_FROM tasks or more
 
     def __post_init__(self) -> None:
         self._tracked = {task_id: _Tracked(task_id) for task_id in self.task_ids}
+        self._pending = dict.fromkeys(self.task_ids)  # in the order given; O(1) removal
         self._results: dict[str, TaskResult] = {}
+        self._due: list[tuple[float, int, str]] = []
+        self._order = itertools.count()
         self._limiter = RateLimiter(self.options.max_rate)
+        self._watch = ListWatch(self.lister) if self.lister and len(self.task_ids) >= LIST_FROM else None
         self._start = 0.0
         self._last_tick = float("-inf")
 
     def run(self) -> list[TaskResult]:
         """Results in the order of `task_ids`; raises WaitInterrupted on Ctrl-C."""
         self._start = self.clock()
+        if self._watch is not None:
+            self._watch.next_at = self._start
+        else:
+            for tracked in self._tracked.values():
+                self._push(tracked, self._start)
         try:
             self._loop()
         except KeyboardInterrupt as stop:
@@ -228,65 +94,100 @@ class WaitEngine:
 
     def _loop(self) -> None:
         deadline = self._deadline()
-        while len(self._results) < len(self._tracked):
+        while self._pending:
             now = self.clock()
             if deadline is not None and now >= deadline:
                 self._finish_all(lambda t: self._result(t, deadline=True))
                 return
-            self._launch_due(now)
-            for task_id, outcome in self.runner.collect(0):
-                self._handle(task_id, outcome)
-            if len(self._results) == len(self._tracked):
+            self._launch(now)
+            self._handle_all(self.runner.collect(0))
+            if not self._pending:
                 return
             self._tick(self.clock())
             wait = self._next_wake(self.clock(), deadline)
             if self.runner.in_flight:
-                for task_id, outcome in self.runner.collect(wait):
-                    self._handle(task_id, outcome)
+                self._handle_all(self.runner.collect(wait))
             elif wait > 0:
                 self.sleep(wait)
 
     def _tick(self, now: float) -> None:
         if now - self._last_tick >= self.options.tick_s:
             self._last_tick = now
-            pending = tuple(t for t in self.task_ids if t not in self._results)
-            self.on_event(Tick(now - self._start, pending))
+            shown = tuple(itertools.islice(self._pending, SHOWN_PENDING))
+            self.on_event(Tick(now - self._start, shown, len(self._pending)))
 
-    def _launch_due(self, now: float) -> None:
-        due = sorted(
-            (t for t in self._tracked.values() if t.task_id not in self._results and not t.in_flight),
-            key=lambda t: t.next_at,
-        )
-        for tracked in due:
-            if tracked.next_at > now or self.runner.in_flight >= self.options.concurrency:
-                break
-            if not self._limiter.take(now):  # the one rate cap, all tasks together
-                break
+    # -- starting requests: the heap of due polls, the list rounds, the one rate cap -------
+
+    def _launch(self, now: float) -> None:
+        while self.runner.in_flight < self.options.concurrency and self._limiter.free_at(now) <= now:
+            if self._watch is not None and self._watch.due(now):
+                self._limiter.take(now)
+                self.runner.submit(LIST_JOB, self._watch.call())
+                continue
+            tracked = self._pop_due(now)
+            if tracked is None:
+                return
+            self._limiter.take(now)
             tracked.in_flight = True
             tracked.last_start = now
             tracked.polls += 1
             self.runner.submit(tracked.task_id)
 
+    def _push(self, tracked: _Tracked, at: float) -> None:
+        tracked.next_at = at
+        tracked.queued = True
+        heapq.heappush(self._due, (at, next(self._order), tracked.task_id))
+
+    def _live(self, at: float, task_id: str) -> _Tracked | None:
+        """The task a heap entry stands for, if the entry is still the task's own."""
+        tracked = self._tracked[task_id]
+        usable = tracked.queued and tracked.next_at == at and not tracked.in_flight and task_id in self._pending
+        return tracked if usable and not tracked.listed else None
+
+    def _pop_due(self, now: float) -> _Tracked | None:
+        while self._due and self._due[0][0] <= now:
+            at, _, task_id = heapq.heappop(self._due)
+            tracked = self._live(at, task_id)
+            if tracked is not None:
+                tracked.queued = False
+                return tracked
+        return None
+
+    def _first_due(self) -> float | None:
+        while self._due and self._live(self._due[0][0], self._due[0][2]) is None:
+            heapq.heappop(self._due)  # a stale entry: dropped once, never scanned again
+        return self._due[0][0] if self._due else None
+
     def _next_wake(self, now: float, deadline: float | None) -> float:
-        waiting = [t.next_at for t in self._tracked.values() if t.task_id not in self._results and not t.in_flight]
         wake = now + self.options.tick_s
-        if waiting and self.runner.in_flight < self.options.concurrency:
-            wake = min(wake, self._limiter.free_at(min(waiting)))
+        due = [at for at in (self._first_due(),) if at is not None]
+        if self._watch is not None and self._watch.active and not self._watch.in_flight:
+            due.append(self._watch.next_at)
+        if due and self.runner.in_flight < self.options.concurrency:
+            wake = min(wake, self._limiter.free_at(min(due)))
         if deadline is not None:
             wake = min(wake, deadline)
         return max(0.0, wake - now)
 
-    # -- outcomes ---------------------------------------------------------------
+    # -- outcomes -----------------------------------------------------------------------
+
+    def _handle_all(self, outcomes: list[tuple[str, Outcome]]) -> None:
+        for job, outcome in outcomes:
+            if job == LIST_JOB:
+                self._on_list(outcome)
+            else:
+                self._handle(job, outcome)
 
     def _handle(self, task_id: str, outcome: Outcome) -> None:
         tracked = self._tracked[task_id]
         tracked.in_flight = False
-        if task_id in self._results:  # finished meanwhile (fail-fast, abort)
+        if task_id not in self._pending:  # finished meanwhile (fail-fast, abort)
             return
         now = self.clock()
         if isinstance(outcome, Task):
             self._on_task(tracked, outcome, now)
             return
+        assert isinstance(outcome, KpsError)
         action = for_wait(outcome)
         if action is Action.RETRY_WHILE_NEW and isinstance(outcome, NotFoundError):
             self._on_not_found(tracked, outcome, now)
@@ -311,7 +212,7 @@ class WaitEngine:
             if task.state is State.FAILED and self.options.fail_fast:
                 self._finish_all(lambda t: self._result(t, cancelled=True))
             return
-        self._schedule(tracked, now, self._interval(now))
+        self._schedule(tracked, now, self._interval(now, tracked))
 
     def _on_not_found(self, tracked: _Tracked, error: NotFoundError, now: float) -> None:
         if tracked.not_found_since is None:
@@ -320,7 +221,7 @@ class WaitEngine:
         if remaining <= 0:
             self._finish(tracked, self._result(tracked)._replace(error=error))
             return
-        delay = min(max(MIN_INTERVAL_S, self._interval(now)), NOT_FOUND_RETRY_S, remaining)
+        delay = min(max(MIN_INTERVAL_S, self._interval(now, tracked)), NOT_FOUND_RETRY_S, remaining)
         tracked.last_error = error
         self.on_event(TaskTrouble(tracked.task_id, error, delay, now - self._start))
         self._schedule(tracked, now, delay)
@@ -329,14 +230,15 @@ class WaitEngine:
         tracked.last_error = error
         tracked.errors_in_row += 1
         backoff = TROUBLE(tracked.errors_in_row - 1, self.rand)
-        delay = max(self._interval(now), backoff, error.retry_after_s or 0.0)
+        delay = max(self._interval(now, tracked), backoff, error.retry_after_s or 0.0)
         self.on_event(TaskTrouble(tracked.task_id, error, delay, now - self._start))
         self._schedule(tracked, now, delay)
 
-    def _interval(self, now: float) -> float:
+    def _interval(self, now: float, tracked: _Tracked | None = None) -> float:
         if self.options.interval_s is not None:
             return max(MIN_INTERVAL_S, self.options.interval_s)
-        return adaptive_interval(now - self._start, self.rand)
+        operation = tracked.task.operation if tracked is not None and tracked.task is not None else None
+        return poll_interval(operation)(now - self._start, self.rand)
 
     def _schedule(self, tracked: _Tracked, now: float, delay: float) -> None:
         start = tracked.last_start if tracked.last_start is not None else now
@@ -345,7 +247,58 @@ class WaitEngine:
         if deadline is not None and next_at > deadline:
             # One last look just before the deadline, rather than none at all.
             next_at = max(min(next_at, deadline - 0.5), start + MIN_INTERVAL_S)
-        tracked.next_at = next_at
+        self._push(tracked, next_at)
+
+    # -- the running list -------------------------------------------------------------
+
+    def _on_list(self, outcome: Outcome) -> None:
+        watch = self._watch
+        assert watch is not None
+        watch.in_flight = False
+        now = self.clock()
+        if isinstance(outcome, KpsError):
+            if for_wait(outcome) is Action.RETRY and not watch.trouble():
+                watch.next_round(now + TROUBLE(watch.failures - 1, self.rand))
+            else:
+                self._fall_back(outcome, now)
+        elif watch.page(outcome):
+            self._round_done(watch, now)
+        else:
+            watch.next_at = now  # the next page, at once
+
+    def _round_done(self, watch: ListWatch, now: float) -> None:
+        """Tasks that left the list, or were never in it, are asked about once."""
+        for task_id in self._pending:
+            tracked = self._tracked[task_id]
+            item = watch.seen.get(task_id)
+            if item is not None:
+                self._listed(tracked, item, now)
+            elif (tracked.listed or tracked.polls == 0) and not (tracked.in_flight or tracked.queued):
+                tracked.listed = False
+                self._push(tracked, now)
+            else:
+                tracked.listed = False
+        interval = self.options.interval_s or LIST_ROUND(now - self._start, self.rand)
+        watch.next_round(now + max(MIN_INTERVAL_S, interval))
+
+    def _listed(self, tracked: _Tracked, item: dict[str, object], now: float) -> None:
+        if not tracked.listed and tracked.task is None:  # the display learns what the list says
+            tracked.task = listed_task(tracked.task_id, item)
+            self.on_event(TaskSeen(tracked.task, None, now - self._start))
+        tracked.listed = True
+        tracked.queued = False  # a direct poll waiting in the heap is not needed any more
+
+    def _fall_back(self, error: KpsError, now: float) -> None:
+        assert self._watch is not None
+        self._watch.active = False
+        self.on_event(Notice(f"the running-tasks list is not available ({error}); asking each task on its own"))
+        for task_id in self._pending:
+            tracked = self._tracked[task_id]
+            tracked.listed = False
+            if not (tracked.in_flight or tracked.queued):
+                self._push(tracked, now)
+
+    # -- results ------------------------------------------------------------------------
 
     def _result(
         self, tracked: _Tracked, *, deadline: bool = False, cancelled: bool = False, reason: KpsError | None = None
@@ -367,9 +320,9 @@ class WaitEngine:
 
     def _finish(self, tracked: _Tracked, result: TaskResult) -> None:
         self._results[tracked.task_id] = result
+        self._pending.pop(tracked.task_id, None)
         self.on_event(TaskDone(result))
 
     def _finish_all(self, make: Callable[[_Tracked], TaskResult]) -> None:
-        for task_id in self.task_ids:
-            if task_id not in self._results:
-                self._finish(self._tracked[task_id], make(self._tracked[task_id]))
+        for task_id in list(self._pending):
+            self._finish(self._tracked[task_id], make(self._tracked[task_id]))

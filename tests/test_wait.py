@@ -10,23 +10,21 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from kpstask.choices import WaitOptions
 from kpstask.durations import parse_duration
 from kpstask.errors import ApiError, AuthError, ExitCode, KpsError, NetworkError, NotFoundError, UsageError, worst
+from kpstask.events import Event, TaskDone, TaskSeen, TaskTrouble, Tick, WaitInterrupted
 from kpstask.models import Task, TaskResult
+from kpstask.policy import POLL
 from kpstask.progress import PlainProgress, annotation, summary
-from kpstask.wait import (
-    MAX_INTERVAL_S,
-    Event,
-    InlineRunner,
-    TaskDone,
-    TaskSeen,
-    TaskTrouble,
-    Tick,
-    WaitEngine,
-    WaitInterrupted,
-    WaitOptions,
-    adaptive_interval,
-)
+from kpstask.runners import InlineRunner
+from kpstask.wait import WaitEngine
+
+MAX_INTERVAL_S = POLL.cap_s
+
+
+def adaptive_interval(age: float, rand: object) -> float:
+    return POLL(age, rand)  # type: ignore[arg-type]
 
 
 class FakeClock:

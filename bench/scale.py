@@ -1,0 +1,409 @@
+#!/usr/bin/env python3
+"""Benchmark: how `kpstask wait` and `kpstask get` scale with the number of tasks.
+
+Runs the installed kpstask as a subprocess against the local simulator (CPU time and
+peak RSS of the child from os.wait4) and prints three tables, each row as soon as it
+is done:
+
+  wait  N = 10, 100, 1000 tasks finishing evenly over 200 s (default options); 10,000
+        over 200 s with --max-rate 100; 1000 finishing evenly over 0-30 s. Compared with
+        the rate-bound ideal: every task needs one GET after it finishes, so at r
+        requests/s, with finish times f1 <= ... <= fN from the wait's start, the wait
+        cannot end before max_k(f_k + (N - k + 1)/r), and task k cannot be confirmed
+        before c_k = max(f_k, c_{k-1}) + 1/r (ideal delay c_k - f_k).
+        Detection delay = elapsed_s (from the wait's start, taken as the moment the
+        process is spawned) minus the task's finish time on the same clock.
+  live  300 and 3000 finished tasks, --max-rate 1000 --concurrency 16: --progress plain
+        (stderr a pipe) against --progress live (stderr a pseudo-terminal). Target: live
+        <= 1.2x plain.
+  get   `kpstask get` with 1, 10, 100 ids at 0 and 50 ms simulated latency, with default
+        options and with --max-rate 1000 ("n/a" when get refuses it: exit 2), against a
+        peer: 8 threads of `requests`, one Session per thread. Median of 3 runs.
+
+Run: python bench/scale.py [--scale F] [--only NAME ...] [--kpstask PATH]
+  --scale 0.1   task durations x 0.1 (20 s instead of 200 s): a smoke run
+  --only NAME   a row (even-1000, burst-1000, live-300, get-10-50ms, ...) or a table
+                (wait, live, get); repeatable
+  --kpstask P   the executable to measure (default: kpstask next to this Python)
+The default run takes 20-40 minutes; every wait has a --timeout (twice its ideal plus
+60 s; live rows plus 180 s), so it ends by itself. A ">" marks a ratio of a run its
+--timeout ended (exit 124): at least that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import fcntl
+import json
+import math
+import os
+import resource
+import statistics
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from kpstask.simulator import Scenario, Simulator
+
+HERE = Path(__file__).resolve().parent
+SPAN_S, BURST_S = 200.0, 30.0
+DEFAULT_RATE = 10.0
+GET_RUNS = 3
+LIVE_SLACK_S = 180.0  # the live rows' --timeout: twice the rate-bound ideal plus this
+MAX_RECORDED = 100_000  # the simulator keeps only this many request records
+
+PEER_SCRIPT = """
+import json, os, sys, threading
+from concurrent.futures import ThreadPoolExecutor
+import requests
+base = f"{os.environ['EP']}/v3/{os.environ['PID']}/tasks/"
+local = threading.local()
+def fetch(task_id):
+    if not hasattr(local, "session"):
+        local.session = requests.Session()
+    return local.session.get(base + task_id, headers={"X-Auth-Token": os.environ["TOKEN"]}, timeout=10).json()
+with ThreadPoolExecutor(8) as pool:
+    for answer in pool.map(fetch, sys.argv[1:]):
+        print(json.dumps(answer))
+"""
+
+
+class Child(NamedTuple):
+    started: float  # time.monotonic() just before the spawn
+    wall_s: float
+    cpu_s: float  # user + sys
+    rss_mib: float
+    code: int
+    stdout: bytes
+    stderr_tail: bytes
+
+
+class WaitRow(NamedTuple):
+    name: str
+    n: int
+    span_s: float
+    rate: float | None  # None: the default --max-rate
+
+
+def default_kpstask() -> str:
+    beside = Path(sys.executable).with_name("kpstask")
+    return str(beside if beside.exists() else HERE.parent / ".venv" / "bin" / "kpstask")
+
+
+KPSTASK = [default_kpstask()]  # the command under test; --kpstask replaces it
+
+
+def kpstask_path() -> str:
+    return KPSTASK[0]
+
+
+def sim_env(sim: Simulator, plan: Scenario, **extra: str) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": plan.project_id,
+            "KPSTASK_TOKEN": plan.token, "EP": sim.url, "PID": plan.project_id, "TOKEN": plan.token,
+            **extra}  # fmt: skip
+
+
+# -- running a child --------------------------------------------------------------
+
+
+def _pump(read: Callable[[], bytes], keep: collections.deque[bytes]) -> threading.Thread:
+    """Read until end of file (or EIO, for a pty) in a thread, keeping what `keep` holds."""
+
+    def run() -> None:
+        try:
+            for chunk in iter(read, b""):
+                keep.append(chunk)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _reader(fd: int) -> Callable[[], bytes]:
+    return lambda: os.read(fd, 65536)
+
+
+def _feed(proc: subprocess.Popen[bytes], data: bytes) -> threading.Thread:
+    def run() -> None:
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(data)
+            proc.stdin.close()
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _pty_stderr() -> tuple[int, int]:
+    """A pseudo-terminal of 120 x 40: (master, slave)."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    return master, slave
+
+
+def run_child(argv: list[str], env: dict[str, str], stdin: bytes = b"", *, tty: bool = False,
+              limit_s: float = 900.0) -> Child:  # fmt: skip
+    """Run to the end, draining every stream; killed after `limit_s` (kpstask's own --timeout should come first)."""
+    master, slave = _pty_stderr() if tty else (-1, -1)
+    out: collections.deque[bytes] = collections.deque()
+    tail: collections.deque[bytes] = collections.deque(maxlen=4)
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=slave if tty else subprocess.PIPE)  # fmt: skip
+    watchdog = threading.Timer(limit_s, proc.kill)
+    watchdog.start()
+    assert proc.stdout is not None
+    pumps = [_feed(proc, stdin), _pump(_reader(proc.stdout.fileno()), out)]
+    if tty:
+        os.close(slave)
+        pumps.append(_pump(_reader(master), tail))
+    else:
+        assert proc.stderr is not None
+        pumps.append(_pump(_reader(proc.stderr.fileno()), tail))
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - started
+    watchdog.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for pump in pumps:
+        pump.join(timeout=10)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+    if tty:
+        os.close(master)
+    if proc.returncode not in (0, 2, 124):  # 2: a refused option, reported as n/a
+        print(f"  ({Path(argv[0]).name} {argv[1]} exited {proc.returncode}: {b''.join(tail)[-200:]!r})",
+              file=sys.stderr, flush=True)  # fmt: skip
+    return Child(started, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode,
+                 b"".join(out), b"".join(tail)[-300:])  # fmt: skip
+
+
+def self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# -- the rate-bound ideal -------------------------------------------------------------
+
+
+def ideal_wall(finishes: list[float], rate: float) -> float:
+    """max over k of f_k + (N - k + 1)/r, with f sorted (k from 1)."""
+    f, n = sorted(finishes), len(finishes)
+    return max(f[k] + (n - k) / rate for k in range(n))
+
+
+def ideal_delays(finishes: list[float], rate: float) -> list[float]:
+    """c_k = max(f_k, c_{k-1}) + 1/r, c_0 = 0: a queue served at r per second; delay c_k - f_k."""
+    confirmed, delays = 0.0, []
+    for f in sorted(finishes):
+        confirmed = max(f, confirmed) + 1 / rate
+        delays.append(confirmed - f)
+    return delays
+
+
+# -- tables ------------------------------------------------------------------------------
+
+
+class Table:
+    def __init__(self, title: str, columns: list[tuple[str, int]]) -> None:
+        self.widths = [width for _, width in columns]
+        print(f"\n{title}", flush=True)
+        self.row([name for name, _ in columns])
+
+    def row(self, cells: Iterable[object]) -> None:
+        print("  ".join(f"{cell!s:>{w}}" for cell, w in zip(cells, self.widths, strict=True)).rstrip(), flush=True)
+
+
+def fmt(value: float | None, places: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{places}f}"
+
+
+def ratio(a: float | None, b: float | None, cut: bool = False) -> str:
+    """a / b; `cut`: a run stopped by its deadline, so at least this."""
+    return "n/a" if a is None or not b else f"{'>' if cut else ''}{a / b:.2f}"
+
+
+def cut_short(child: Child) -> bool:
+    """Ended by --timeout (124) or killed by the watchdog: its wall time is a lower bound."""
+    return child.code == 124 or child.code < 0
+
+
+# -- wait: N tasks finishing over a span ---------------------------------------------------
+
+
+def wait_rows(scale: float) -> list[WaitRow]:
+    span, burst = SPAN_S * scale, BURST_S * scale
+    rows = [WaitRow(f"even-{n}", n, span, None) for n in (10, 100, 1000)]
+    return [*rows, WaitRow("even-10000", 10_000, span, 100.0), WaitRow("burst-1000", 1000, burst, None)]
+
+
+def spread_scenario(n: int, span_s: float) -> Scenario:
+    """Task i finishes at span * (i + 1) / n after the simulator starts."""
+    tasks = [{"id": f"t{i:05d}", "ready_s": 0, "running_s": span_s * (i + 1) / n} for i in range(n)]
+    return Scenario.parse({"auth": "any", "tasks": tasks})
+
+
+def detection_delays(stdout: bytes, finish_at: dict[str, float]) -> list[float]:
+    """elapsed_s minus the finish time, both from the spawn, for every task seen finished."""
+    delays = []
+    for line in stdout.decode(errors="replace").splitlines():
+        record = json.loads(line)
+        if record.get("state") in ("succeeded", "failed") and record.get("elapsed_s") is not None:
+            delays.append(record["elapsed_s"] - finish_at[record["task_id"]])
+    return delays
+
+
+def run_wait_row(row: WaitRow) -> list[object]:
+    plan = spread_scenario(row.n, row.span_s)
+    rate = row.rate or DEFAULT_RATE
+    options = [] if row.rate is None else ["--max-rate", f"{row.rate:g}"]
+    with Simulator(plan) as sim:  # the tasks' clocks start here
+        done_at = {t.task_id: (t.created_at or 0.0) + t.ready_s + t.running_s for t in plan.tasks}
+        expected = ideal_wall([at - time.monotonic() for at in done_at.values()], rate)
+        timeout = math.ceil(2 * expected + 60)
+        argv = [kpstask_path(), "wait", "-", "-o", "json", "--progress", "plain", "--timeout", f"{timeout}s", *options]
+        cpu_before = self_cpu()
+        child = run_child(argv, sim_env(sim, plan), "\n".join(done_at).encode(), limit_s=timeout + 120)
+        sim_cpu = self_cpu() - cpu_before
+        arrivals = [arrived for _, _, _, arrived in sim.requests]
+    finish_at = {task_id: at - child.started for task_id, at in done_at.items()}
+    ideal = ideal_wall(list(finish_at.values()), rate)
+    delays = detection_delays(child.stdout, finish_at)
+    requests = len(arrivals)
+    scenario = f"even over {row.span_s:g}s" + (f", --max-rate {row.rate:g}" if row.rate else "")
+    return [row.n, scenario, fmt(child.wall_s, 1), fmt(ideal, 1), ratio(child.wall_s, ideal, cut_short(child)),
+            ("≥" if requests >= MAX_RECORDED else "") + fmt(requests / row.n),
+            fmt(statistics.mean(delays) if delays else None), fmt(max(delays) if delays else None),
+            fmt(statistics.mean(ideal_delays(list(finish_at.values()), rate))),
+            fmt(1000 * child.cpu_s / requests if requests else None, 1), fmt(child.rss_mib, 1), child.code,
+            fmt(min(arrivals) - child.started if arrivals else None), fmt(100 * sim_cpu / child.wall_s, 0),
+            f"{len(delays)}/{row.n}"]  # fmt: skip
+
+
+def wait_table(rows: list[WaitRow]) -> None:
+    table = Table(
+        "wait: N tasks, one `kpstask wait -o json --progress plain` each (delays in s; ideal = rate-bound)",
+        [("N", 6), ("scenario", 31), ("wall s", 7), ("ideal s", 7), ("wall/ideal", 10), ("req/task", 8),
+         ("delay mean", 10), ("delay max", 9), ("ideal mean", 10), ("CPU ms/req", 10), ("RSS MiB", 7),
+         ("exit", 4), ("1st GET s", 9), ("sim CPU %", 9), ("seen done", 11)],
+    )  # fmt: skip
+    for row in rows:
+        table.row(run_wait_row(row))
+
+
+# -- live vs plain ------------------------------------------------------------------------------
+
+
+def finished_scenario(n: int, faults: list[dict[str, Any]] | None = None) -> Scenario:
+    tasks = [{"id": f"d{i:05d}", "status": "SUCCESS_RESET"} for i in range(n)]
+    return Scenario.parse({"auth": "any", "tasks": tasks, "faults": faults or []})
+
+
+def run_live_row(n: int) -> list[object]:
+    plan = finished_scenario(n)
+    ids = "\n".join(task.task_id for task in plan.tasks).encode()
+    timeout = math.ceil(2 * n / 1000 + LIVE_SLACK_S)
+    base = [kpstask_path(), "wait", "-", "-o", "json", "--max-rate", "1000", "--concurrency", "16",
+            "--timeout", f"{timeout}s"]  # fmt: skip
+    with Simulator(plan) as sim:
+        plain = run_child([*base, "--progress", "plain"], sim_env(sim, plan), ids, limit_s=timeout + 120)
+        term = sim_env(sim, plan, COLUMNS="120", LINES="40", TERM="xterm-256color")
+        live = run_child([*base, "--progress", "live"], term, ids, tty=True, limit_s=timeout + 120)
+    return [n, fmt(n / 1000), fmt(plain.wall_s), fmt(live.wall_s),
+            ratio(live.wall_s, plain.wall_s, cut_short(live) and not cut_short(plain)),
+            fmt(plain.cpu_s), fmt(live.cpu_s), f"{plain.code}/{live.code}"]  # fmt: skip
+
+
+def live_table(ns: list[int]) -> None:
+    table = Table(
+        "live vs plain: finished tasks, `kpstask wait --max-rate 1000 --concurrency 16` (target live/plain <= 1.2)",
+        [("N", 5), ("ideal s", 7), ("plain s", 7), ("live s", 7), ("live/plain", 10), ("plain CPU s", 11),
+         ("live CPU s", 10), ("exits", 5)],
+    )  # fmt: skip
+    for n in ns:
+        table.row(run_live_row(n))
+
+
+# -- get against a peer -----------------------------------------------------------------------------
+
+
+def median_wall(argv: list[str], env: dict[str, str]) -> tuple[float | None, int]:
+    """Median wall time of GET_RUNS runs and the last exit code; None when the options are refused (exit 2)."""
+    times = []
+    for _ in range(GET_RUNS):
+        child = run_child(argv, env, limit_s=120)
+        if child.code == 2:
+            return None, 2
+        times.append(child.wall_s)
+    return statistics.median(times), child.code
+
+
+def run_get_row(sim: Simulator, plan: Scenario, n: int, latency_ms: int) -> list[object]:
+    ids = [task.task_id for task in plan.tasks[:n]]
+    env = sim_env(sim, plan)
+    get = [kpstask_path(), "get", *ids, "-o", "json"]
+    plain, code = median_wall(get, env)
+    rated, rated_code = median_wall([*get, "--max-rate", "1000"], env)
+    peer, peer_code = median_wall([sys.executable, "-c", PEER_SCRIPT, *ids], env)
+    return [n, latency_ms, fmt(plain), fmt(rated), fmt(peer), ratio(plain, peer), ratio(rated, peer),
+            f"{code}/{rated_code}/{peer_code}"]  # fmt: skip
+
+
+def get_table(rows: list[tuple[int, int]]) -> None:
+    table = Table(
+        f"get: `kpstask get ID... -o json` against 8 threads of requests (median of {GET_RUNS} runs, wall s)",
+        [("ids", 4), ("latency ms", 10), ("get s", 6), ("get --max-rate 1000 s", 21), ("peer s", 6),
+         ("get/peer", 8), ("rate/peer", 9), ("exits", 6)],
+    )  # fmt: skip
+    for latency_ms in sorted({latency for _, latency in rows}):
+        faults = [{"type": "latency", "seconds": latency_ms / 1000}] if latency_ms else []
+        plan = finished_scenario(max(n for n, _ in rows), faults)
+        with Simulator(plan) as sim:
+            for n, latency in rows:
+                if latency == latency_ms:
+                    table.row(run_get_row(sim, plan, n, latency_ms))
+
+
+# -- main --------------------------------------------------------------------------------------------
+
+
+def chosen(name: str, table: str, only: list[str] | None) -> bool:
+    return only is None or name in only or table in only
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the task durations (0.1: a smoke run)")
+    parser.add_argument("--only", action="append", metavar="NAME", help="a row or a table (wait, live, get)")
+    parser.add_argument("--kpstask", default=KPSTASK[0], help="the kpstask executable to measure")
+    args = parser.parse_args()
+    KPSTASK[0] = args.kpstask
+    waits = [row for row in wait_rows(args.scale) if chosen(row.name, "wait", args.only)]
+    lives = [n for n in (300, 3000) if chosen(f"live-{n}", "live", args.only)]
+    gets = [(n, ms) for ms in (0, 50) for n in (1, 10, 100) if chosen(f"get-{n}-{ms}ms", "get", args.only)]
+    if not (waits or lives or gets):
+        parser.error(f"--only: no such row or table: {', '.join(args.only or [])}")
+    print(f"kpstask: {kpstask_path()}; {os.cpu_count()} CPUs; scale {args.scale:g}", flush=True)
+    if waits:
+        wait_table(waits)
+    if lives:
+        live_table(lives)
+    if gets:
+        get_table(gets)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
