@@ -70,3 +70,10 @@ class Listing(NamedTuple):
     server: str | None = None
     limit: int | None = None  # None: every page
     page_size: int = 1000
+
+
+class Pace(NamedTuple):
+    """How fast requests go: at most `max_rate` a second, `concurrency` at once."""
+
+    max_rate: float = 10.0
+    concurrency: int = 8

@@ -8,11 +8,10 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kpstask import connect
-from kpstask.choices import Display, ProgressMode, WaitOptions
-from kpstask.errors import AuthError, ExitCode, KpsError, UsageError, worst
+from kpstask.choices import Display, Pace, ProgressMode, WaitOptions
+from kpstask.errors import AuthError, ExitCode, UsageError, worst
 from kpstask.models import TaskResult, ids_from_text, validate_task_id
 from kpstask.output import Renderer, renderer
-from kpstask.policy import Action, for_get
 
 if TYPE_CHECKING:
     from kpstask.context import Run
@@ -46,23 +45,23 @@ def read_ids(run: Run, values: Sequence[str], stdin_taken: bool) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def run_get(run: Run, target: connect.Target, ids: list[str], display: Display) -> int:
-    """One request per task, in order; JSON and TSV lines stream as answers come."""
+def run_get(run: Run, target: connect.Target, ids: list[str], display: Display, pace: Pace) -> int:
+    """One request per task, several at a time; results in the order given, JSON and TSV
+    lines streaming as answers come."""
+    from kpstask.asking import Asker, refused
+
     out = out_for(run, display)
     results: list[TaskResult] = []
-    with connect.client(run, target) as client:
-        for index, task_id in enumerate(ids):
-            try:
-                result = TaskResult(task_id, task=client.get_task(task_id))
-            except KpsError as exc:
-                result = TaskResult(task_id, error=exc)
-                run.say("error", f"task {task_id}: {exc}")
+    with connect.client(run, target, pool=pace.concurrency) as client:
+        for result in Asker(client.get_task, pace)(ids):
+            if result.error is not None:
+                run.say("error", f"task {result.task_id}: {result.error}")
             results.append(result)
             _check_answer(run, result)
             out.task(result)
-            if result.error is not None and for_get(result.error) is Action.STOP_ALL:
-                results += _skip(run, ids[index + 1 :], task_id, out)
-                break
+    first = next((result for result in results if refused(result)), None)
+    if first is not None:
+        results += _skip(run, ids[len(results) :], first.task_id, out)
     out.close()
     return worst(result.exit_code for result in results)
 

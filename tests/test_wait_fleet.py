@@ -88,7 +88,7 @@ def test_a_refused_list_falls_back_to_polling_each_task() -> None:
     results, events = wait(fleet)
     assert all(result.exit_code == ExitCode.OK for result in results)
     assert len(fleet.pages) == 1
-    assert [e for e in events if isinstance(e, Notice)][0].text.startswith("the running-tasks list is not available")
+    assert next(e for e in events if isinstance(e, Notice)).text.startswith("the running-tasks list is not available")
 
 
 def test_a_task_missing_from_the_list_but_running_keeps_being_waited_for() -> None:

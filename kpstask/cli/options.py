@@ -16,7 +16,7 @@ from typing import Annotated, Any, NamedTuple, get_args, get_origin
 
 import typer
 
-from kpstask.choices import Display, OutputFormat, ProgressMode, Timing, WaitOptions
+from kpstask.choices import Display, OutputFormat, Pace, ProgressMode, Timing, WaitOptions
 from kpstask.context import Run
 from kpstask.errors import UsageError
 from kpstask.policy import POLL
@@ -211,8 +211,6 @@ def _waiting(run: Run, values: dict[str, Any], given: list[str]) -> Waiting:
         timeout_s=parse_duration(values["timeout"], "--timeout") or None,
         interval_s=interval,
         not_found_grace_s=parse_duration(values["not_found_grace"], "--not-found-grace"),
-        concurrency=values["concurrency"],
-        max_rate=values["max_rate"],
         fail_fast=values["fail_fast"],
     )
     return Waiting(options, values["progress"], parse_duration(values["heartbeat"], "--heartbeat"), given)
@@ -226,9 +224,6 @@ WAITING = Group(
                help="Poll each task at this fixed interval (at least 1s) instead of the adaptive schedule."),
         option("not_found_grace", str, "30s", "--not-found-grace", metavar="DURATION",
                help="Keep asking about a task that is not found for this long (it may be new)."),
-        option("max_rate", float, 10.0, "--max-rate", metavar="PER_SECOND", min=0.1, max=1000.0,
-               help="At most this many requests per second, all tasks together."),
-        option("concurrency", int, 8, "--concurrency", metavar="N", min=1, max=64, help="Requests in flight at once."),
         option("fail_fast", bool, False, "--fail-fast", help="Stop waiting at the first failed task."),
         option("progress", ProgressMode, ProgressMode.AUTO, "--progress", case_sensitive=False,
                help="Progress on stderr: auto = live on a terminal, plain lines elsewhere."),
@@ -236,4 +231,14 @@ WAITING = Group(
                help="With plain progress, a line this often while nothing changes; 0 = never."),
     ),
     _waiting,
+)  # fmt: skip
+
+
+PACE = Group(
+    (
+        option("max_rate", float, 10.0, "--max-rate", metavar="PER_SECOND", min=0.1, max=1000.0,
+               help="At most this many requests per second, all tasks together."),
+        option("concurrency", int, 8, "--concurrency", metavar="N", min=1, max=64, help="Requests in flight at once."),
+    ),
+    lambda run, values, given: Pace(values["max_rate"], values["concurrency"]),
 )  # fmt: skip

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kpstask.choices import Display
-from kpstask.cli.options import API, API_NO_RETRIES, OUTPUT, WAITING, Api, Waiting, grouped
+from kpstask.choices import Display, Pace
+from kpstask.cli.options import API, API_NO_RETRIES, OUTPUT, PACE, WAITING, Api, Waiting, grouped
 from kpstask.cli.root import EXIT_CODES_HELP, app
 from kpstask.context import Run
 from kpstask.errors import ExitCode, UsageError
@@ -37,6 +37,7 @@ def get(
     *,
     api: Annotated[Api, API],
     output: Annotated[Display, OUTPUT],
+    pace: Annotated[Pace, PACE],
     waiting: Annotated[Waiting, WAITING],
 ) -> int:
     """Show the status of one or more key-pair tasks (with --wait, wait for them).
@@ -48,7 +49,7 @@ def get(
         raise UsageError(f"{flags}: only used when waiting", hint="add --wait, or use `kpstask wait`")
     if wait and "--retries" in api.given:
         raise UsageError("--retries: not used when waiting", hint="a wait retries transient errors until --timeout")
-    return _query(run, task_ids, api, output, waiting if wait else None)
+    return _query(run, task_ids, api, output, pace=pace, waiting=waiting if wait else None)
 
 
 @app.command("wait", epilog=EXIT_CODES_HELP)
@@ -62,6 +63,7 @@ def wait_command(
     *,
     api: Annotated[Api, API_NO_RETRIES],
     output: Annotated[Display, OUTPUT],
+    pace: Annotated[Pace, PACE],
     waiting: Annotated[Waiting, WAITING],
 ) -> int:
     """Wait until key-pair tasks are finished; the exit code says how they ended.
@@ -70,10 +72,10 @@ def wait_command(
     tolerating transient errors, until --timeout. Progress goes to stderr; the final
     result to stdout.
     """
-    return _query(run, task_ids or [], api, output, waiting, all_running=all_running)
+    return _query(run, task_ids or [], api, output, pace=pace, waiting=waiting, all_running=all_running)
 
 
-def _query(run: Run, ids: list[str], api: Api, output: Display, waiting: Waiting | None, *,
+def _query(run: Run, ids: list[str], api: Api, output: Display, *, pace: Pace, waiting: Waiting | None,
            all_running: bool = False) -> int:  # fmt: skip
     """`get` and `wait` alike: check everything, then ask (and, with `waiting`, wait)."""
     from kpstask import connect, tasks
@@ -88,8 +90,9 @@ def _query(run: Run, ids: list[str], api: Api, output: Display, waiting: Waiting
         if not ids:
             return ExitCode.OK
     if waiting is None:
-        return tasks.run_get(run, target, ids, output)
-    return tasks.run_wait(run, target, ids, waiting.display(output), options=waiting.options)
+        return tasks.run_get(run, target, ids, output, pace)
+    options = waiting.options._replace(max_rate=pace.max_rate, concurrency=pace.concurrency)
+    return tasks.run_wait(run, target, ids, waiting.display(output), options=options)
 
 
 def _with_running(run: Run, ids: list[str], target: Target, api: Api) -> list[str]:

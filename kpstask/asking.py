@@ -1,0 +1,95 @@
+"""`get` with many ids: each task asked once, several at a time under the one rate cap,
+the answers handed on in the order the ids were given. The first request goes alone;
+after a refusal of the credentials no new request starts (the gateway locks a key
+after repeated failures)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from kpstask.choices import Pace
+from kpstask.errors import KpsError
+from kpstask.models import Task, TaskResult
+from kpstask.policy import Action, RateLimiter, for_get
+from kpstask.runners import Runner, ThreadRunner
+
+Ask = Callable[[str], Task]
+
+
+def ask_once(ask: Ask, task_id: str) -> TaskResult:
+    try:
+        return TaskResult(task_id, task=ask(task_id))
+    except KpsError as error:
+        return TaskResult(task_id, error=error)
+
+
+def refused(result: TaskResult) -> bool:
+    return result.error is not None and for_get(result.error) is Action.STOP_ALL
+
+
+class Asker:
+    """Yields a result per id, in order, until the ids run out or the credentials are refused."""
+
+    def __init__(self, ask: Ask, pace: Pace, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] | None = None, runner: Runner | None = None) -> None:  # fmt: skip
+        self._ask = ask
+        self._pace = pace
+        self._clock = clock
+        self._sleep = sleep or time.sleep  # looked up now: tests swap the module's function
+        self._runner = runner
+        self._limiter = RateLimiter(pace.max_rate)
+        self._stopped = False  # the credentials were refused
+
+    def __call__(self, ids: list[str]) -> Iterator[TaskResult]:
+        if len(ids) <= 1 or self._pace.concurrency == 1:
+            yield from self._one_by_one(ids)
+            return
+        runner = self._runner or ThreadRunner(self._ask, min(self._pace.concurrency, len(ids)))
+        try:
+            yield from self._together(runner, ids)
+        finally:
+            runner.close()
+
+    def _slot(self) -> None:
+        now = self._clock()
+        if self._limiter.free_at(now) > now:
+            self._sleep(self._limiter.free_at(now) - now)
+        self._limiter.take(self._clock())
+
+    def _one_by_one(self, ids: list[str]) -> Iterator[TaskResult]:
+        for task_id in ids:
+            self._slot()
+            result = ask_once(self._ask, task_id)
+            yield result
+            if refused(result):
+                return
+
+    def _together(self, runner: Runner, ids: list[str]) -> Iterator[TaskResult]:
+        done: dict[str, TaskResult] = {}
+        sent = shown = 0
+        while shown < len(ids):
+            # The first answer comes alone: credentials refused then cost one request, not eight.
+            width = self._pace.concurrency if shown or done else 1
+            if not self._stopped and sent < len(ids) and runner.in_flight < width:
+                self._slot()
+                self._collect(runner, done, 0)  # answers that came while waiting for the slot
+                if not self._stopped:
+                    runner.submit(ids[sent])
+                    sent += 1
+            elif runner.in_flight:
+                self._collect(runner, done, 0.05)
+            elif ids[shown] not in done:
+                return  # refused: the rest are not asked
+            while shown < len(ids) and ids[shown] in done:
+                yield done.pop(ids[shown])
+                shown += 1
+
+    def _collect(self, runner: Runner, done: dict[str, TaskResult], timeout_s: float) -> None:
+        for task_id, outcome in runner.collect(timeout_s):
+            if isinstance(outcome, Task):
+                done[task_id] = TaskResult(task_id, task=outcome)
+            else:
+                assert isinstance(outcome, KpsError)
+                done[task_id] = TaskResult(task_id, error=outcome)
+                self._stopped = self._stopped or refused(done[task_id])
