@@ -1,17 +1,24 @@
-"""The live display for a terminal: a table redrawn in place, a line kept on
-screen for each state change, and a summary. rich renders it; server text goes
-in as `Text`, never as markup."""
+"""The live display for a terminal: a table redrawn in place and a summary. rich
+renders it; server text goes in as `Text`, never as markup.
+
+Its cost does not grow with the number of tasks. When every task fits on the
+screen, each has a row and each state change leaves a line above the table. When
+they do not, the table shows what a person needs: the counts by state, the latest
+changes, the tasks pending longest, and how many more there are; a change updates
+a counter and a short list, and nothing is printed per change.
+"""
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
-from rich.spinner import Spinner
 from rich.text import Text
 
 from kpstask.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble
@@ -20,8 +27,12 @@ from kpstask.output.human import STATE_STYLE, Clean, cell, new_table
 from kpstask.progress import TroubleFilter, elapsed, summary
 from kpstask.text import one_line
 
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+COLUMNS = ("TASK", "SERVER", "OPERATION", "STATUS", "ELAPSED")
+ASKING = "asking"  # the count of tasks not answered yet
 
-@dataclass
+
+@dataclass(slots=True)
 class _Row:
     task_id: str
     server: str = ""
@@ -29,11 +40,15 @@ class _Row:
     status: str = "(asking)"
     state: State | None = None
     done_at: float | None = None
-    spinner: Any = None
+    error: bool = False
+
+    @property
+    def kind(self) -> str:
+        return "error" if self.error else self.state.value if self.state else ASKING
 
 
 class LiveProgress:
-    """For a terminal: a live table, a line per change kept on screen, a summary."""
+    """For a terminal: a live table (every task, or a bounded view of many), and a summary."""
 
     def __init__(self, console: Console, task_ids: Sequence[str], redact: Clean = lambda text: text) -> None:
         # Outside text is made safe, and secrets masked, before rich lays it out.
@@ -41,21 +56,43 @@ class LiveProgress:
         self.console = console
         self._troubles = TroubleFilter()
         self._start = time.monotonic()
-        self._rows = {task_id: _Row(task_id, spinner=Spinner("dots")) for task_id in task_ids}
+        self._rows = {task_id: _Row(task_id) for task_id in task_ids}
+        self._room = max(6, console.height - 8)  # rows the table may take
+        self.compact = len(self._rows) > self._room
+        self._counts: Counter[str] = Counter({ASKING: len(self._rows)})
+        self._recent: deque[str] = deque(maxlen=self._room // 2)
+        self._waiting = dict.fromkeys(task_ids)  # not finished, in the order given
         self._live = Live(self, console=console, refresh_per_second=8, transient=True, redirect_stdout=False)
         self._live.start()
 
     def __rich__(self) -> Any:
-        columns = ("TASK", "SERVER", "OPERATION", "STATUS", "ELAPSED")
-        table = new_table(*columns, no_wrap=columns)
+        if not self.compact:
+            return self._table(self._rows.values())
+        recent = list(self._recent)
+        longest = [task_id for task_id in itertools.islice(self._waiting, self._room) if task_id not in recent]
+        shown = recent + longest[: self._room - len(recent)]
+        more = len(self._rows) - len(shown)
+        parts: list[Any] = [self._counts_line(), self._table(self._rows[task_id] for task_id in shown)]
+        if more > 0:
+            parts.append(Text(f"… {more} more", style="dim"))
+        return Group(*parts)
+
+    def _counts_line(self) -> Text:
+        order = (ASKING, State.PENDING.value, State.SUCCEEDED.value, State.FAILED.value, "error", State.UNKNOWN.value)
+        words = [f"{self._counts[kind]} {kind}" for kind in order if self._counts[kind]]
+        return Text(f"{len(self._rows)} tasks: {', '.join(words)}; latest changes first, then pending longest")
+
+    def _table(self, rows: Any) -> Any:
+        table = new_table(*COLUMNS, no_wrap=COLUMNS)
         now = time.monotonic()
-        for row in list(self._rows.values()):
+        frame = SPINNER[int((now - self._start) * 12.5) % len(SPINNER)]
+        for row in rows:
+            style = STATE_STYLE[row.state] if row.state else ""
             if row.state in (State.SUCCEEDED, State.FAILED):
-                mark = Text("✔ " if row.state is State.SUCCEEDED else "✘ ", style=STATE_STYLE[row.state])
-                status: Any = mark + cell(row.status, STATE_STYLE[row.state], self._clean)
+                mark = "✔ " if row.state is State.SUCCEEDED else "✘ "
             else:
-                row.spinner.text = cell(row.status, STATE_STYLE[row.state] if row.state else "", self._clean)
-                status = row.spinner
+                mark = f"{frame} "
+            status = Text(mark, style=style) + cell(row.status, style, self._clean)
             seconds = (row.done_at if row.done_at is not None else now) - self._start
             cells = (cell(text, clean=self._clean) for text in (row.task_id, row.server, row.operation))
             table.add_row(*cells, status, elapsed(seconds))
@@ -64,24 +101,34 @@ class LiveProgress:
     def __call__(self, event: Event) -> None:
         if isinstance(event, TaskSeen):
             self._seen(event)
-        elif isinstance(event, TaskTrouble) and self._troubles.is_new(event):
+        elif isinstance(event, TaskTrouble) and self._troubles.is_new(event) and not self.compact:
             self.console.print(
                 Text.assemble(("warning", "yellow"), f": {self._clean(event.task_id)}: {self._clean(str(event.error))}")
             )
         elif isinstance(event, Notice):
             self.console.print(Text.assemble(("warning", "yellow"), f": {self._clean(event.text)}"))
         elif isinstance(event, TaskDone):
-            row = self._rows[event.result.task_id]
-            row.done_at = time.monotonic()
-            if event.result.error is not None:
-                row.status, row.state = "error", State.FAILED
+            self._done(event.result)
+
+    def _change(self, row: _Row, **fields: Any) -> None:
+        """Counts and the list of latest changes follow every change: O(1)."""
+        self._counts[row.kind] -= 1
+        for name, value in fields.items():
+            setattr(row, name, value)
+        self._counts[row.kind] += 1
+        if row.task_id in self._recent:
+            self._recent.remove(row.task_id)
+        self._recent.appendleft(row.task_id)
 
     def _seen(self, event: TaskSeen) -> None:
         task = event.task
         self._troubles.clear(task.task_id)
         row = self._rows[task.task_id]
-        row.server, row.operation = self._clean(task.server_id or "-"), task.operation or "?"
-        row.status, row.state = self._clean(task.task_status), task.state
+        status = self._clean(task.task_status)
+        self._change(row, server=self._clean(task.server_id or "-"), operation=task.operation or "?", status=status,
+                     state=task.state)  # fmt: skip
+        if self.compact:
+            return
         before = f"{self._clean(event.previous)} → " if event.previous else ""
         self.console.print(
             Text.assemble(
@@ -91,6 +138,14 @@ class LiveProgress:
                 f" ({task.meaning})",
             )
         )
+
+    def _done(self, result: TaskResult) -> None:
+        row = self._rows[result.task_id]
+        self._waiting.pop(result.task_id, None)
+        if result.error is not None:
+            self._change(row, status="error", state=State.FAILED, error=True, done_at=time.monotonic())
+        else:
+            row.done_at = time.monotonic()
 
     def stop(self) -> None:
         self._live.stop()
