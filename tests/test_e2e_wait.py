@@ -162,3 +162,24 @@ def test_live_display_on_a_terminal(sim: Simulator) -> None:
     assert "done: 1 succeeded, 1 failed" in text
     assert "\x1b" not in stdout.decode()
     assert stdout.decode().splitlines()[0].startswith("bind\t")
+
+
+def test_a_fleet_of_1000_tasks_is_waited_for_with_the_running_list() -> None:
+    tasks = [
+        {"id": f"fleet-{i}", "operation": "bind", "ready_s": 0, "running_s": 1 + 9 * i / 1000} for i in range(1000)
+    ]
+    scenario = Scenario.parse({"token": CANARY, "tasks": tasks})
+    with Simulator(scenario) as fleet:
+        started = time.monotonic()
+        proc = subprocess.run([str(KPSTASK), "wait", "-", "--max-rate", "200", "--concurrency", "16", "-o", "json",
+                               "--progress", "plain", "--timeout", "55"], env=child_env(fleet),
+                              input="\n".join(task["id"] for task in tasks), capture_output=True, text=True,
+                              timeout=60, check=False)  # fmt: skip
+        took = time.monotonic() - started
+        requests = len(fleet.requests)
+        pages = sum("/running-tasks" in path for _, path, _, _ in fleet.requests)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {record["state"] for record in records(proc.stdout).values()} == {"succeeded"}
+    assert len(records(proc.stdout)) == 1000
+    assert pages > 0 and requests <= 3 * 1000
+    assert took < 60
