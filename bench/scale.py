@@ -1,33 +1,27 @@
 #!/usr/bin/env python3
 """Benchmark: how `kpstask wait` and `kpstask get` scale with the number of tasks.
 
-Runs the installed kpstask as a subprocess against the local simulator (CPU time and
-peak RSS of the child from os.wait4) and prints three tables, each row as soon as it
-is done:
+The installed kpstask runs as a subprocess against the in-process simulator (its CPU
+time and peak RSS from os.wait4); three tables, each row printed as soon as it is done:
 
-  wait  N = 10, 100, 1000 tasks finishing evenly over 200 s (default options); 10,000
-        over 200 s with --max-rate 100; 1000 finishing evenly over 0-30 s. Compared with
-        the rate-bound ideal: every task needs one GET after it finishes, so at r
-        requests/s, with finish times f1 <= ... <= fN from the wait's start, the wait
-        cannot end before max_k(f_k + (N - k + 1)/r), and task k cannot be confirmed
-        before c_k = max(f_k, c_{k-1}) + 1/r (ideal delay c_k - f_k).
-        Detection delay = elapsed_s (from the wait's start, taken as the moment the
-        process is spawned) minus the task's finish time on the same clock.
+  wait  10, 100, 1000 tasks finishing evenly over 200 s; 10,000 over 200 s with
+        --max-rate 100; 1000 over 0-30 s. The rate-bound ideal: each task needs a GET
+        after it finishes, so with finish times f1 <= ... <= fN from the wait's start
+        (taken as the spawn) the wait cannot end before max_k(f_k + (N - k + 1)/r), and
+        task k is confirmed at best at c_k = max(f_k, c_{k-1}) + 1/r. Detection delay:
+        elapsed_s minus the finish time, both from the spawn.
   live  300 and 3000 finished tasks, --max-rate 1000 --concurrency 16: --progress plain
-        (stderr a pipe) against --progress live (stderr a pseudo-terminal). Target: live
-        <= 1.2x plain.
-  get   `kpstask get` with 1, 10, 100 ids at 0 and 50 ms simulated latency, with default
-        options and with --max-rate 1000 ("n/a" when get refuses it: exit 2), against a
-        peer: 8 threads of `requests`, one Session per thread. Median of 3 runs.
+        (stderr a pipe) against live (stderr a pseudo-terminal). Target live <= 1.2x plain.
+  get   `kpstask get` with 1, 10, 100 ids at 0 and 50 ms latency, default options and
+        --max-rate 1000 (n/a if refused, exit 2), against 8 threads of `requests`.
 
 Run: python bench/scale.py [--scale F] [--only NAME ...] [--kpstask PATH]
-  --scale 0.1   task durations x 0.1 (20 s instead of 200 s): a smoke run
-  --only NAME   a row (even-1000, burst-1000, live-300, get-10-50ms, ...) or a table
-                (wait, live, get); repeatable
-  --kpstask P   the executable to measure (default: kpstask next to this Python)
-The default run takes 20-40 minutes; every wait has a --timeout (twice its ideal plus
-60 s; live rows plus 180 s), so it ends by itself. A ">" marks a ratio of a run its
---timeout ended (exit 124): at least that.
+  --scale 0.1  task durations x 0.1 (20 s instead of 200 s): a smoke run
+  --only NAME  a row (even-1000, even-10000, burst-1000, live-300, get-10-50ms, ...) or
+               a table (wait, live, get); repeatable
+  --kpstask P  the executable to measure (default: kpstask next to this Python)
+A full run takes 20-40 minutes and ends by itself: each wait has a --timeout (twice its
+ideal plus 60 s; live rows plus 180 s). ">" marks a ratio of a run cut by it (exit 124).
 """
 
 from __future__ import annotations
@@ -265,20 +259,30 @@ def detection_delays(stdout: bytes, finish_at: dict[str, float]) -> list[float]:
     return delays
 
 
-def run_wait_row(row: WaitRow) -> list[object]:
+class WaitRun(NamedTuple):
+    child: Child
+    finish_at: dict[str, float]  # seconds from the spawn
+    arrivals: list[float]  # of every request at the simulator, seconds from the spawn
+    sim_cpu_s: float  # this process (the simulator) meanwhile
+
+
+def measure_wait(row: WaitRow, rate: float) -> WaitRun:
     plan = spread_scenario(row.n, row.span_s)
-    rate = row.rate or DEFAULT_RATE
     options = [] if row.rate is None else ["--max-rate", f"{row.rate:g}"]
     with Simulator(plan) as sim:  # the tasks' clocks start here
         done_at = {t.task_id: (t.created_at or 0.0) + t.ready_s + t.running_s for t in plan.tasks}
-        expected = ideal_wall([at - time.monotonic() for at in done_at.values()], rate)
-        timeout = math.ceil(2 * expected + 60)
+        timeout = math.ceil(2 * ideal_wall([at - time.monotonic() for at in done_at.values()], rate) + 60)
         argv = [kpstask_path(), "wait", "-", "-o", "json", "--progress", "plain", "--timeout", f"{timeout}s", *options]
         cpu_before = self_cpu()
         child = run_child(argv, sim_env(sim, plan), "\n".join(done_at).encode(), limit_s=timeout + 120)
         sim_cpu = self_cpu() - cpu_before
-        arrivals = [arrived for _, _, _, arrived in sim.requests]
-    finish_at = {task_id: at - child.started for task_id, at in done_at.items()}
+        arrivals = [arrived - child.started for _, _, _, arrived in sim.requests]
+    return WaitRun(child, {tid: at - child.started for tid, at in done_at.items()}, arrivals, sim_cpu)
+
+
+def run_wait_row(row: WaitRow) -> list[object]:
+    rate = row.rate or DEFAULT_RATE
+    child, finish_at, arrivals, sim_cpu = measure_wait(row, rate)
     ideal = ideal_wall(list(finish_at.values()), rate)
     delays = detection_delays(child.stdout, finish_at)
     requests = len(arrivals)
@@ -288,7 +292,7 @@ def run_wait_row(row: WaitRow) -> list[object]:
             fmt(statistics.mean(delays) if delays else None), fmt(max(delays) if delays else None),
             fmt(statistics.mean(ideal_delays(list(finish_at.values()), rate))),
             fmt(1000 * child.cpu_s / requests if requests else None, 1), fmt(child.rss_mib, 1), child.code,
-            fmt(min(arrivals) - child.started if arrivals else None), fmt(100 * sim_cpu / child.wall_s, 0),
+            fmt(min(arrivals) if arrivals else None), fmt(100 * sim_cpu / child.wall_s, 0),
             f"{len(delays)}/{row.n}"]  # fmt: skip
 
 
