@@ -39,5 +39,6 @@ def test_every_environment_variable_is_documented() -> None:
 
 
 def test_exit_code_table_matches_the_contract() -> None:
-    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", README, flags=re.MULTILINE)}
+    section = README.split("\n## Exit codes\n", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, flags=re.MULTILINE)}
     assert documented == {int(code) for code in ExitCode}
