@@ -35,7 +35,7 @@ def one_line_error(result: Run, code: int) -> None:
 def test_every_non_finite_number_is_a_usage_error(args: list[str]) -> None:
     result = run("get", "t1", *args)
     one_line_error(result, 2)
-    assert ("not a finite number" if "nan" in args else "not in the range") in result.stderr
+    assert args[-2] in result.stderr  # the option is named (typer's own words vary by release)
 
 
 @pytest.mark.parametrize(
