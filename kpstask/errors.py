@@ -141,6 +141,13 @@ class NetworkError(KpsError):
 
     exit_code = ExitCode.NETWORK
     kind = "network"
+    unreachable = False  # the host could not be reached at all: DNS, connection refused, TLS
+
+
+def unreachable(error: NetworkError) -> NetworkError:
+    """Mark an error that says the endpoint was never reached."""
+    error.unreachable = True
+    return error
 
 
 class Terminated(KeyboardInterrupt):

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from kpstask import __version__
 from kpstask.answers import Answer, error_for
 from kpstask.endpoints import is_loopback
-from kpstask.errors import KpsError, NetworkError
+from kpstask.errors import KpsError, NetworkError, unreachable
 from kpstask.policy import Interval
 from kpstask.text import one_line
 
@@ -146,9 +146,11 @@ class Transport:
             raise _Retryable(self._too_slow()) from None
         except requests.exceptions.SSLError as exc:
             self._debug_exchange(method=method, url=url, headers=headers, answer=None, started=started, exc=exc)
-            raise NetworkError(
-                f"TLS error talking to {self.host}: {_reason(exc)}",
-                hint="check the endpoint's certificate; a private CA goes in REQUESTS_CA_BUNDLE",
+            raise unreachable(
+                NetworkError(
+                    f"TLS error talking to {self.host}: {_reason(exc)}",
+                    hint="check the endpoint's certificate; a private CA goes in REQUESTS_CA_BUNDLE",
+                )
             ) from None
         except (requests.exceptions.RequestException, OSError) as exc:
             self._debug_exchange(method=method, url=url, headers=headers, answer=None, started=started, exc=exc)
@@ -257,19 +259,16 @@ def network_error(exc: BaseException, host: str, timeout_s: float) -> NetworkErr
 
     text = str(exc)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return NetworkError(f"timed out connecting to {host} after {timeout_s:g} s")
+        return unreachable(NetworkError(f"timed out connecting to {host} after {timeout_s:g} s"))
     if isinstance(exc, (requests.exceptions.ReadTimeout, TimeoutError)) or "Read timed out" in text:
         return NetworkError(
             f"no answer from {host} within {timeout_s:g} s",
             hint="raise --request-timeout if the network is slow",
         )
     if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
-        return NetworkError(
-            f"cannot resolve host {host}",
-            hint="check --region / --endpoint and your DNS",
-        )
+        return unreachable(NetworkError(f"cannot resolve host {host}", hint="check --region / --endpoint and your DNS"))
     if "Connection refused" in text:
-        return NetworkError(f"connection refused by {host}")
+        return unreachable(NetworkError(f"connection refused by {host}", hint="check --endpoint and its port"))
     if "Connection reset" in text or "ConnectionResetError" in text or "Connection aborted" in text:
         return NetworkError(f"connection reset by {host}")
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kpstask.choices import WaitOptions
-from kpstask.errors import AuthError, DeadlineError, KpsError, NotFoundError, interrupt_code
+from kpstask.errors import AuthError, DeadlineError, KpsError, NetworkError, NotFoundError, interrupt_code
 from kpstask.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble, Tick, WaitInterrupted
 from kpstask.listwatch import LIST_FROM, LIST_JOB, Lister, ListWatch, listed_task
 from kpstask.models import State, Task, TaskResult
@@ -26,6 +26,9 @@ from kpstask.runners import Outcome, Runner
 
 MIN_INTERVAL_S = POLL.floor_s  # never poll one task faster than this
 NOT_FOUND_RETRY_S = 5.0
+# An endpoint that has never answered (a typo in the region: DNS fails; a closed port) ends
+# the wait after this many network errors, rather than at the deadline.
+NEVER_ANSWERED_TRIES = 3
 SHOWN_PENDING = 5  # how many pending ids a Tick carries
 
 
@@ -67,6 +70,8 @@ class WaitEngine:
         self._watch = ListWatch(self.lister) if self.lister and len(self.task_ids) >= LIST_FROM else None
         self._start = 0.0
         self._last_tick = float("-inf")
+        self._answered = False  # anything at all came back from the endpoint
+        self._unanswered = 0  # network errors before that
 
     def run(self) -> list[TaskResult]:
         """Results in the order of `task_ids`; raises WaitInterrupted on Ctrl-C."""
@@ -185,9 +190,12 @@ class WaitEngine:
             return
         now = self.clock()
         if isinstance(outcome, Task):
+            self._answered = True
             self._on_task(tracked, outcome, now)
             return
         assert isinstance(outcome, KpsError)
+        if self._never_answered(outcome):
+            return
         action = for_wait(outcome)
         if action is Action.RETRY_WHILE_NEW and isinstance(outcome, NotFoundError):
             self._on_not_found(tracked, outcome, now)
@@ -198,6 +206,24 @@ class WaitEngine:
         if action is Action.STOP_ALL:
             skipped = AuthError(f"not waited for: the credentials were refused for task {tracked.task_id}")
             self._finish_all(lambda t: self._result(t, cancelled=True, reason=skipped))
+
+    def _never_answered(self, error: KpsError) -> bool:
+        """After NEVER_ANSWERED_TRIES failures to reach the endpoint at all (DNS, connection
+        refused, TLS) and never an answer, end every task with the reason."""
+        if not isinstance(error, NetworkError):
+            self._answered = True  # an HTTP answer, even an error, means the endpoint is there
+            return False
+        if self._answered or not error.unreachable:
+            return False
+        self._unanswered += 1
+        if self._unanswered < NEVER_ANSWERED_TRIES:
+            return False
+        stop = NetworkError(f"{error.message} ({self._unanswered} tries, never an answer)",
+                            hint=error.hint or "check --region / --endpoint and the network")  # fmt: skip
+        for task_id in self._pending:
+            self._tracked[task_id].last_error = stop
+        self._finish_all(lambda t: self._result(t, cancelled=True, reason=stop))
+        return True
 
     def _on_task(self, tracked: _Tracked, task: Task, now: float) -> None:
         previous = tracked.task.task_status if tracked.task is not None else None
@@ -257,11 +283,15 @@ class WaitEngine:
         watch.in_flight = False
         now = self.clock()
         if isinstance(outcome, KpsError):
+            if self._never_answered(outcome):
+                return
             if for_wait(outcome) is Action.RETRY and not watch.trouble():
                 watch.next_round(now + TROUBLE(watch.failures - 1, self.rand))
             else:
                 self._fall_back(outcome, now)
-        elif watch.page(outcome):
+            return
+        self._answered = True
+        if watch.page(outcome):
             self._round_done(watch, now)
         else:
             watch.next_at = now  # the next page, at once
