@@ -269,7 +269,18 @@ def test_tsv(kps: responses.RequestsMock) -> None:
     add_task(kps, "t1", "FAILED_RESET")
     kps.get(task_url("t2"), status=404, body="")
     result = run("get", "t1", "t2", "-o", "tsv")
-    assert result.stdout == f"t1\t{SERVER}\tFAILED_RESET\tfailed\nt2\t\t\terror\n"
+    assert result.stdout == f"t1\t{SERVER}\tFAILED_RESET\tfailed\nt2\t-\t-\terror\n"
+
+
+def test_tsv_rows_split_with_bash_read(kps: responses.RequestsMock) -> None:
+    import subprocess
+
+    add_task(kps, "t1", "FAILED_RESET")
+    kps.get(task_url("t2"), status=404, body="")
+    tsv = run("get", "t1", "t2", "-o", "tsv").stdout
+    script = "while IFS=$'\\t' read -r task server status state; do echo \"$task|$server|$status|$state\"; done"
+    out = subprocess.run(["bash", "-c", script], input=tsv, capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == [f"t1|{SERVER}|FAILED_RESET|failed", "t2|-|-|error"]
 
 
 def test_tsv_never_breaks_lines(kps: responses.RequestsMock) -> None:

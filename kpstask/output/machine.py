@@ -84,10 +84,12 @@ class JsonRenderer(_Lines):
 
 
 class TsvRenderer(_Lines):
-    """`-o tsv`: tab-separated cells, no header; tabs and newlines in values become spaces."""
+    """`-o tsv`: tab-separated cells, no header; tabs and newlines in values become spaces,
+    an empty field is `-`."""
 
     def _cells(self, *cells: str) -> None:
-        self._write("\t".join(printable(cell) for cell in cells))
+        # An empty field is `-`: bash's `read` with IFS=$'\t' merges consecutive tabs.
+        self._write("\t".join(printable(cell).strip() or "-" for cell in cells))
 
     def task(self, result: TaskResult) -> None:
         if result.task is None:
