@@ -7,13 +7,13 @@ from __future__ import annotations
 import signal
 import sys
 
+from kpstask.interrupts import Terminated
+
 INTERRUPTED, TERMINATED = 130, 143
 
 
 def _terminated(signum: int, frame: object) -> None:
-    from kpstask.errors import Terminated
-
-    raise Terminated()
+    raise Terminated()  # nothing imported here: a module may be half imported when it lands
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     try:
         _main()
     except KeyboardInterrupt as exc:  # before the command's own handling took over
-        code = TERMINATED if type(exc).__name__ == "Terminated" else INTERRUPTED
+        code = TERMINATED if isinstance(exc, Terminated) else INTERRUPTED
         if sys.stderr is not None:
             sys.stderr.write(
                 "kpstask: error: " + ("terminated (SIGTERM)" if code == TERMINATED else "interrupted") + "\n"

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import IntEnum
 
+from kpstask.interrupts import Terminated
+
 
 class ExitCode(IntEnum):
     """The exit-code contract; stable, documented in the README and `--help`."""
@@ -148,17 +150,6 @@ def unreachable(error: NetworkError) -> NetworkError:
     """Mark an error that says the endpoint was never reached."""
     error.unreachable = True
     return error
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a CI runner stopping the step): ends like Ctrl-C, with exit 143."""
-
-    # Signals are the process's: remembered here, since typer turns any interrupt into Exit(130).
-    seen = False
-
-    def __init__(self) -> None:
-        super().__init__("terminated")
-        Terminated.seen = True
 
 
 def interrupt_code(exc: BaseException | None = None) -> ExitCode:
