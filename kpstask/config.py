@@ -14,6 +14,7 @@ files that hold them.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,13 +55,24 @@ def toml() -> Any:
 def _load_toml(path: Path) -> dict[str, Any]:
     tomllib = toml()
     try:
-        with path.open("rb") as handle:
-            data: dict[str, Any] = tomllib.load(handle)
+        data: dict[str, Any] = tomllib.loads(_read_bounded(path).decode("utf-8"))
     except OSError as exc:
         raise UsageError(f"cannot read config {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
         raise UsageError(f"config {path} is not valid TOML: {reason}") from None
+    return data
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes: a regular file (a FIFO would hang, /dev/zero never end), at most 1 MiB."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UsageError(f"config {path} is not a regular file")
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UsageError(f"config {path} is larger than 1 MiB: is it the right file?")
     return data
 
 

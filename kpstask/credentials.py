@@ -28,10 +28,6 @@ Finder = Callable[..., "Found | None"]  # find(name, partner=None): a setting as
 Query = list[tuple[str, object]]
 Row = tuple[str, str, str]
 KIND_ORDER: dict[Kind, int] = {"token": 0, "aksk": 1, "password": 2}
-# Header names whose values are secrets, in any request or response.
-SECRET_HEADERS = frozenset(
-    {"x-auth-token", "authorization", "x-security-token", "x-subject-token", "cookie", "set-cookie"}
-)
 SIGNATURE_HINT = (
     "check the secret key belongs to the access key and the key is enabled; "
     "a signature is only valid within 15 minutes of X-Sdk-Date, so check this machine's clock"

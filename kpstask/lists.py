@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from kpstask import connect
 from kpstask.choices import Display, Listing, OutputFormat
 from kpstask.errors import ApiError, AuthError, ExitCode, KpsError, UsageError, worst
+from kpstask.listwatch import MAX_LISTED, PAGE_SIZE
 from kpstask.models import TASK_ID_RE, ListedTask
 from kpstask.policy import Action, for_get
 from kpstask.tasks import out_for
@@ -16,10 +17,9 @@ if TYPE_CHECKING:
     from kpstask.client import KpsClient
     from kpstask.context import Run
 
-LIST_PAGE_LIMIT = 1000  # what the API allows per page
-# A project has at most a few thousand servers; a list that goes on past this is a server
-# that does not page correctly, and memory stays bounded by it.
-MAX_LISTED = 100_000
+# What the API allows per page; and, as a project has at most a few thousand servers, a list
+# that goes on past MAX_LISTED is a server that does not page correctly (memory stays bounded).
+LIST_PAGE_LIMIT = PAGE_SIZE
 
 
 def fetch_listed(run: Run, client: KpsClient, kind: str, limit: int | None, page_size: int) -> list[ListedTask]:

@@ -133,3 +133,18 @@ def test_the_aksk_refusal_hint_talks_about_the_secret_key(kps: responses.Request
     result = run(*args, env=env)  # type: ignore[arg-type]
     one_line_error(result, 4)
     assert "secret key" in result.stderr and "token" not in result.stderr.split("hint:")[1]
+
+
+def test_a_config_that_is_a_fifo_or_huge_is_refused_at_once(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)  # reading it would wait for a writer for ever
+    result = run("get", "t1", env={"KPSTASK_CONFIG": str(fifo)})
+    one_line_error(result, 2)
+    assert "not a regular file" in result.stderr
+    huge = tmp_path / "huge.toml"
+    huge.write_bytes(b"# " + b"x" * (2 * 1024 * 1024) + b"\n")
+    result = run("get", "t1", env={"KPSTASK_CONFIG": str(huge)})
+    one_line_error(result, 2)
+    assert "larger than 1 MiB" in result.stderr
