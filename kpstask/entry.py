@@ -4,10 +4,9 @@ instead of ~40); everything else goes to `kpstask.cli`."""
 
 from __future__ import annotations
 
-import signal
 import sys
 
-from kpstask.interrupts import Terminated
+from kpstask.interrupts import Terminated  # no imports of its own: nothing for a Ctrl-C to interrupt
 
 INTERRUPTED, TERMINATED = 130, 143
 
@@ -17,10 +16,13 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    # CI runners stop a step with SIGTERM: end like Ctrl-C (display restored, what is known
-    # printed), but with 143. Installed first, so even a SIGTERM during start-up ends that way.
-    signal.signal(signal.SIGTERM, _terminated)
     try:
+        # `signal` is imported in here: a Ctrl-C during that import is caught below too.
+        import signal
+
+        # CI runners stop a step with SIGTERM: end like Ctrl-C (display restored, what is known
+        # printed), but with 143. Installed first, so even a SIGTERM during start-up ends that way.
+        signal.signal(signal.SIGTERM, _terminated)
         _main()
     except KeyboardInterrupt as exc:  # before the command's own handling took over
         code = TERMINATED if isinstance(exc, Terminated) else INTERRUPTED
