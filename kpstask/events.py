@@ -1,4 +1,5 @@
-"""What the wait engine tells a display: plain data, no behaviour."""
+"""What the wait engine tells a display: plain data, and the words for it that every
+display shares."""
 
 from __future__ import annotations
 
@@ -19,12 +20,23 @@ class TaskSeen:
 
 @dataclass(frozen=True)
 class TaskTrouble:
-    """A request failed in a way worth retrying."""
+    """A request failed in a way worth retrying. A task not found yet carries the seconds
+    of --not-found-grace it has left."""
 
     task_id: str
     error: KpsError
     retry_in_s: float
     elapsed_s: float
+    grace_left_s: float | None = None
+
+    def describe(self) -> str:
+        """The warning, the same in every display: `ID: what; retrying in 2.0s`."""
+        if self.grace_left_s is not None:
+            # A new task may take a moment to be visible: say how long we keep asking, and
+            # which flag changes that, rather than the next retry's delay.
+            left = max(1, round(self.grace_left_s))
+            return f"{self.task_id}: not found yet; asking again for up to {left}s (--not-found-grace)"
+        return f"{self.task_id}: {self.error}; retrying in {seconds(self.retry_in_s)}"
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,11 @@ class Notice:
     """Something about the whole wait a person should know (a warning)."""
 
     text: str
+
+
+def seconds(delay: float) -> str:
+    """A delay: `2.0s`, or whole seconds from a minute on (a Retry-After can be long)."""
+    return f"{delay:.1f}s" if delay < 60 else f"{delay:.0f}s"
 
 
 Event = TaskSeen | TaskTrouble | TaskDone | Tick | Notice

@@ -130,7 +130,7 @@ class PlainProgress:
             self._seen(event)
         elif isinstance(event, TaskTrouble):
             if self._troubles.is_new(event):
-                self._line(f"warning: {event.task_id}: {event.error}; retrying in {elapsed(event.retry_in_s)}")
+                self._line(f"warning: {event.describe()}")
         elif isinstance(event, Tick):
             self._elapsed = event.elapsed_s
             if self.heartbeat_s > 0 and self.wall() - self._last_line >= self.heartbeat_s and event.waiting:

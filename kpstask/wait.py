@@ -234,7 +234,8 @@ class WaitEngine:
         if task.task_status != previous:
             self.on_event(TaskSeen(task, previous, now - self._start))
         if task.state in (State.SUCCEEDED, State.FAILED):
-            self._finish(tracked, self._result(tracked))
+            # Finished at the first look: "already done", not an elapsed time of ~0 s.
+            self._finish(tracked, self._result(tracked)._replace(already_done=previous is None))
             if task.state is State.FAILED and self.options.fail_fast:
                 self._finish_all(lambda t: self._result(t, cancelled=True))
             return
@@ -249,7 +250,7 @@ class WaitEngine:
             return
         delay = min(max(MIN_INTERVAL_S, self._interval(now, tracked)), NOT_FOUND_RETRY_S, remaining)
         tracked.last_error = error
-        self.on_event(TaskTrouble(tracked.task_id, error, delay, now - self._start))
+        self.on_event(TaskTrouble(tracked.task_id, error, delay, now - self._start, grace_left_s=remaining))
         self._schedule(tracked, now, delay)
 
     def _on_trouble(self, tracked: _Tracked, error: KpsError, now: float) -> None:
@@ -333,12 +334,14 @@ class WaitEngine:
     def _result(
         self, tracked: _Tracked, *, deadline: bool = False, cancelled: bool = False, reason: KpsError | None = None
     ) -> TaskResult:
-        # A task never seen reports why: the last error, else the reason the wait ended.
+        # A task never seen reports why. At the deadline: the last error, else that no answer
+        # came. Cut short (Ctrl-C, fail-fast): only the reason the wait ended, if it is an
+        # error; trouble that was still being retried means "not finished", not an error.
         error = None
-        if tracked.task is None and (deadline or cancelled):
-            error = tracked.last_error or reason
-            if error is None and deadline:
-                error = DeadlineError("no answer before the deadline")
+        if tracked.task is None and deadline:
+            error = tracked.last_error or DeadlineError("no answer before the deadline")
+        elif tracked.task is None and cancelled:
+            error = reason
         return TaskResult(
             tracked.task_id,
             task=tracked.task,

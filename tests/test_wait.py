@@ -263,6 +263,56 @@ def test_ctrl_c_returns_what_is_known() -> None:
     assert result.task is not None and result.task.task_status == "RUNNING_RESET"
 
 
+def interrupted_after(seconds: float, plans: dict[str, Callable[[float], str | KpsError]]) -> list[TaskResult]:
+    """The results of a wait that Ctrl-C stops once `seconds` of fake time have passed."""
+    clock = FakeClock()
+
+    def sleep(delay: float) -> None:
+        clock.sleep(delay)
+        if clock.now > seconds:
+            raise KeyboardInterrupt
+
+    api = FakeApi(clock, plans)
+    engine = WaitEngine(list(plans), InlineRunner(api.poll), clock=clock, sleep=sleep, rand=lambda: 0.5)
+    with pytest.raises(WaitInterrupted) as info:
+        engine.run()
+    assert info.value.code == ExitCode.INTERRUPTED
+    return info.value.results
+
+
+def test_a_task_mid_retry_at_ctrl_c_is_not_finished_not_an_error() -> None:
+    never_seen = interrupted_after(5, {"a": lambda now: ApiError("server error", http_status=503),
+                                       "b": lambda now: NetworkError("connection reset"),
+                                       "c": lambda now: NotFoundError("not found"),
+                                       "d": finishes(100)})  # fmt: skip
+    assert [(r.task_id, r.error, r.task is None) for r in never_seen] == [
+        ("a", None, True),
+        ("b", None, True),
+        ("c", None, True),
+        ("d", None, False),
+    ]
+    assert summary(never_seen, True) == "interrupted: 4 not finished"
+    assert {r.exit_code for r in never_seen} == {ExitCode.PENDING}
+
+    def seen_then_trouble(now: float) -> str | KpsError:
+        return "RUNNING_RESET" if now < 1 else NetworkError("connection reset")
+
+    [result] = interrupted_after(20, {"a": seen_then_trouble})
+    assert result.error is None and result.task is not None and result.task.task_status == "RUNNING_RESET"
+
+
+def test_a_task_mid_retry_at_fail_fast_is_not_finished() -> None:
+    results, _, _, _ = run({"a": finishes(10, "FAILED_RESET"), "b": lambda now: NetworkError("down")}, fail_fast=True)
+    assert [r.exit_code for r in results] == [ExitCode.FAILED, ExitCode.PENDING]
+    assert results[1].error is None
+    assert summary(results, False) == "done: 1 failed, 1 not finished"
+
+
+def test_at_the_deadline_a_task_never_seen_still_says_why() -> None:
+    results, _, _, _ = run({"a": lambda now: NetworkError("connection reset")}, timeout_s=60.0)
+    assert results[0].exit_code == ExitCode.NETWORK and "connection reset" in str(results[0].error)
+
+
 def test_results_keep_the_order_given() -> None:
     results, _, _, _ = run({"z": finishes(50), "a": finishes(5), "m": finishes(20)})
     assert [r.task_id for r in results] == ["z", "a", "m"]
@@ -316,6 +366,35 @@ def test_plain_progress_lines_heartbeat_and_no_escape_codes() -> None:
     assert lines[4].endswith("done: 1 succeeded after 1m11s")
     assert len(lines) == 5
     assert "\x1b" not in stream.getvalue() and "\r" not in stream.getvalue()
+
+
+def test_not_found_yet_says_how_long_kpstask_keeps_asking() -> None:
+    def appears(now: float) -> str | KpsError:
+        return NotFoundError("not found", http_status=404) if now < 12 else "SUCCESS_BIND"
+
+    _, _, events, _ = run({"a": appears}, not_found_grace_s=30.0)
+    troubles = [e for e in events if isinstance(e, TaskTrouble)]
+    assert len(troubles) >= 2
+    assert troubles[0].describe() == "a: not found yet; asking again for up to 30s (--not-found-grace)"
+    assert troubles[-1].describe() == "a: not found yet; asking again for up to 20s (--not-found-grace)"
+    stream = io.StringIO()
+    display = PlainProgress(stream, wall=lambda: 1_800_000_000.0)
+    for event in events:
+        display(event)
+    lines = stream.getvalue().splitlines()
+    warnings = [line for line in lines if "warning:" in line]
+    # once, not at every retry; and none of the old words
+    said = "2027-01-15T08:00:00Z warning: a: not found yet; asking again for up to 30s (--not-found-grace)"
+    assert warnings == [said]
+    assert "retrying in" not in stream.getvalue()
+
+
+def test_trouble_describes_itself_for_every_display() -> None:
+    trouble = TaskTrouble("t1", ApiError("server error", http_status=503), 2.0, 1.0)
+    assert trouble.describe() == "t1: server error (HTTP 503); retrying in 2.0s"
+    assert TaskTrouble("t1", ApiError("throttled"), 120.0, 1.0).describe() == "t1: throttled; retrying in 120s"
+    almost = TaskTrouble("t1", NotFoundError("not found"), 0.2, 29.8, grace_left_s=0.2)
+    assert almost.describe() == "t1: not found yet; asking again for up to 1s (--not-found-grace)"
 
 
 def test_github_annotation_for_failed_tasks() -> None:
