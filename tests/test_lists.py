@@ -54,7 +54,7 @@ def test_running_every_page(sim: Simulator) -> None:
     assert [r["task_id"] for r in records] == [f"run-{i}" for i in range(5)]
     assert len(list_requests(sim, "running")) == 3  # 2 + 2 + 1
     first = records[0]
-    assert first["operation"] == "bind" and first["operate_type"] == "bind"
+    assert first["operation"] == "bind" and first["operate_type"] == "RUNNING_BIND"  # the API's form
     assert first["task_time"].isdigit()  # the raw epoch milliseconds stay
     assert first["task_time_iso"].endswith("Z") and first["task_time_iso"][:2] == "20"
     assert {"server_name", "server_id", "keypair_name"} <= first.keys()

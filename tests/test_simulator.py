@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -272,3 +279,224 @@ def test_shell_quoted_exports(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# -- the lists: operate_type in the API's forms, failure reasons -----------------------------
+
+
+def items(sim: Simulator, kind: str) -> dict[str, dict[str, object]]:
+    answer = requests.get(f"{sim.url}/v3/{DEFAULT_PROJECT}/{kind}-tasks", headers={"X-Auth-Token": CANARY}, timeout=5)
+    return {str(item["task_id"]): item for item in answer.json()["tasks"]}
+
+
+def test_operate_type_has_the_apis_forms(clock: FakeClock) -> None:
+    tasks = [
+        {"id": "run", "operation": "unbind", "outcome": "never", "ready_s": 0},
+        {"id": "ready", "operation": "bind", "ready_s": 100},  # READY is in the running list too
+        {"id": "bad", "operation": "replace", "outcome": "failed", "ready_s": 0, "running_s": 1},
+        {"id": "fixed", "status": "FAILED_BIND"},
+        {"id": "plain", "operation": "reset", "outcome": "never", "operate_type": "RESET"},
+    ]
+    with Simulator(Scenario.parse({"token": CANARY, "tasks": tasks}, now=clock()), clock=clock) as sim:
+        clock.now += 2
+        running = {task_id: item["operate_type"] for task_id, item in items(sim, "running").items()}
+        failed = {task_id: item["operate_type"] for task_id, item in items(sim, "failed").items()}
+    assert running == {"run": "RUNNING_UNBIND", "ready": "RUNNING_BIND", "plain": "RESET"}
+    assert failed == {"bad": "FAILED_REPLACE", "fixed": "FAILED_BIND"}
+
+
+@pytest.mark.parametrize(
+    ("form", "operation"),
+    [("RESET", "reset"), ("REPLACE", "replace"), ("UNBIND", "unbind"), ("BIND", "bind"), ("reset", "reset"),
+     ("RUNNING_RESET", "reset"), ("READY_BIND", "bind"), ("FAILED_UNBIND", "unbind"), ("FAILED_REPLACE", "replace"),
+     ("SUCCESS_BIND", "bind"), ("ROTATE", None), ("", None)],
+)  # fmt: skip
+def test_kpstask_reads_every_operate_type_form(form: str, operation: str | None) -> None:
+    from kpstask.models import ListedTask
+
+    assert ListedTask({"task_id": "t", "operate_type": form}).operation == operation
+
+
+def test_a_task_failing_on_its_clock_is_listed_with_its_reason(clock: FakeClock) -> None:
+    """What `get`/`wait` look up to say why a task failed: code and message, per task, with defaults."""
+    tasks = [
+        {"id": "plain", "operation": "unbind", "outcome": "failed", "ready_s": 1, "running_s": 2},
+        {"id": "told", "outcome": "failed", "error_code": "KPS.2010", "error_msg": "The ECS is not running."},
+        {"id": "no-code", "outcome": "failed", "error_code": None, "error_msg": "Update public key error"},
+        {"id": "later", "outcome": "failed", "ready_s": 100},
+    ]
+    with Simulator(Scenario.parse({"token": CANARY, "tasks": tasks}, now=clock()), clock=clock) as sim:
+        assert items(sim, "failed") == {}
+        clock.now += 10
+        assert api(sim, "plain").json()["task_status"] == "FAILED_UNBIND"
+        failed = items(sim, "failed")
+    reasons = {task_id: (item["task_error_code"], item["task_error_msg"]) for task_id, item in failed.items()}
+    assert reasons == {
+        "plain": ("KPS.0003", "Failed to unbind the key pair: the server did not answer."),
+        "told": ("KPS.2010", "The ECS is not running."),
+        "no-code": (None, "Update public key error"),
+    }
+
+
+def test_failure_reasons_in_toml_and_bad_ones(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('[[tasks]]\nid = "a"\nerror_code = ""\nerror_msg = "why"\n')  # TOML has no null
+    task = load_scenario(str(path)).tasks[0]
+    assert (task.error_code, task.error_msg) == (None, "why")
+    for bad in ({"error_code": 5}, {"error_msg": 5}, {"error_msg": "a\nb"}, {"operate_type": ["RESET"]}):
+        with pytest.raises(UsageError, match="scenario"):
+            Scenario.parse({"tasks": [{"id": "a", **bad}]})
+
+
+def test_the_demo_set_has_a_failed_task_with_no_code(clock: FakeClock) -> None:
+    with Simulator(default_scenario(), clock=clock) as sim:
+        headers = {"X-Auth-Token": sim.scenario.token}
+        for task_id in ("demo-reset-failed", "demo-unbind-failed"):
+            requests.get(f"{sim.url}/v3/{DEFAULT_PROJECT}/tasks/{task_id}", headers=headers, timeout=5)
+        clock.now += 10
+        answer = requests.get(f"{sim.url}/v3/{DEFAULT_PROJECT}/failed-tasks", headers=headers, timeout=5).json()
+    codes = {item["task_id"]: item["task_error_code"] for item in answer["tasks"]}
+    assert codes == {"demo-reset-failed": None, "demo-unbind-failed": "KPS.0003"}
+
+
+@pytest.fixture
+def no_code(clock: FakeClock) -> Iterator[Simulator]:
+    tasks = [{"id": "no-code", "operation": "reset", "status": "FAILED_RESET", "error_code": None,
+              "error_msg": "Update public key error", "server_id": "srv-1", "server_name": "ecs-1"},
+             {"id": "coded", "status": "FAILED_BIND", "error_code": "KPS.0003", "error_msg": "no answer"}]  # fmt: skip
+    with Simulator(Scenario.parse({"token": CANARY, "tasks": tasks}), clock=clock) as sim:
+        yield sim
+
+
+def failed_list(sim: Simulator, output: str) -> str:
+    from typer.testing import CliRunner
+
+    from kpstask.cli import app
+
+    env = {"KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT, "KPSTASK_TOKEN": CANARY}
+    result = CliRunner().invoke(app, ["failed", "-o", output], env={**env, "COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr and "None" not in result.stdout
+    return result.stdout
+
+
+def test_a_null_error_code_in_json(no_code: Simulator) -> None:
+    records = [json.loads(line) for line in failed_list(no_code, "json").splitlines()]
+    assert records[0]["task_error_code"] is None  # as the API gave it
+    assert records[0]["task_error_msg"] == "Update public key error"
+    assert records[1]["task_error_code"] == "KPS.0003"
+
+
+def test_a_null_error_code_in_tsv(no_code: Simulator) -> None:
+    first, second = (line.split("\t") for line in failed_list(no_code, "tsv").splitlines())
+    assert first[0] == "no-code" and first[6:] == ["-", "Update public key error"]  # an empty field is `-`
+    assert second[6:] == ["KPS.0003", "no answer"]
+
+
+def test_a_null_error_code_in_the_human_table(no_code: Simulator) -> None:
+    lines = failed_list(no_code, "human").splitlines()
+    row = next(line for line in lines if line.startswith("no-code"))
+    assert row.rstrip().endswith("Update public key error")
+    assert ": Update" not in row  # no empty code before the message
+    assert next(line for line in lines if line.startswith("coded")).rstrip().endswith("KPS.0003: no answer")
+
+
+# -- `kpstask simulate`'s task line, `kpstask demo` interrupted ---------------------------------
+
+
+def test_the_tasks_line_marks_the_task_that_never_finishes() -> None:
+    from kpstask.cli.sim import tasks_line
+
+    assert tasks_line(default_scenario()) == (
+        "demo-bind-ok demo-replace-ok demo-reset-ok demo-unbind-failed demo-reset-failed"
+        " demo-bind-stuck (never finishes) demo-flaky"
+    )
+    fixed = [{"id": "odd", "status": "PAUSED_RESET"}, {"id": "done", "status": "FAILED_RESET"},
+             {"id": "stuck", "status": "RUNNING_BIND"}, {"id": "slow", "running_s": 1e6}]  # fmt: skip
+    assert tasks_line(Scenario.parse({"tasks": fixed})) == "odd (never finishes) done stuck (never finishes) slow"
+    assert tasks_line(Scenario.parse({})) == "(none)"
+
+
+def test_simulate_prints_the_marked_tasks_line() -> None:
+    kpstask = Path(sys.executable).with_name("kpstask")
+    proc = subprocess.Popen([str(kpstask), "simulate", "--port", "0", "-q"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        lines = [proc.stdout.readline() for _ in range(6)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert lines[-1] == "# ready\n"
+    assert lines[-2].startswith("# tasks: demo-bind-ok ")
+    assert " demo-bind-stuck (never finishes) " in lines[-2]
+
+
+KPSTASK = Path(sys.executable).with_name("kpstask")
+
+
+def read_until(fd: int, marker: bytes, seen: bytes = b"", limit_s: float = 30) -> bytes:
+    """Read `fd` until `marker` has come (the output so far); EOF or the time limit fails the test."""
+    deadline = time.monotonic() + limit_s
+    while marker not in seen:
+        assert time.monotonic() < deadline, seen.decode(errors="replace")
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # a pty whose child has gone
+                chunk = b""
+            assert chunk, seen.decode(errors="replace")
+            seen += chunk
+    return seen
+
+
+def read_to_end(fd: int, seen: bytes) -> bytes:
+    while True:
+        try:
+            chunk = os.read(fd, 65536) if select.select([fd], [], [], 20)[0] else b""
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return seen
+        seen += chunk
+
+
+@pytest.mark.parametrize(("sent", "code", "words"), [(signal.SIGINT, 130, "interrupted"),
+                                                      (signal.SIGTERM, 143, "terminated (SIGTERM)")])  # fmt: skip
+def test_demo_reports_an_interrupt_once(sent: signal.Signals, code: int, words: str) -> None:
+    proc = subprocess.Popen([str(KPSTASK), "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stderr is not None and proc.stdout is not None
+    try:
+        seen = read_until(proc.stderr.fileno(), b"_BIND")  # the wait has started: a first status shown
+        proc.send_signal(sent)
+        stderr = read_to_end(proc.stderr.fileno(), seen).decode()
+        assert proc.wait(timeout=20) == code
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert [line for line in stderr.splitlines() if line.startswith("kpstask: error:")] == [f"kpstask: error: {words}"]
+    assert "interrupted: 5 not finished" in stderr  # the wait's own summary stays
+    assert "Traceback" not in stderr
+
+
+def test_demo_on_a_terminal_reports_ctrl_c_once() -> None:
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the demo on a terminal, with the live display
+        os.execv(str(KPSTASK), ["kpstask", "demo", "--no-color"])
+    try:
+        _, _, rest = read_until(fd, b"$ kpstask wait").partition(b"$ kpstask wait")
+        _, _, table = read_until(fd, b"\n", rest).partition(b"\n")  # that line names every task
+        seen = read_until(fd, b"demo-flaky", table)  # the live table is drawn: the wait is under way
+        os.kill(pid, signal.SIGINT)
+        output = read_to_end(fd, seen).decode(errors="replace")
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 130
+    assert output.count("kpstask: error: interrupted") == 1, output
+    assert "Traceback" not in output

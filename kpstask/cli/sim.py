@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -10,6 +10,9 @@ from kpstask.cli.options import grouped
 from kpstask.cli.root import app
 from kpstask.context import Run
 from kpstask.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from kpstask.simulator import Scenario
 
 
 @app.command()
@@ -58,7 +61,7 @@ def simulate(
         ("KPSTASK_TOKEN", plan.token),
     ):
         out.write(f"export {name}={shlex.quote(value)}\n")
-    out.write(f"# tasks: {' '.join(task.task_id for task in plan.tasks) or '(none)'}\n# ready\n")
+    out.write(f"# tasks: {tasks_line(plan)}\n# ready\n")
     out.flush()
     try:
         while not stop.wait(0.2):
@@ -69,6 +72,12 @@ def simulate(
         sim.stop()
     run.say("simulator", "stopped")
     return ExitCode.OK
+
+
+def tasks_line(plan: Scenario) -> str:
+    """The task ids, one that never finishes marked (the mark is a separate word: ids copy whole)."""
+    words = [f"{task.task_id} (never finishes)" if task.never_finishes else task.task_id for task in plan.tasks]
+    return " ".join(words) or "(none)"
 
 
 DEMO_TASKS = ("demo-bind-ok", "demo-replace-ok", "demo-unbind-failed", "demo-reset-ok", "demo-flaky")
@@ -90,7 +99,7 @@ def demo(
         run.raw_stderr.write(f"kpstask demo: a local KPS simulator is serving demo tasks at {sim.url}\n")
         run.raw_stderr.write(f"$ kpstask {' '.join(args)}\n")
         run.raw_stderr.flush()
-        code = _run_nested([*args, "--token", plan.token, *(["--no-color"] if no_color else [])])
+        code = _run_nested(run, [*args, "--token", plan.token, *(["--no-color"] if no_color else [])])
     meaning = {0: "every task succeeded", 1: "a task failed", 3: "a task is not finished yet"}.get(code)
     if meaning is None:
         return code
@@ -101,9 +110,14 @@ def demo(
     return ExitCode.OK
 
 
-def _run_nested(args: list[str]) -> int:
-    """Run a kpstask command line in this process, through the real parser and error mapping."""
+def _run_nested(run: Run, args: list[str]) -> int:
+    """Run a kpstask command line in this process, through the real parser. Its errors and its
+    interrupt are left to demo's own mapping (`run_mapped`), so each is reported once."""
+    from typer.core import TyperGroup
+
     from kpstask.cli import load
 
     command = typer.main.get_command(load())
-    return int(command.main(args=args, prog_name="kpstask", standalone_mode=False))
+    assert isinstance(command, TyperGroup)  # the app's KpsGroup
+    # TyperGroup's main, not KpsGroup's: that one maps (and reports) every outcome itself.
+    return int(TyperGroup.main(command, args=args, prog_name="kpstask", standalone_mode=False, obj=run) or 0)

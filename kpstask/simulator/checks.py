@@ -62,6 +62,13 @@ def text(spec: Mapping[str, Any], key: str, where: str, default: Any) -> Any:
     return value
 
 
+def nullable_text(spec: Mapping[str, Any], key: str, where: str, default: str) -> str | None:
+    """As `text`, but JSON null is a value (the API sends null too); TOML has no null: there, ""."""
+    if key in spec and spec[key] is None:
+        return None
+    return str(text(spec, key, where, default)) or None
+
+
 def number(spec: Mapping[str, Any], key: str, where: str, default: float | None, high: float) -> float | None:
     """A finite number from 0 to `high` (nan, inf and 1e300 are refused), as a float."""
     value = typed(spec, key, (int, float), where, default)

@@ -15,6 +15,11 @@ from kpstask.simulator.checks import MAX_DURATION_S, MAX_FAULT_SECONDS, check_ke
 
 OPERATIONS = ("reset", "replace", "bind", "unbind")
 OUTCOMES = ("success", "failed", "never")
+# When a task's clock starts: when the simulator starts (or the task is added), or at the task's
+# first query: a GET of it, or a running-/failed-tasks page that lists it. The demo set uses
+# first_query, so `kpstask simulate` now and `kpstask wait` a minute later still see the states go by.
+CLOCKS = ("start", "first_query")
+DEFAULT_ERROR_CODE = "KPS.0003"
 FAULT_TYPES = (
     "latency",  # add `seconds` of delay, then carry on
     "status",  # answer `status` (or each of `statuses` in turn) instead of the real answer
@@ -104,14 +109,17 @@ class SimTask:
     server_name: str = "ecs-demo"
     keypair_name: str = "kp-demo"
     faults: list[Fault] = field(default_factory=list)
-    created_at: float | None = None  # None: when the simulator starts
+    created_at: float | None = None  # None: not started yet (at the simulator's start, or first query)
+    operate_type: str | None = None  # the lists' operate_type; None: RUNNING_<OP> / FAILED_<OP>
+    error_code: str | None = DEFAULT_ERROR_CODE  # the failed-task record's; None is JSON null, as in the API
+    error_msg: str | None = None  # the failed-task record's; None: a message naming the operation
     requests: int = 0
     cleared: bool = False  # its failed-task record was deleted
 
     @classmethod
     def parse(cls, spec: Any, where: str, now: float | None = None) -> SimTask:
         keys = {"id", "task_id", "server_id", "operation", "outcome", "ready_s", "running_s", "status",
-                "server_name", "keypair_name", "faults"}  # fmt: skip
+                "server_name", "keypair_name", "faults", "operate_type", "error_code", "error_msg"}  # fmt: skip
         spec = check_keys(spec, keys, where)
         task_id = checks.task_id(spec.get("id", spec.get("task_id")), where)
         where = f"{where} (task {task_id})"  # a valid id is safe to show
@@ -134,6 +142,9 @@ class SimTask:
             keypair_name=checks.text(spec, "keypair_name", where, "kp-demo"),
             faults=[Fault.parse(f, f"{where}.faults[{i}]") for i, f in enumerate(faults)],
             created_at=now,
+            operate_type=checks.text(spec, "operate_type", where, None),
+            error_code=checks.nullable_text(spec, "error_code", where, DEFAULT_ERROR_CODE),
+            error_msg=checks.text(spec, "error_msg", where, None),
         )
 
     def status_at(self, now: float) -> str:
@@ -148,20 +159,34 @@ class SimTask:
             return f"RUNNING_{suffix}"
         return f"{'SUCCESS' if self.outcome == 'success' else 'FAILED'}_{suffix}"
 
+    def start(self, now: float) -> None:
+        """Start the clock, if it has not started (a first query)."""
+        if self.created_at is None:
+            self.created_at = now
+
+    @property
+    def never_finishes(self) -> bool:
+        """Stays in flight (or in a status nobody knows) for ever, whatever the clock says."""
+        if self.status is not None:
+            return not self.status.startswith(("SUCCESS_", "FAILED_"))
+        return self.outcome == "never"
+
     def listed(self, started_wall: float, failed: bool) -> dict[str, Any]:
-        """An item of running-tasks or failed-tasks; task_time is epoch milliseconds, as a string."""
-        operation = self.status.rpartition("_")[2].lower() if self.status else self.operation
-        item = {
+        """An item of running-tasks or failed-tasks; task_time is epoch milliseconds, as a string.
+        operate_type has the form of the API's examples: RUNNING_RESET, FAILED_REPLACE."""
+        suffix = self.status.rpartition("_")[2] if self.status else self.operation.upper()
+        operation = suffix.lower()
+        item: dict[str, Any] = {
             "task_id": self.task_id,
-            "operate_type": operation,
+            "operate_type": self.operate_type or f"{'FAILED' if failed else 'RUNNING'}_{suffix}",
             "task_time": str(int(started_wall * 1000)),
             "server_name": self.server_name,
             "server_id": self.server_id,
             "keypair_name": self.keypair_name,
         }
         if failed:
-            item["task_error_code"] = "KPS.0003"
-            item["task_error_msg"] = f"Failed to {operation} the key pair: the server did not answer."
+            item["task_error_code"] = self.error_code
+            item["task_error_msg"] = self.error_msg or f"Failed to {operation} the key pair: the server did not answer."
         return item
 
     def describe(self, now: float) -> dict[str, Any]:
@@ -171,6 +196,7 @@ class SimTask:
             "operation": self.operation,
             "outcome": self.outcome,
             "task_status": self.status_at(now),
+            "clock_started": self.created_at is not None,
             "requests": self.requests,
         }
 
@@ -188,14 +214,21 @@ class Scenario:
     access_keys: list[dict[str, str]] = field(default_factory=list)  # access_key, secret_key[, security_token]
     users: list[dict[str, str]] = field(default_factory=list)  # name, domain, password: IAM logins
     token_ttl_s: float = 86400.0  # lifetime of the tokens the simulated IAM issues
+    clock: str = "start"  # when task clocks start: one of CLOCKS
 
     @classmethod
     def parse(cls, spec: Any, now: float | None = None) -> Scenario:
-        keys = {"project_id", "token", "tasks", "faults", "seed", "auth", "access_keys", "users", "token_ttl_s"}
+        keys = {"project_id", "token", "tasks", "faults", "seed", "auth", "access_keys", "users", "token_ttl_s",
+                "clock"}  # fmt: skip
         top = "top level"
         spec = check_keys(spec, keys, top)
         if spec.get("auth", "token") not in ("token", "any"):
             raise fail(top, "auth must be token or any")
+        clock = spec.get("clock", "start")
+        if clock not in CLOCKS:
+            raise fail(top, f"clock must be one of {', '.join(CLOCKS)}")
+        if clock == "first_query":
+            now = None  # each task's clock waits for its first query
         tasks = typed(spec, "tasks", list, top, [])
         faults = typed(spec, "faults", list, top, [])
         scenario = cls(
@@ -210,6 +243,7 @@ class Scenario:
             users=[checks.strings(u, f"users[{i}]", {"name", "domain", "password"}, set())
                    for i, u in enumerate(typed(spec, "users", list, top, []))],
             token_ttl_s=checks.number(spec, "token_ttl_s", top, 86400.0, MAX_DURATION_S) or 0.0,
+            clock=clock,
         )  # fmt: skip
         ids = [task.task_id for task in scenario.tasks]
         if len(set(ids)) != len(ids):
@@ -241,13 +275,23 @@ def load_scenario(path: str, now: float | None = None) -> Scenario:
 
 def default_scenario(now: float | None = None) -> Scenario:
     """A handful of tasks of every kind with short durations, and one flaky task."""
-    spec = {
+    spec: dict[str, Any] = {
+        "clock": "first_query",  # `kpstask simulate` now, `kpstask wait` later: the states still go by
         "tasks": [
             {"id": "demo-bind-ok", "operation": "bind", "ready_s": 0.5, "running_s": 2},
             {"id": "demo-replace-ok", "operation": "replace", "ready_s": 1, "running_s": 4},
             {"id": "demo-reset-ok", "operation": "reset", "ready_s": 1, "running_s": 6},
             {"id": "demo-unbind-failed", "operation": "unbind", "outcome": "failed", "ready_s": 1, "running_s": 3},
-            {"id": "demo-reset-failed", "operation": "reset", "outcome": "failed", "ready_s": 1, "running_s": 5},
+            # As in the API's own example of a failed-task record: no code, only a message.
+            {
+                "id": "demo-reset-failed",
+                "operation": "reset",
+                "outcome": "failed",
+                "ready_s": 1,
+                "running_s": 5,
+                "error_code": None,
+                "error_msg": "Update public key error",
+            },
             {"id": "demo-bind-stuck", "operation": "bind", "outcome": "never", "ready_s": 1},
             {
                 "id": "demo-flaky",
@@ -256,7 +300,7 @@ def default_scenario(now: float | None = None) -> Scenario:
                 "running_s": 3,
                 "faults": [{"type": "status", "statuses": [503, 429], "retry_after": 0}],
             },
-        ]
+        ],
     }
     for i, task in enumerate(spec["tasks"]):
         task["server_id"] = f"c9aa197b-a6b6-4c33-b3a6-fa0b4ec5{i:04d}"

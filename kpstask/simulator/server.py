@@ -59,9 +59,9 @@ class Simulator:
         self.clock = clock
         self.wall = wall  # for X-Sdk-Date and token expiry, which are wall-clock times
         self._gate = Gate(scenario, wall)  # the gateway's credentials checks and the simulated IAM
-        for task in scenario.tasks:  # tasks start their clocks when the simulator does
-            if task.created_at is None:
-                task.created_at = clock()
+        if scenario.clock == "start":  # tasks start their clocks when the simulator does
+            for task in scenario.tasks:
+                task.start(clock())
         self.log = log
         # (method, path, status or fault action, arrival on the clock), the newest last
         self.requests: list[tuple[str, str, int | str, float]] = []
@@ -111,7 +111,8 @@ class Simulator:
 
     def add_task(self, spec: dict[str, Any]) -> SimTask:
         with self._lock:
-            task = SimTask.parse(spec, "task", self.clock())
+            started = self.clock() if self.scenario.clock == "start" else None
+            task = SimTask.parse(spec, "task", started)
             self.scenario.tasks = [t for t in self.scenario.tasks if t.task_id != task.task_id] + [task]
             return task
 
@@ -184,6 +185,7 @@ class Simulator:
             task = self._find(task_id) if project_id == self.scenario.project_id else None
             delay, reply = self._apply_faults(self.scenario.faults, number, task)
             if task is not None:
+                task.start(self.clock())  # a first query starts a `first_query` clock
                 task_number = task.requests
                 task.requests += 1
                 if reply is None:
@@ -226,9 +228,15 @@ class Simulator:
             return json_reply(400, {"error_code": "KPS.0002", "error_msg": "limit or offset out of range"})
         running = [t for t in self.scenario.tasks if t.status_at(now).startswith(("READY", "RUNNING"))]
         chosen = running if listing.group(2) == "running" else failed
-        page = [t.listed(self.wall() - (now - (t.created_at or now)), failed=listing.group(2) == "failed")
-                for t in chosen[offset : offset + limit]]  # fmt: skip
+        shown = chosen[offset : offset + limit]
+        for task in shown:  # listed is queried: a `first_query` clock starts (or the list would never end)
+            task.start(now)
+        page = [t.listed(self._started_wall(t, now), failed=listing.group(2) == "failed") for t in shown]
         return json_reply(200, {"total": len(chosen), "tasks": page})
+
+    def _started_wall(self, task: SimTask, now: float) -> float:
+        """When the task started, on the wall clock (task_time)."""
+        return self.wall() - (now - (task.created_at if task.created_at is not None else now))
 
     def _apply_faults(self, faults: list[Fault], number: int, task: SimTask | None) -> tuple[float, Reply | None]:
         delay = 0.0
