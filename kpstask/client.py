@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -30,6 +31,13 @@ class KpsClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def once(self) -> KpsClient:
+        """This client for a best-effort request: tried once, no retry said (same connections)."""
+        transport = copy.copy(self.transport)
+        transport.retry = transport.retry._replace(retries=0)
+        transport.on_retry = None
+        return KpsClient(transport, self.project_id, self.auth)
 
     def get_task(self, task_id: str) -> Task:
         """`GET /v3/{project_id}/tasks/{task_id}` as a Task, or a KpsError."""

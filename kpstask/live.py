@@ -23,13 +23,18 @@ from rich.text import Text
 
 from kpstask.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble
 from kpstask.models import State, TaskResult
-from kpstask.output.human import STATE_STYLE, Clean, cell, new_table
-from kpstask.progress import TroubleFilter, elapsed, summary
+from kpstask.output.human import STATE_STYLE, Clean, Grid, table_rows, text_width
+from kpstask.output.layout import SEPARATOR, Column, plan
+from kpstask.progress import TroubleFilter, elapsed, failure_lines, summary
 from kpstask.text import one_line
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-COLUMNS = ("TASK", "SERVER", "OPERATION", "STATUS", "ELAPSED")
+# As the terminal narrows: the operation goes, the server moves under its task, then the
+# elapsed time goes; ids and statuses are never cut (see `output.layout`).
+COLUMNS = (Column("TASK"), Column("SERVER", "line", 2), Column("OPERATION", "drop", 1), Column("STATUS", "line", 4),
+           Column("ELAPSED", "drop", 3))  # fmt: skip
 ASKING = "asking"  # the count of tasks not answered yet
+SHOWN_FAILURES = 10  # why tasks failed, said under the live table at the end (the results have all)
 
 
 @dataclass(slots=True)
@@ -47,6 +52,25 @@ class _Row:
         return "error" if self.error else self.state.value if self.state else ASKING
 
 
+def styled(cells: Sequence[str], widths: Sequence[int], styles: Sequence[str]) -> Text:
+    """A row as rich text: each cell in its style, the padding plain, no trailing spaces."""
+    line = Text()
+    last = len(cells) - 1
+    for index, (text, width, style) in enumerate(zip(cells, widths, styles, strict=True)):
+        line.append(text, style)
+        if index < last:
+            line.append(" " * (width - text_width(text)) + SEPARATOR)
+    line.rstrip()
+    return line
+
+
+def lines_per_row(width: int, task_ids: Sequence[str]) -> int:
+    """Screen lines a row takes at `width`: one, or more when columns move under it (the
+    widths a server UUID and the longest status take are assumed before any answer)."""
+    natural = [max((len(task_id) for task_id in task_ids), default=4), 36, 9, len("⠋ RUNNING_REPLACE"), 7]
+    return 1 + len(plan(COLUMNS, natural, width).below)
+
+
 class LiveProgress:
     """For a terminal: a live table (every task, or a bounded view of many), and a summary."""
 
@@ -57,7 +81,7 @@ class LiveProgress:
         self._troubles = TroubleFilter()
         self._start = time.monotonic()
         self._rows = {task_id: _Row(task_id) for task_id in task_ids}
-        self._room = max(6, console.height - 8)  # rows the table may take
+        self._room = max(6, console.height - 8) // lines_per_row(console.width, task_ids)  # rows that fit
         self.compact = len(self._rows) > self._room
         self._counts: Counter[str] = Counter({ASKING: len(self._rows)})
         self._recent: deque[str] = deque(maxlen=self._room // 2)
@@ -82,33 +106,35 @@ class LiveProgress:
         words = [f"{self._counts[kind]} {kind}" for kind in order if self._counts[kind]]
         return Text(f"{len(self._rows)} tasks: {', '.join(words)}; latest changes first, then pending longest")
 
-    def _table(self, rows: Any) -> Any:
-        table = new_table(*COLUMNS, no_wrap=COLUMNS)
+    def _table(self, rows: Any) -> Text:
+        """The rows fitted to the terminal's width, as rich text (never markup)."""
         now = time.monotonic()
         frame = SPINNER[int((now - self._start) * 12.5) % len(SPINNER)]
+        cells: list[tuple[str, ...]] = []
+        styles: list[tuple[str, ...]] = []
         for row in rows:
             style = STATE_STYLE[row.state] if row.state else ""
-            if row.state in (State.SUCCEEDED, State.FAILED):
-                mark = "✔ " if row.state is State.SUCCEEDED else "✘ "
-            else:
-                mark = f"{frame} "
-            status = Text(mark, style=style) + cell(row.status, style, self._clean)
+            done = row.state in (State.SUCCEEDED, State.FAILED)
+            mark = ("✔ " if row.state is State.SUCCEEDED else "✘ ") if done else f"{frame} "
             seconds = (row.done_at if row.done_at is not None else now) - self._start
-            cells = (cell(text, clean=self._clean) for text in (row.task_id, row.server, row.operation))
-            table.add_row(*cells, status, elapsed(seconds))
-        return table
+            cells.append((row.task_id, row.server, row.operation, mark + row.status, elapsed(seconds)))
+            styles.append(("", "", "", style, ""))
+        lines = table_rows(Grid(COLUMNS, cells, styles), self.console.width, styled, Text)
+        return Text("\n").join(lines)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TaskSeen):
             self._seen(event)
         elif isinstance(event, TaskTrouble) and self._troubles.is_new(event) and not self.compact:
-            self.console.print(
-                Text.assemble(("warning", "yellow"), f": {self._clean(event.task_id)}: {self._clean(str(event.error))}")
-            )
+            self._warn(event.describe())
         elif isinstance(event, Notice):
-            self.console.print(Text.assemble(("warning", "yellow"), f": {self._clean(event.text)}"))
+            self._warn(event.text)
         elif isinstance(event, TaskDone):
             self._done(event.result)
+
+    def _warn(self, text: str) -> None:
+        """As `run.warn` words it (`kpstask: warning: ...`), above the live table."""
+        self.console.print(Text.assemble("kpstask: ", ("warning", "yellow"), f": {self._clean(text)}"))
 
     def _change(self, row: _Row, **fields: Any) -> None:
         """Counts and the list of latest changes follow every change: O(1)."""
@@ -152,4 +178,9 @@ class LiveProgress:
 
     def close(self, results: Sequence[TaskResult], interrupted: bool = False) -> None:
         self.stop()
+        lines = failure_lines(results)
+        for line in lines[:SHOWN_FAILURES]:
+            self.console.print(Text.assemble(("✘ ", "bold red"), self._clean(line)))
+        if len(lines) > SHOWN_FAILURES:
+            self.console.print(Text(f"… and {len(lines) - SHOWN_FAILURES} more failed: see the results", style="dim"))
         self.console.print(Text(f"{summary(results, interrupted)} after {elapsed(time.monotonic() - self._start)}"))

@@ -125,11 +125,23 @@ _STATE_EXIT = {
 }
 
 
+class Failure(NamedTuple):
+    """Why a task failed, from its record in the failed-tasks list (the code may be null)."""
+
+    code: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}" if self.code and self.message else self.code or self.message
+
+
 class TaskResult(NamedTuple):
     """The outcome of asking about one task: the task, or why we could not tell.
 
     A wait adds how long it took and how many requests it made; `deadline`
-    says the wait ran out of time with the task still unfinished.
+    says the wait ran out of time with the task still unfinished, `already_done`
+    that the task was finished at the first look. `failure` is why a failed task
+    failed, when its failed-task record said.
     """
 
     task_id: str
@@ -138,6 +150,8 @@ class TaskResult(NamedTuple):
     elapsed_s: float | None = None
     polls: int | None = None
     deadline: bool = False
+    already_done: bool = False
+    failure: Failure | None = None
 
     @property
     def exit_code(self) -> ExitCode:

@@ -63,11 +63,24 @@ def annotation(result: TaskResult) -> str | None:
     if result.error is not None:
         what = f"task {result.task_id}: {result.error}"
     elif result.task is not None and result.task.state is State.FAILED:
-        server = f" on server {result.task.server_id}" if result.task.server_id else ""
-        what = f"task {result.task_id}{server}: {result.task.meaning} ({result.task.task_status})"
+        what = failed_line(result)
     else:
         return None
     return f"::error::kpstask: {github_escape(one_line(what, 1000))}"
+
+
+def failed_line(result: TaskResult) -> str:
+    """`task T on server S: Reset failed (FAILED_RESET): KPS.2019: the server is stopped`."""
+    task = result.task
+    assert task is not None
+    server = f" on server {task.server_id}" if task.server_id else ""
+    why = f": {result.failure}" if result.failure is not None else ""
+    return f"task {result.task_id}{server}: {task.meaning} ({task.task_status}){why}"
+
+
+def failure_lines(results: Sequence[TaskResult]) -> list[str]:
+    """A line for each failed task whose reason is known, for the end of a wait's progress."""
+    return [failed_line(result) for result in results if result.failure is not None]
 
 
 class TroubleFilter:
@@ -161,6 +174,8 @@ class PlainProgress:
         pass
 
     def close(self, results: Sequence[TaskResult], interrupted: bool = False) -> None:
+        for line in failure_lines(results):
+            self._line(line)
         self._line(f"{summary(results, interrupted)} after {elapsed(self._elapsed_of(results))}")
 
     def _elapsed_of(self, results: Sequence[TaskResult]) -> float:

@@ -8,16 +8,19 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kpstask import connect
-from kpstask.choices import Display, Pace, ProgressMode, WaitOptions
-from kpstask.errors import AuthError, ExitCode, UsageError, worst
+from kpstask.choices import Display, OutputFormat, Pace, ProgressMode, WaitOptions
+from kpstask.errors import AuthError, ExitCode, UsageError, interrupt_code, worst
+from kpstask.failures import explained, unexplained
 from kpstask.models import TaskResult, ids_from_text, validate_task_id
 from kpstask.output import Renderer, renderer
 
 if TYPE_CHECKING:
     from kpstask.context import Run
+    from kpstask.listwatch import Lister
     from kpstask.progress import Progress
 
 MAX_STDIN_BYTES = 10 * 1024 * 1024
+STEP_SUMMARY = "GITHUB_STEP_SUMMARY"  # GitHub Actions' job summary file (see `stepsummary`)
 
 
 def out_for(run: Run, display: Display) -> Renderer:
@@ -47,23 +50,49 @@ def read_ids(run: Run, values: Sequence[str], stdin_taken: bool) -> list[str]:
 
 def run_get(run: Run, target: connect.Target, ids: list[str], display: Display, pace: Pace) -> int:
     """One request per task, several at a time; results in the order given, JSON and TSV
-    lines streaming as answers come."""
+    lines streaming as answers come (from a failed task on, they wait for its reason)."""
     from kpstask.asking import Asker, refused
 
     out = out_for(run, display)
     results: list[TaskResult] = []
-    with connect.client(run, target, pool=pace.concurrency) as client:
+    held: int | None = None  # where results started to wait for the failure reasons
+    reasons = wants_reasons(run, display, waiting=False)
+    # Each transport-level retry is said (a hung request can cost 20 s), except with -q.
+    with connect.client(run, target, pool=pace.concurrency, on_retry=None if display.quiet else run.warn) as client:
         for result in Asker(client.get_task, pace)(ids):
             if result.error is not None:
                 run.say("error", f"task {result.task_id}: {result.error}")
             results.append(result)
             _check_answer(run, result)
-            out.task(result)
-    first = next((result for result in results if refused(result)), None)
+            if held is None and reasons and unexplained([result]):
+                held = len(results) - 1
+            if held is None:
+                out.task(result)
+        first = next((result for result in results if refused(result)), None)
+        if held is not None:
+            if first is None:
+                results = explained(results, partial(client.once().list_page, "failed"), run.debug)
+            for result in results[held:]:
+                out.task(result)
     if first is not None:
         results += _skip(run, ids[len(results) :], first.task_id, out)
     out.close()
+    _summarize(run, "get", results, interrupted=False)
     return worst(result.exit_code for result in results)
+
+
+def wants_reasons(run: Run, display: Display, *, waiting: bool) -> bool:
+    """Failure reasons cost a request to the failed list: made only where they are shown
+    (the table, JSON, a wait's progress, GitHub's annotations and job summary)."""
+    shown = not display.quiet and (display.output is not OutputFormat.TSV or waiting)
+    return shown or (waiting and run.github_actions) or bool(run.env.get(STEP_SUMMARY))
+
+
+def _summarize(run: Run, command: str, results: list[TaskResult], *, interrupted: bool) -> None:
+    if run.env.get(STEP_SUMMARY):
+        from kpstask import stepsummary
+
+        stepsummary.write(run.env, command, results, interrupted=interrupted, clean=run.redact, warn=run.warn)
 
 
 def _check_answer(run: Run, result: TaskResult) -> None:
@@ -99,15 +128,28 @@ def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display,
     engine = WaitEngine(ids, runner, options, on_event=progress, lister=partial(client.list_page, "running"))
     interrupted: ExitCode | None = None
     try:
-        results = engine.run()
-    except WaitInterrupted as stop:
-        results, interrupted = stop.results, stop.code
+        try:
+            results = engine.run()
+        except WaitInterrupted as stop:
+            results, interrupted = stop.results, stop.code
+        finally:
+            progress.stop()
+        if interrupted is None and wants_reasons(run, display, waiting=True):
+            results, interrupted = _explained(run, results, partial(client.once().list_page, "failed"))
     finally:
-        progress.stop()
         client.close()
     progress.close(results, interrupted is not None)
     _report(run, results, display)
+    _summarize(run, "wait", results, interrupted=interrupted is not None)
     return interrupted if interrupted is not None else worst(result.exit_code for result in results)
+
+
+def _explained(run: Run, results: list[TaskResult], lister: Lister) -> tuple[list[TaskResult], ExitCode | None]:
+    """The reasons of failed tasks; Ctrl-C while they are asked for still shows the results."""
+    try:
+        return explained(results, lister, run.debug), None
+    except KeyboardInterrupt as stop:
+        return results, interrupt_code(stop)
 
 
 def make_progress(run: Run, mode: ProgressMode, task_ids: Sequence[str], *, no_color: bool,

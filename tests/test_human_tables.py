@@ -1,5 +1,6 @@
-"""The human tables: the plain layout (pipes, long tables) looks like rich's, aligns wide
-text, carries no control character or secret, and handles a fleet-sized list."""
+"""The human tables: rich's look, fitted to a terminal's width without ever cutting an id or
+a status, whole lines on a pipe; wide text aligned, no control character or secret, and a
+fleet-sized list."""
 
 from __future__ import annotations
 
@@ -15,17 +16,9 @@ from rich.cells import cell_len
 
 from kpstask.context import Run
 from kpstask.errors import ApiError
-from kpstask.models import ListedTask, Task, TaskResult
+from kpstask.models import Failure, ListedTask, Task, TaskResult
 from kpstask.output import human
-from kpstask.output.human import (
-    RICH_MAX_ROWS,
-    HumanRenderer,
-    listed_grid,
-    plain_chunks,
-    rendered,
-    results_grid,
-    rich_table,
-)
+from kpstask.output.human import HumanRenderer, listed_grid, results_grid, table_chunks, table_lines
 
 SECRET = "s3cret-Token-0042"
 UNSAFE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -80,13 +73,8 @@ RESULTS = [result("t1", "RUNNING_RESET"), result("t2", "FAILED_REPLACE", elapsed
            result("t5", "SUCCESS_BIND", elapsed_s=3.0)]  # fmt: skip
 
 
-def rich_piped(grid: human.Grid) -> str:
-    """rich's drawing of the grid for a pipe, trailing spaces (rich's padding) removed."""
-    return "".join(line.rstrip(" ") + "\n" for line in rendered(Pipe(), True, rich_table(grid)).splitlines())
-
-
 def plain(grid: human.Grid) -> str:
-    return "".join(plain_chunks(grid))
+    return "".join(table_chunks(grid))
 
 
 def draw(stream: Pipe, *, tasks: Sequence[ListedTask] = (), results: Sequence[TaskResult] = (), failed: bool = False,
@@ -103,34 +91,30 @@ def draw(stream: Pipe, *, tasks: Sequence[ListedTask] = (), results: Sequence[Ta
     return stream.getvalue()
 
 
-# -- the plain layout is rich's look ------------------------------------------------------
+# -- rich's look --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("failed", [False, True], ids=["running", "failed"])
-def test_plain_listed_layout_equals_rich_piped(failed: bool) -> None:
-    tasks = [listed(i) for i in range(12)] + [listed(99, server_name="", keypair_name="", operate_type="odd")]
-    grid = listed_grid(tasks, failed)
-    assert plain(grid) == rich_piped(grid)
-
-
-@pytest.mark.parametrize("count", [1, 2, 5])
-def test_plain_results_layout_equals_rich_piped(count: int) -> None:
-    grid = results_grid(RESULTS[:count])
-    assert plain(grid) == rich_piped(grid)
-
-
-def test_rich_pads_the_plain_layout_does_not() -> None:
+def test_the_look_of_rich_s_simple_head_without_trailing_spaces() -> None:
     grid = listed_grid([listed(1), listed(1000, keypair_name="")], False)
-    ours = plain(grid)
-    assert ours.splitlines()[0] == "TASK    SERVER                  KEY PAIR   OPERATION   STARTED (UTC)"
-    assert set(ours.splitlines()[1]) == {"─"}
-    assert all(line == line.rstrip() for line in ours.splitlines())
-    assert any(line != line.rstrip() for line in rendered(Pipe(), True, rich_table(grid)).splitlines())
+    lines = plain(grid).splitlines()
+    assert lines[0] == "TASK    SERVER                  KEY PAIR   OPERATION   STARTED (UTC)"
+    assert lines[1] == "─" * len(lines[2])
+    assert lines[2] == "t1      ecs-1 (srv-000001)      kp-1       reset       2025-11-28T03:20:01Z"
+    assert lines[3] == "t1000   ecs-1000 (srv-001000)              reset       2025-11-28T03:36:40Z"
+    assert all(line == line.rstrip() for line in lines)
 
 
-def test_a_pipe_gets_the_plain_layout_even_for_one_row() -> None:
+def test_results_say_why_a_task_failed_or_could_not_be_told() -> None:
+    failed = result("t2", "FAILED_RESET", failure=Failure(None, "the server is stopped"))
+    lines = plain(results_grid([result("t1", "SUCCESS_RESET"), failed, RESULTS[2]])).splitlines()
+    assert lines[0].split() == ["TASK", "SERVER", "STATUS", "MEANING", "REASON"]
+    assert lines[3].endswith("Reset failed      the server is stopped")
+    assert lines[4].split()[:3] == ["t3", "error", "Query"] and lines[4].endswith("not found: taskId is illegal")
+
+
+def test_a_pipe_gets_whole_lines_and_no_escape_codes() -> None:
     out = draw(Pipe(), results=RESULTS[:1])
-    assert out == rich_piped(results_grid(RESULTS[:1]))
+    assert out == plain(results_grid(RESULTS[:1]))
     assert "\x1b" not in out
 
 
@@ -151,8 +135,7 @@ def test_wide_unicode_is_aligned_by_terminal_cells() -> None:
     tasks = [listed(i, server_name=WIDE[i % len(WIDE)], keypair_name=WIDE[-1 - i % len(WIDE)]) for i in range(12)]
     grid = listed_grid(tasks, False)
     ours = plain(grid)
-    assert ours == rich_piped(grid)
-    widths = [max(map(cell_len, column)) for column in zip(grid.columns, *grid.rows, strict=True)]
+    widths = grid.natural()
     starts = [sum(widths[:index]) + 3 * index for index in range(len(widths))]
     for line, row in zip(ours.splitlines()[2:], grid.rows, strict=True):
         for start, text in zip(starts, row, strict=True):
@@ -165,7 +148,6 @@ def test_long_cells_are_whole_and_aligned() -> None:
     tasks = [listed(1, server_name=long), listed(2, keypair_name="k" * 4000), listed(3)]
     grid = listed_grid(tasks, True)
     ours = plain(grid)
-    assert ours == rich_piped(grid)  # within rich's 10,000 columns for a pipe, the same
     assert len(ours.splitlines()) == 5
     assert long in ours
 
@@ -186,7 +168,7 @@ def test_no_control_characters_reach_the_output() -> None:
     out = draw(Pipe(), tasks=tasks, failed=True)
     assert not UNSAFE.search(out), ascii(out)
     assert len(out.splitlines()) == len(nasty) + 2
-    assert out == rich_piped(listed_grid(tasks, True))
+    assert out == plain(listed_grid(tasks, True))
 
 
 def test_markup_and_emoji_codes_stay_text() -> None:
@@ -205,45 +187,28 @@ def test_secrets_are_masked_before_layout() -> None:
 # -- terminals ----------------------------------------------------------------------------
 
 
-def test_a_small_table_on_a_terminal_is_rich() -> None:
-    out = draw(Tty(), results=RESULTS)
-    assert out == rendered(Tty(), False, rich_table(results_grid(RESULTS)))
-    assert "\x1b[33mRUNNING_RESET" in out  # colour on a terminal
-
-
-def test_a_long_table_on_a_terminal_is_plain_with_rich_colours() -> None:
-    answers = [
-        result(f"t{i}", ("RUNNING_RESET", "FAILED_BIND", "SUCCESS_BIND")[i % 3]) for i in range(RICH_MAX_ROWS + 1)
-    ]
+def test_a_terminal_gets_rich_s_colours_around_the_text_not_the_padding() -> None:
+    answers = [result(f"t{i}", ("RUNNING_RESET", "FAILED_BIND", "SUCCESS_BIND")[i % 3]) for i in range(1001)]
     out = draw(Tty(), results=answers)
     lines = out.splitlines()
-    assert len(lines) == RICH_MAX_ROWS + 3
+    assert len(lines) == 1001 + 2
     assert lines[0].startswith("\x1b[1mTASK\x1b[0m")
     assert "\x1b[33mRUNNING_RESET\x1b[0m" in lines[2] and "\x1b[1;31mFAILED_BIND\x1b[0m" in lines[3]
-    assert ESCAPE.sub("", out) == plain(results_grid(answers))  # the codes wrap the text, not the padding
-
-
-@pytest.mark.parametrize(("rows", "rich"), [(3, True), (4, False)])
-def test_rich_up_to_rich_max_rows_on_a_terminal(rows: int, rich: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(human, "RICH_MAX_ROWS", 3)
-    answers = [result(f"t{i}", "RUNNING_RESET") for i in range(rows)]
-    out = draw(Tty(), results=answers)
-    assert (out == rendered(Tty(), False, rich_table(results_grid(answers)))) is rich
-    assert ESCAPE.sub("", out) == plain(results_grid(answers)) or rich
+    assert ESCAPE.sub("", out) == plain(results_grid(answers))
 
 
 @pytest.mark.parametrize("env", [{"NO_COLOR": "1"}, {"TTY_COMPATIBLE": "0"}])
 def test_a_long_table_without_colour(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in env.items():  # kpstask reads the run's environment, rich the process's
         monkeypatch.setenv(name, value)
-    answers = [result(f"t{i}", "FAILED_BIND") for i in range(RICH_MAX_ROWS + 1)]
+    answers = [result(f"t{i}", "FAILED_BIND") for i in range(1001)]
     out = draw(Tty(), results=answers, env=env)
     assert out == plain(results_grid(answers))
 
 
 def test_force_color_on_a_pipe_is_rich_s_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORCE_COLOR", "1")  # rich reads the process environment
-    answers = [result(f"t{i}", "FAILED_BIND") for i in range(RICH_MAX_ROWS + 1)]
+    answers = [result(f"t{i}", "FAILED_BIND") for i in range(1001)]
     out = draw(Pipe(), results=answers, env={"FORCE_COLOR": "1"})
     assert "\x1b[1;31mFAILED_BIND\x1b[0m" in out
     assert ESCAPE.sub("", out) == plain(results_grid(answers))

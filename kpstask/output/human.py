@@ -1,10 +1,10 @@
 """Human output: tables on stdout. Outside text is cleaned (`printable`, secrets masked) before
 layout and is never read as markup or emoji codes; colour only on a terminal.
 
-A small table on a terminal is laid out by rich (colours, wrapping to the terminal's width).
-rich costs about 0.5 ms a row, so a pipe, or a table longer than a terminal shows usefully
-(`RICH_MAX_ROWS`), gets the same look laid out here: column widths from the cleaned texts,
-written in chunks of rows, never wrapped. rich is imported only when it is needed.
+Tables are laid out here, in rich's look (box.SIMPLE_HEAD without edges), fitted to a
+terminal's width by `layout` (ids and statuses never cut; words dropped first) and written
+in chunks of rows; on a pipe, whole lines. rich is imported only for a terminal's colours
+(and widths of non-ASCII text): laying out itself costs about 0.5 ms a row in rich.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from kpstask.models import State
+from kpstask.output.layout import SEPARATOR, Column, own_lines, plan, rule
 from kpstask.text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
     from kpstask.context import Run
@@ -35,12 +35,7 @@ STATE_STYLE = {
     State.FAILED: "bold red",
     State.UNKNOWN: "magenta",
 }
-RICH_MAX_ROWS = 1000  # more rows than this: the plain layout, even on a terminal
-CHUNK_ROWS = 500  # lines per write of the plain layout
-# rich's box.SIMPLE_HEAD with show_edge=False, pad_edge=False: a cell's right padding, the
-# (blank) divider and the next cell's left padding between columns; a rule under the header.
-SEPARATOR = "   "
-RULE = "─"
+CHUNK_ROWS = 500  # lines per write
 HEADER_STYLE = "bold"  # rich's "table.header"
 
 
@@ -68,14 +63,6 @@ def buffer_console(probe: Console, buffer: IO[str]) -> Console:
                    markup=False)  # fmt: skip
 
 
-def rendered(file: IO[str], plain: bool, renderable: Any) -> str:
-    """What rich would draw on `file`, as text: written by the caller, so a closed pipe is an
-    error kpstask sees (exit 141), not one rich swallows."""
-    buffer = io.StringIO()
-    buffer_console(make_console(file, plain), buffer).print(renderable)
-    return buffer.getvalue()
-
-
 def cell(text: str | None, style: str = "", clean: Clean = printable) -> Text:
     """Outside text as a table cell: controls gone, secrets masked (before rich lays it out,
     so a wrapped secret is masked too), markup and emoji codes left as they are."""
@@ -84,35 +71,17 @@ def cell(text: str | None, style: str = "", clean: Clean = printable) -> Text:
     return Text(clean(text or ""), style=style)
 
 
-def new_table(*columns: str, no_wrap: tuple[str, ...]) -> Table:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name in columns:
-        table.add_column(name, no_wrap=name in no_wrap, overflow="fold")
-    return table
-
-
 class Grid(NamedTuple):
-    """A table as cleaned cell texts, ready for either layout."""
+    """A table as cleaned cell texts, with how each column gives way in a narrow terminal."""
 
-    columns: tuple[str, ...]
-    no_wrap: tuple[str, ...]  # for rich: columns never wrapped in a narrow terminal
+    columns: tuple[Column, ...]
     rows: list[tuple[str, ...]]
     styles: list[tuple[str, ...]] | None = None  # a style per cell of each row ("" for none)
 
-
-def rich_table(grid: Grid) -> Table:
-    """The grid as a rich `Table` (its texts are clean already)."""
-    from rich.text import Text
-
-    table = new_table(*grid.columns, no_wrap=grid.no_wrap)
-    blank = ("",) * len(grid.columns)
-    for index, row in enumerate(grid.rows):
-        styles = grid.styles[index] if grid.styles is not None else blank
-        table.add_row(*(Text(text, style=style) for text, style in zip(row, styles, strict=True)))
-    return table
+    def natural(self) -> list[int]:
+        """Each column's width: its widest text, header included."""
+        names = [column.name for column in self.columns]
+        return [max(map(text_width, column)) for column in zip(names, *self.rows, strict=True)]
 
 
 def text_width(text: str) -> int:
@@ -130,7 +99,7 @@ def padded(text: str, width: int) -> str:
 
 def plain_line(cells: Sequence[str], widths: Sequence[int], styles: Sequence[str] = (),
                codes: Codes | None = None) -> str:  # fmt: skip
-    """One line of the plain layout; no trailing spaces. Escape codes wrap the text, not the padding."""
+    """One line of a table; no trailing spaces. Escape codes wrap the text, not the padding."""
     if codes is None or not any(styles):
         return SEPARATOR.join(map(padded, cells, widths)).rstrip(" ")
     parts = []
@@ -140,22 +109,38 @@ def plain_line(cells: Sequence[str], widths: Sequence[int], styles: Sequence[str
     return SEPARATOR.join(parts).rstrip(" ")
 
 
-def plain_lines(grid: Grid, codes: Codes | None = None) -> Iterator[str]:
-    """Header, rule, rows: the look of `new_table` as rich draws it, without trailing spaces."""
-    widths = [max(map(text_width, column)) for column in zip(grid.columns, *grid.rows, strict=True)]
-    yield plain_line(grid.columns, widths, (HEADER_STYLE,) * len(widths), codes)
-    yield RULE * (sum(widths) + len(SEPARATOR) * (len(widths) - 1))
-    if codes is None or grid.styles is None:
-        for row in grid.rows:
-            yield SEPARATOR.join(map(padded, row, widths)).rstrip(" ")
-        return
-    for row, styles in zip(grid.rows, grid.styles, strict=True):
-        yield plain_line(row, widths, styles, codes)
+Line = TypeVar("Line")
 
 
-def plain_chunks(grid: Grid, codes: Codes | None = None, rows: int = CHUNK_ROWS) -> Iterator[str]:
-    """The plain layout, `rows` lines at a time: no one string of the whole table."""
-    lines = plain_lines(grid, codes)
+def table_rows(grid: Grid, width: int | None, line: Callable[[Sequence[str], Sequence[int], Sequence[str]], Line],
+               text: Callable[[str], Line]) -> Iterator[Line]:  # fmt: skip
+    """Header, rule, rows (and the lines of columns moved under their row) fitted to `width`;
+    `line` draws a row of cells (texts, widths, styles), `text` a line of its own."""
+    fit = plan(grid.columns, grid.natural(), width)
+    inline, below = fit.inline, [(grid.columns[i], i) for i in fit.below]
+    yield line([grid.columns[i].name for i in inline], fit.widths, (HEADER_STYLE,) * len(inline))
+    yield text(rule(fit))
+    whole = len(inline) == len(grid.columns)
+    blank = ("",) * len(grid.columns)
+    for index, row in enumerate(grid.rows):
+        styles = grid.styles[index] if grid.styles is not None else blank
+        if whole:
+            yield line(row, fit.widths, styles)
+        else:
+            yield line([row[i] for i in inline], fit.widths, [styles[i] for i in inline])
+        for column, i in below:
+            yield from map(text, own_lines(column, row[i], width))
+
+
+def table_lines(grid: Grid, width: int | None = None, codes: Codes | None = None) -> Iterator[str]:
+    """The table as text lines; with `codes`, styled with escape codes."""
+    return table_rows(grid, width, lambda cells, widths, styles: plain_line(cells, widths, styles, codes), str)
+
+
+def table_chunks(grid: Grid, width: int | None = None, codes: Codes | None = None,
+                 rows: int = CHUNK_ROWS) -> Iterator[str]:  # fmt: skip
+    """The table, `rows` lines at a time: no one string of the whole table."""
+    lines = table_lines(grid, width, codes)
     while chunk := list(islice(lines, rows)):
         yield "\n".join(chunk) + "\n"
 
@@ -224,39 +209,66 @@ class HumanRenderer:
         return not self._run.stdout_isatty and "TTY_COMPATIBLE" not in env and "FORCE_COLOR" not in env
 
     def _draw(self, grid: Grid) -> None:
-        """rich for a small table on a terminal; the plain layout, in chunks, otherwise."""
+        """Fitted to a terminal's width, with rich's colours; whole lines on a pipe."""
         probe = None if self._piped() else make_console(self._out, self._plain)
         terminal = probe is not None and probe.is_terminal
-        if terminal and len(grid.rows) <= RICH_MAX_ROWS:
-            self._out.write(rendered(self._out, self._plain, rich_table(grid)))
-            return
+        width = probe.width if terminal and probe is not None else None
         codes = styler(probe) if terminal and probe is not None else None
-        for chunk in plain_chunks(grid, codes):
+        for chunk in table_chunks(grid, width, codes):
             self._out.write(chunk)
 
 
-def result_cells(result: TaskResult, timed: bool, clean: Clean) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Task, server, status, meaning (and elapsed), and the status's style."""
+# How each table gives way in a narrow terminal (see `layout`), in `order`: a failure reason
+# moves under its row, the words go, the server id moves under its row, then the elapsed
+# time goes; ids and statuses are never cut.
+TASK = Column("TASK")
+RESULT_COLUMNS = (TASK, Column("SERVER", "line", 3), Column("STATUS", "line", 5), Column("MEANING", "drop", 1))
+ELAPSED = Column("ELAPSED", "drop", 4)
+REASON = Column("REASON", "line", 0, wraps=True)
+LISTED_COLUMNS = (TASK, Column("SERVER", "line", 4), Column("KEY PAIR", "drop", 1), Column("OPERATION", "drop", 3),
+                  Column("STARTED (UTC)", "drop", 5))  # fmt: skip
+LISTED_ERROR = Column("ERROR", "line", 2, wraps=True)
+
+
+def took(result: TaskResult) -> str:
+    """A wait's ELAPSED cell: "already done" for a task finished before the wait began."""
+    if result.already_done:
+        return "already done"
+    return f"{result.elapsed_s:.1f}s" if result.elapsed_s is not None else ""
+
+
+def reason(result: TaskResult) -> str:
+    """Why a task failed (its failed-task record), or why kpstask could not tell."""
+    if result.error is not None:
+        return result.error.message
+    return str(result.failure) if result.failure is not None else ""
+
+
+Cells = tuple[str, ...]
+
+
+def result_cells(result: TaskResult, extra: tuple[Column, ...], clean: Clean) -> tuple[Cells, Cells]:
+    """Task, server, status, meaning (elapsed, reason), and the status's style."""
     task = result.task
     if result.error is not None:
-        cells, style = ("", "error", clean(f"Query failed: {result.error.message}")), "bold red"
+        cells, style = ("", "error", "Query failed"), "bold red"
     elif task is None:
         cells, style = ("", "", "No answer yet"), ""
     else:
         meaning = task.meaning + (" (deadline reached)" if result.deadline else "")
         cells = (clean(task.server_id or "-"), clean(task.task_status), printable(meaning))
         style = STATE_STYLE[task.state]
-    when = (f"{result.elapsed_s:.1f}s" if result.elapsed_s is not None else "",) if timed else ()
-    return (clean(result.task_id), *cells, *when), ("", "", style, "", *("",) * len(when))
+    more = tuple(took(result) if column is ELAPSED else clean(reason(result)) for column in extra)
+    return (clean(result.task_id), *cells, *more), ("", "", style, "", *("",) * len(more))
 
 
 def results_grid(results: list[TaskResult], clean: Clean = printable) -> Grid:
-    """Task, server, status and what it means in words (and how long a wait took)."""
+    """Task, server, status and what it means in words (how long a wait took, why it failed)."""
     timed = any(result.elapsed_s is not None for result in results)
-    columns = ("TASK", "SERVER", "STATUS", "MEANING", *(("ELAPSED",) if timed else ()))
-    made = [result_cells(result, timed, clean) for result in results]
-    # In a narrow terminal the server id and the words wrap; ids and statuses stay whole.
-    return Grid(columns, ("TASK", "STATUS", "ELAPSED"), [row for row, _ in made], [styles for _, styles in made])
+    why = any(result.error is not None or result.failure is not None for result in results)
+    extra = (*((ELAPSED,) if timed else ()), *((REASON,) if why else ()))
+    made = [result_cells(result, extra, clean) for result in results]
+    return Grid((*RESULT_COLUMNS, *extra), [row for row, _ in made], [styles for _, styles in made])
 
 
 def listed_cells(task: ListedTask, failed: bool, clean: Clean) -> tuple[str, ...]:
@@ -271,13 +283,5 @@ def listed_cells(task: ListedTask, failed: bool, clean: Clean) -> tuple[str, ...
 
 def listed_grid(tasks: list[ListedTask], failed: bool, clean: Clean = printable) -> Grid:
     """Task, server name and id, key pair, operation, started; failed tasks add the error."""
-    columns = ("TASK", "SERVER", "KEY PAIR", "OPERATION", "STARTED (UTC)", *(("ERROR",) if failed else ()))
-    return Grid(columns, ("TASK", "STARTED (UTC)"), [listed_cells(task, failed, clean) for task in tasks])
-
-
-def results_table(results: list[TaskResult], clean: Clean = printable) -> Table:
-    return rich_table(results_grid(results, clean))
-
-
-def listed_table(tasks: list[ListedTask], failed: bool, clean: Clean = printable) -> Table:
-    return rich_table(listed_grid(tasks, failed, clean))
+    columns = (*LISTED_COLUMNS, *((LISTED_ERROR,) if failed else ()))
+    return Grid(columns, [listed_cells(task, failed, clean) for task in tasks])

@@ -20,7 +20,7 @@ _UNSAFE_JSON_RE = re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]
 
 
 # kpstask's own keys: a server field of the same name is left out, never mixed in.
-OWN_KEYS = frozenset({"task_id", "operation", "state", "error", "elapsed_s", "polls"})
+OWN_KEYS = frozenset({"task_id", "operation", "state", "error", "elapsed_s", "polls", "already_done", "failure"})
 
 
 def task_record(result: TaskResult) -> dict[str, Any]:
@@ -35,9 +35,13 @@ def task_record(result: TaskResult) -> dict[str, Any]:
         record["state"] = result.task.state.value
     else:  # a wait that ended before any answer
         record.update(task_status=None, server_id=None, operation=None, state=State.UNKNOWN.value)
+    if result.failure is not None:
+        record["failure"] = {"code": result.failure.code, "message": result.failure.message}
     if result.elapsed_s is not None:
         record["elapsed_s"] = result.elapsed_s
         record["polls"] = result.polls
+    if result.already_done:
+        record["already_done"] = True
     return record
 
 
