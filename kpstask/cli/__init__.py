@@ -13,7 +13,7 @@ import sys
 from importlib import import_module
 from typing import Any
 
-# command -> the module that declares it
+# command -> the module that declares it; `kpstask --help` lists them in this order
 COMMANDS = {
     "get": "tasks",
     "wait": "tasks",
@@ -38,13 +38,15 @@ def load(command: str | None = None) -> Any:
     for name in sorted(set(COMMANDS.values())):
         if module in (None, name):
             import_module(f"kpstask.cli.{name}")
-    from kpstask.cli.root import app
+    from kpstask.cli.root import KpsGroup, app, use_help_class
 
     # What the modules registered, kept here: the lists typer reads are narrowed below.
     _EVERY_COMMAND.extend(info for info in app.registered_commands if info not in _EVERY_COMMAND)
     _EVERY_GROUP.extend(info for info in app.registered_groups if info not in _EVERY_GROUP)
     app.registered_commands = [info for info in _EVERY_COMMAND if module is None or _name(info) == command]
     app.registered_groups = [info for info in _EVERY_GROUP if module is None or info.name == command]
+    use_help_class(app)
+    KpsGroup.command_order = tuple(COMMANDS)
     return app
 
 

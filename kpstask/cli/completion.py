@@ -20,7 +20,9 @@ COMPLETE_VAR = "_KPSTASK_COMPLETE"
 
 @app.command()
 def completion(
-    shell: Annotated[Shell, typer.Argument(case_sensitive=False, help="bash, zsh, fish or powershell.")],
+    shell: Annotated[
+        Shell, typer.Argument(case_sensitive=False, metavar="SHELL", help="bash, zsh, fish or powershell (pwsh).")
+    ],
     ctx: typer.Context,
 ) -> int:
     """Print the Tab-completion script for a shell (see the README for where to put it)."""

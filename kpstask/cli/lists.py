@@ -19,6 +19,7 @@ LISTING = Group(
         option("page_size", int, 1000, "--page-size", metavar="N", min=1, max=1000, help="Tasks asked for per page."),
     ),
     lambda run, values, given: Listing(**values),
+    "Listing",
 )  # fmt: skip
 
 

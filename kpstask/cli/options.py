@@ -5,10 +5,14 @@ A command names a group in a parameter's annotation (`out: Annotated[Display, OU
 one value made from them (the way llm's `tool_options` decorators are shared).
 Nothing lists a command's options by hand: `--help`, parsing and the values all
 come from these declarations, and the connection options from the settings table.
+
+Each group names its `--help` heading; an option may name its own (typer's public
+`rich_help_panel`, which `cli.root.KpsCommand` shows as a plain-text section).
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from collections.abc import Callable
@@ -24,13 +28,18 @@ from kpstask.settings import SETTINGS, Setting, env_help, file_help
 
 KEYWORD = inspect.Parameter.KEYWORD_ONLY
 
+# `--help` headings. OPTIONS holds a command's own options that name no heading.
+OPTIONS, CONNECTION, CREDENTIALS, REQUESTS, OTHER = "Options", "Connection", "Credentials", "Requests", "Other"
+
 
 class Group(NamedTuple):
     """Options given to a command as one value: `make(run, values, given)`, where
-    `given` names the options set on the command line (not left at their default)."""
+    `given` names the options set on the command line (not left at their default).
+    `heading`: where `--help` lists them (unless an option names its own)."""
 
     params: tuple[inspect.Parameter, ...]
     make: Callable[[Run, dict[str, Any], list[str]], Any]
+    heading: str = OPTIONS
 
 
 def finite(value: float | None) -> float | None:
@@ -49,10 +58,47 @@ def option(name: str, kind: Any, default: Any, *decls: str, **settings: Any) -> 
     return inspect.Parameter(name, KEYWORD, default=default, annotation=annotation)
 
 
+def _option_info(param: inspect.Parameter) -> Any:
+    """The typer.Option of an annotated parameter; None for an argument (or no annotation)."""
+    if get_origin(param.annotation) is not Annotated:
+        return None
+    return next((meta for meta in get_args(param.annotation)[1:] if isinstance(meta, typer.models.OptionInfo)), None)
+
+
 def flag_of(param: inspect.Parameter) -> str:
     """`--request-timeout` for the parameter `request_timeout`."""
-    info = next(meta for meta in get_args(param.annotation)[1:] if isinstance(meta, typer.models.OptionInfo))
+    info = _option_info(param)
     return str(info.param_decls[0]) if info.param_decls else "--" + param.name.replace("_", "-")
+
+
+def heading_of(param: inspect.Parameter) -> str:
+    info = _option_info(param)
+    return (info.rich_help_panel if info is not None else None) or OPTIONS
+
+
+def _under(heading: str, param: inspect.Parameter) -> inspect.Parameter:
+    """`param` listed under `heading`, unless it names its own. A copy: the declaration is shared."""
+    info = _option_info(param)
+    if info is None or info.rich_help_panel:
+        return param
+    info = copy.copy(info)
+    info.rich_help_panel = heading
+    kind = get_args(param.annotation)[0]
+    return param.replace(annotation=Annotated[kind, info])
+
+
+def _laid_out(params: list[inspect.Parameter]) -> list[inspect.Parameter]:
+    """Arguments as declared, then the options by heading (stable, so each heading keeps the
+    order of its declarations): `--help` shows a heading where its first option is. Options
+    become keyword-only, so a command's own option may follow a group's."""
+    arguments = [param for param in params if _option_info(param) is None]
+    options = sorted((param for param in params if _option_info(param) is not None), key=_rank)
+    return arguments + [param.replace(kind=KEYWORD) for param in options]
+
+
+def _rank(param: inspect.Parameter) -> int:
+    heading = heading_of(param)
+    return HEADINGS.index(heading if heading in HEADINGS else None)
 
 
 def grouped(func: Callable[..., int]) -> Callable[..., int]:
@@ -68,8 +114,8 @@ def grouped(func: Callable[..., int]) -> Callable[..., int]:
             params.append(param)
         else:
             groups[param.name] = group
-            params.extend(group.params)
-    params.append(inspect.Parameter("ctx", KEYWORD, annotation=typer.Context))
+            params.extend(_under(group.heading, p) for p in group.params)
+    params = [*_laid_out(params), inspect.Parameter("ctx", KEYWORD, annotation=typer.Context)]
 
     def command(**values: Any) -> int:
         ctx: typer.Context = values.pop("ctx")
@@ -120,24 +166,35 @@ def complete_profile(incomplete: str) -> list[str]:
 COMPLETERS: dict[str, Callable[[str], list[str]]] = {"region": _complete_region, "profile": complete_profile}
 
 
-def _setting_options(setting: Setting) -> list[inspect.Parameter]:
+# The settings table lists where requests go, then as whom, then which profile: from its
+# first secret on, a setting a profile can hold is a credential.
+_FIRST_SECRET = next(index for index, setting in enumerate(SETTINGS) if setting.secret)
+
+
+def _heading(index: int, setting: Setting) -> str:
+    return CREDENTIALS if index >= _FIRST_SECRET and setting.profile_key else CONNECTION
+
+
+def _setting_options(index: int, setting: Setting) -> list[inspect.Parameter]:
     options = []
-    if setting.file_flag:
-        options.append(option(f"{setting.name}_file", str | None, None, setting.file_flag, metavar="PATH",
-                              help=file_help(setting)))  # fmt: skip
+    heading = _heading(index, setting)
     if setting.flag:
         decls = [setting.flag, *([setting.short] if setting.short else [])]
         options.append(option(setting.name, str | None, None, *decls, metavar=setting.metavar,
-                              help=setting.help + env_help(setting),
+                              help=setting.help + env_help(setting), rich_help_panel=heading,
                               autocompletion=COMPLETERS.get(setting.name)))  # fmt: skip
+    if setting.file_flag:
+        options.append(option(f"{setting.name}_file", str | None, None, setting.file_flag, metavar="PATH",
+                              help=file_help(setting), rich_help_panel=heading))  # fmt: skip
     return options
 
 
 _CONNECTION = (
-    *(param for setting in SETTINGS for param in _setting_options(setting)),
-    option("allow_http", bool, False, "--allow-http",
+    *(param for index, setting in enumerate(SETTINGS) for param in _setting_options(index, setting)),
+    option("allow_http", bool, False, "--allow-http", rich_help_panel=CONNECTION,
            help="Allow plain http:// to a non-loopback host (credentials in clear text)."),
-    option("no_cache", bool, False, "--no-cache", help="Neither read nor write the IAM token cache."),
+    option("no_cache", bool, False, "--no-cache", rich_help_panel=CREDENTIALS,
+           help="Neither read nor write the IAM token cache."),
 )  # fmt: skip
 
 
@@ -156,13 +213,14 @@ OUTPUT = Group(
         option("no_color", bool, False, "--no-color", help="No colour, even on a terminal. [env: NO_COLOR]"),
     ),
     _display,
+    "Output",
 )  # fmt: skip
 
 _TIMEOUT = option("request_timeout", float, 5.0, "--request-timeout", metavar="SECONDS", min=0.1, max=300.0,
-                  help="Connect and read timeout of each request.")  # fmt: skip
-_RETRIES = option("retries", int, 3, "--retries", metavar="N", min=0, max=10,
+                  rich_help_panel=REQUESTS, help="Connect and read timeout of each request.")  # fmt: skip
+_RETRIES = option("retries", int, 3, "--retries", metavar="N", min=0, max=10, rich_help_panel=REQUESTS,
                   help="Retries after a connection error, timeout, 429, 502, 503 or 504.")  # fmt: skip
-_DEBUG = option("debug", bool, False, "--debug",
+_DEBUG = option("debug", bool, False, "--debug", rich_help_panel=OTHER,
                 help="Log each request and response on stderr (secrets masked); tracebacks on bugs.")  # fmt: skip
 
 
@@ -183,7 +241,7 @@ def _api(run: Run, values: dict[str, Any], given: list[str]) -> Api:
 def api_group(*, timeout: bool = True, retries: bool = True) -> Group:
     """The connection options, --debug, and (for commands that send requests) their limits."""
     limits = ((_TIMEOUT,) if timeout else ()) + ((_RETRIES,) if retries else ())
-    return Group((*_CONNECTION, *limits, _DEBUG), _api)
+    return Group((*_CONNECTION, *limits, _DEBUG), _api, CONNECTION)
 
 
 API = api_group()
@@ -231,6 +289,7 @@ WAITING = Group(
                help="With plain progress, a line this often while nothing changes; 0 = never."),
     ),
     _waiting,
+    "Waiting",
 )  # fmt: skip
 
 
@@ -241,4 +300,9 @@ PACE = Group(
         option("concurrency", int, 8, "--concurrency", metavar="N", min=1, max=64, help="Requests in flight at once."),
     ),
     lambda run, values, given: Pace(values["max_rate"], values["concurrency"]),
+    REQUESTS,
 )  # fmt: skip
+
+# The order of the headings in `--help`; None stands for any other (a group declared elsewhere).
+HEADINGS: tuple[str | None, ...] = (OPTIONS, CONNECTION, CREDENTIALS, OUTPUT.heading, WAITING.heading, None,
+                                    REQUESTS, OTHER)  # fmt: skip

@@ -1,4 +1,5 @@
-"""The app, and the one place where every outcome becomes an exit code."""
+"""The app, the one place where every outcome becomes an exit code, and how `--help`
+reads (click's plain formatter: no rich on the path of `--help`)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from kpstask import __version__
 from kpstask.context import Run
-from kpstask.errors import ExitCode, KpsError, interrupt_code
+from kpstask.errors import ExitCode, KpsError, interrupt_code, then
+from kpstask.text import printable
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -36,8 +38,88 @@ class StdoutClosed(Exception):
     """The reader of stdout went away (`kpstask get ... | head -1`)."""
 
 
+def _command_path(ctx: Any) -> str:
+    """`config show` for `kpstask config show`, "" for kpstask itself, whatever the program's name."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
+def write_examples(ctx: Any, formatter: Any) -> None:
+    """The command's Examples section, from the one table, line breaks kept."""
+    from kpstask.cli.examples import EXAMPLES
+
+    lines = EXAMPLES.get(_command_path(ctx))
+    if lines:
+        with formatter.section("Examples"):
+            for line in lines:
+                formatter.write(f"{'':>{formatter.current_indent}}{line}\n")
+
+
+class KpsCommand(TyperCommand):
+    """A command's help: usage `TASK_ID...` rather than typer's `{TASK_ID...}`, the options
+    under their headings (typer's `rich_help_panel`, as the option groups declare them), and
+    an Examples section before the epilog."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            # typer braces a required argument; a metavar reads as click's own convention.
+            plain = param.metavar if param.param_type_name == "argument" and param.required else None
+            pieces.extend([plain] if plain else param.get_usage_pieces(ctx))
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {}
+        helps = []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                sections.setdefault("Arguments", []).append(record)
+            elif set(param.opts) & set(ctx.help_option_names):
+                helps.append(record)
+            else:
+                sections.setdefault(getattr(param, "rich_help_panel", None) or "Options", []).append(record)
+        # --help closes the last section (Other, where there is one).
+        last = next(reversed([name for name in sections if name != "Arguments"]), "Options")
+        sections.setdefault(last, []).extend(helps)
+        _write_sections(formatter, sections)
+
+    def format_epilog(self, ctx: Any, formatter: Any) -> None:
+        write_examples(ctx, formatter)
+        super().format_epilog(ctx, formatter)
+
+
+def _write_sections(formatter: Any, sections: dict[str, list[tuple[str, str]]]) -> None:
+    """Each section as click writes `Options:`, the help column at one place in all of them."""
+    terms = [term for rows in sections.values() for term, _ in rows]
+    width = min(max(map(len, terms), default=0), 30)
+    for name, rows in sections.items():
+        with formatter.section(name):
+            # write_dl aligns each call by its own rows: pad one term to the common width.
+            first, text = rows[0]
+            formatter.write_dl([(first.ljust(width), text), *rows[1:]])
+
+
+def use_help_class(app: typer.Typer) -> None:
+    """Give every command of `app` and of its sub-apps KpsCommand's help (where it was
+    left at typer's default), so command modules need not name it."""
+    for info in app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = KpsCommand
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            use_help_class(group.typer_instance)
+
+
 class KpsGroup(TyperGroup):
     """Maps every outcome to the exit-code contract, for the console script and CliRunner alike."""
+
+    command_order: tuple[str, ...] = ()  # the order of `--help`'s command list (set by `cli.load`)
 
     def invoke(self, ctx: Any) -> Any:
         # Caught here, before typer's own handler turns EPIPE into a bare exit 1.
@@ -68,6 +150,22 @@ class KpsGroup(TyperGroup):
             sys.exit(code)
         return code
 
+    def list_commands(self, ctx: Any) -> list[str]:
+        order = {name: index for index, name in enumerate(self.command_order)}
+        return sorted(super().list_commands(ctx), key=lambda name: order.get(name, len(order)))
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """Each command with its first sentence whole (click would cut it at the terminal's width)."""
+        commands = ((name, self.get_command(ctx, name)) for name in self.list_commands(ctx))
+        rows = [(name, cmd.get_short_help_str(limit=200)) for name, cmd in commands if cmd and not cmd.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def format_epilog(self, ctx: Any, formatter: Any) -> None:
+        write_examples(ctx, formatter)
+        super().format_epilog(ctx, formatter)
+
 
 def _click_error(exc: BaseException) -> str | None:
     """Which of click's errors this is, by class name: typer ships click inside a private
@@ -86,6 +184,8 @@ def run_mapped(run: Run, call: Callable[[], Any]) -> int:
         sys.stdout.flush()
     except KpsError as exc:
         run.say("error", str(exc))
+        for line in exc.hint_lines():  # a list under the error line (every missing setting)
+            run.raw_stderr.write(run.redact(printable(line)) + "\n")
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt) as exc:
         code = interrupt_code(exc)
@@ -108,8 +208,8 @@ def _click_exit(run: Run, exc: Any) -> int:
         exc.show()
         return ExitCode.USAGE
     if kind == "UsageError":
-        where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
-        run.say("error", f"{exc.format_message().rstrip('.')}{where}")
+        text = exc.format_message().rstrip(".")
+        run.say("error", then(text, f"see '{exc.ctx.command_path} --help'") if exc.ctx is not None else text)
         return ExitCode.USAGE
     run.say("error", exc.format_message())
     return int(exc.exit_code)

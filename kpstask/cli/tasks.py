@@ -32,7 +32,13 @@ def get(
     run: Run,
     task_ids: TaskIds,
     wait: Annotated[
-        bool, typer.Option("--wait", "-w", help="Wait until every task is finished (as `kpstask wait`).")
+        bool,
+        typer.Option(
+            "--wait",
+            "-w",
+            rich_help_panel=WAITING.heading,
+            help="Wait until every task is finished (as `kpstask wait`); the options below apply.",
+        ),
     ] = False,
     *,
     api: Annotated[Api, API],
@@ -58,7 +64,12 @@ def wait_command(
     run: Run,
     task_ids: MaybeTaskIds = None,
     all_running: Annotated[
-        bool, typer.Option("--all-running", help="Also wait for every task running when the wait starts.")
+        bool,
+        typer.Option(
+            "--all-running",
+            rich_help_panel=WAITING.heading,
+            help="Also wait for every task running when the wait starts.",
+        ),
     ] = False,
     *,
     api: Annotated[Api, API_NO_RETRIES],
