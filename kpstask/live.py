@@ -11,9 +11,10 @@ a counter and a short list, and nothing is printed per change.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,28 @@ def lines_per_row(width: int, task_ids: Sequence[str]) -> int:
     return 1 + len(plan(COLUMNS, natural, width).below)
 
 
+def echo_off(stream: Any) -> Callable[[], None]:
+    """Stop the terminal echoing keys (and Ctrl-C's `^C`) under the live table, and give back
+    how to undo it. An echoed `^C` at the end of a full-width line wraps it, and rich then
+    erases one line too few: the table's header stayed above the summary. Only for the
+    foreground job: changing the terminal from the background would stop the process."""
+    try:
+        import termios
+    except ImportError:  # not on this platform
+        return lambda: None
+    try:
+        fd = stream.fileno()
+        if os.tcgetpgrp(fd) != os.getpgrp():
+            return lambda: None
+        saved = termios.tcgetattr(fd)
+        quiet = list(saved)
+        quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    except (termios.error, OSError, ValueError, AttributeError):
+        return lambda: None
+    return lambda: termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
 class LiveProgress:
     """For a terminal: a live table (every task, or a bounded view of many), and a summary."""
 
@@ -87,6 +110,7 @@ class LiveProgress:
         self._recent: deque[str] = deque(maxlen=self._room // 2)
         self._waiting = dict.fromkeys(task_ids)  # not finished, in the order given
         self._live = Live(self, console=console, refresh_per_second=8, transient=True, redirect_stdout=False)
+        self._echo_back = echo_off(console.file)
         self._live.start()
 
     def __rich__(self) -> Any:
@@ -175,6 +199,7 @@ class LiveProgress:
 
     def stop(self) -> None:
         self._live.stop()
+        self._echo_back()
 
     def close(self, results: Sequence[TaskResult], interrupted: bool = False) -> None:
         self.stop()
