@@ -21,7 +21,7 @@ from kpstask.text import one_line
 ENV = "GITHUB_STEP_SUMMARY"
 MAX_ROWS = 500  # the rest are counted in a line under the table
 MAX_CELL = 300  # characters of a reason in a cell
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]|~>])")  # what can start markup inside a table cell
 _RANK = {State.FAILED: 0, State.UNKNOWN: 2, State.PENDING: 2, State.SUCCEEDED: 3}
 
 

@@ -18,7 +18,7 @@ from kpstask.context import Run
 from kpstask.errors import ApiError
 from kpstask.models import Failure, ListedTask, Task, TaskResult
 from kpstask.output import human
-from kpstask.output.human import HumanRenderer, listed_grid, results_grid, table_chunks, table_lines
+from kpstask.output.human import HumanRenderer, listed_grid, results_grid, table_chunks
 
 SECRET = "s3cret-Token-0042"
 UNSAFE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
