@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from kpstask.context import Run
     from kpstask.credentials import Credential
     from kpstask.iam import IamLogin
-    from kpstask.transport import Transport
+    from kpstask.transport import Say, Transport
 
 
 class Resolver:
@@ -155,7 +155,7 @@ def _password(resolver: Resolver, project: str, timing: Timing, values: dict[str
     return credentials.PasswordAuth(login, parts, rows)
 
 
-def transport(run: Run, base: str, timing: Timing, pool: int = 10) -> Transport:
+def transport(run: Run, base: str, timing: Timing, pool: int = 10, on_retry: Say | None = None) -> Transport:
     from kpstask.transport import Backoff, Transport
 
     return Transport(
@@ -163,16 +163,18 @@ def transport(run: Run, base: str, timing: Timing, pool: int = 10) -> Transport:
         timeout_s=timing.timeout_s,
         retry=Backoff.exponential(retries=timing.retries),
         debug=run.debug if run.debug_on else None,
+        on_retry=on_retry,
         pool_size=pool,
     )
 
 
-def client(run: Run, target: Target, pool: int = 10) -> KpsClient:
+def client(run: Run, target: Target, pool: int = 10, on_retry: Say | None = None) -> KpsClient:
     from kpstask.client import KpsClient
 
     run.debug(f"endpoint {target.base_url} (from {target.base_source}), project {target.project_id}")
     run.debug(f"credentials: {target.credential.why}")
-    return KpsClient(transport(run, target.base_url, target.timing, pool), target.project_id, target.credential)
+    http = transport(run, target.base_url, target.timing, pool, on_retry)
+    return KpsClient(http, target.project_id, target.credential)
 
 
 Row = tuple[str, str, str]

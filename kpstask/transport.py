@@ -1,6 +1,7 @@
 """HTTP: one session, timeouts, retries, and the one function that turns an HTTP
 answer into data or one of the project's errors. Used by the KPS client and the
-IAM login alike. It never prints; `--debug` lines go to an injected callback.
+IAM login alike. It never prints; `--debug` lines and the words for each retry go
+to injected callbacks.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ SECRET_HEADERS = frozenset(
 USER_AGENT = f"kpstask/{__version__}"
 
 Debug = Callable[[str], None]
+Say = Callable[[str], None]  # one line for a person, e.g. `Run.warn`
 
 
 class _Retryable(Exception):
@@ -67,6 +69,7 @@ class Transport:
         rand: Callable[[], float] | None = None,
         clock: Callable[[], float] | None = None,
         debug: Debug | None = None,
+        on_retry: Say | None = None,
         session: requests.Session | None = None,
         pool_size: int = 10,  # connections kept per host; one per concurrent poll
     ) -> None:
@@ -82,6 +85,7 @@ class Transport:
         self.rand = rand or random.random
         self.clock = clock or time.monotonic
         self.debug = debug
+        self.on_retry = on_retry  # None: a retry is a --debug line only
         if session is None:
             import requests
 
@@ -125,7 +129,7 @@ class Transport:
                 wait = retryable.wait_s
                 if wait is None:
                     wait = self.retry(attempt, self.rand)
-                self.say_debug(f"{retryable.error}; retrying in {wait:.1f} s (attempt {attempt + 2} of {attempts})")
+                self._retrying(retryable.error, wait, attempt + 2, attempts)
                 self.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -201,6 +205,18 @@ class Transport:
             if self.clock() - started > BUDGET_FACTOR * self.timeout_s:
                 raise TimeoutError("the answer took too long to arrive")
         return Answer(response.status_code, response.headers, bytes(body), oversized)
+
+    def _retrying(self, error: KpsError, wait: float, attempt: int, attempts: int) -> None:
+        """`retrying (2/4) in 1.0s: no answer from HOST within 5 s`: a retry can take a
+        while (a hung request costs a timeout), so a person hears of it, not silence.
+        The request id and the hint wait for the final error, if the retries are spent."""
+        said = [part for part in (error.code, error.http_status and f"HTTP {error.http_status}") if part]
+        what = f"{error.message} ({', '.join(said)})" if said else error.message
+        line = f"retrying ({attempt}/{attempts}) in {wait:.1f}s: {what}"
+        if self.on_retry is not None:
+            self.on_retry(line)
+        else:
+            self.say_debug(line)
 
     # -- debug ---------------------------------------------------------------
 

@@ -117,7 +117,9 @@ def test_error_sequence_then_the_real_answer(sim: Simulator) -> None:
     result = kpstask(sim, "get", "failed", "-o", "json")
     assert result.exit_code == 1
     assert '"task_status":"FAILED_REPLACE"' in result.stdout
-    assert result.stderr == ""
+    assert [line.split(" in ")[0] for line in result.stderr.splitlines()] == [
+        f"kpstask: warning: retrying ({n}/4)" for n in (2, 3, 4)
+    ]
 
 
 @pytest.mark.parametrize(
