@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kpstask.errors import UsageError
-from kpstask.settings import BY_NAME, FILE_KEYS, PROFILE_KEYS, Profile
+from kpstask.errors import UsageError, suggest, then
+from kpstask.settings import BY_NAME, FILE_KEYS, PROFILE_KEYS, SETTINGS, Profile
 
 if TYPE_CHECKING:
     from kpstask.context import Run
@@ -104,22 +104,35 @@ def load_profile(chosen: str | None, env: Mapping[str, str]) -> Profile:
     if table is None:
         if explicit:
             known = ", ".join(sorted(data)) or "none"
-            raise UsageError(f"no profile {name!r} in {path}", hint=f"profiles there: {known}")
+            close = suggest(name, data)
+            hint = f"did you mean {close}? Profiles there: {known}" if close else f"profiles there: {known}"
+            raise UsageError(f"no profile {name!r} in {path}", hint=hint)
         return Profile(name, path, {})
     if not isinstance(table, dict):
         raise UsageError(f"config {path}: [{name}] must be a table")
     unknown = sorted(set(table) - set(PROFILE_KEYS))
     if unknown:
-        raise UsageError(
-            f"config {path}: profile {name} has unknown key(s) {', '.join(unknown)}",
-            hint="known keys: " + ", ".join(PROFILE_KEYS),
-        )
+        raise UsageError(f"config {path}: profile {name} has unknown key(s) {', '.join(unknown)}",
+                         hint=key_hint(unknown))  # fmt: skip
     values = {}
     for key, value in table.items():
         if not isinstance(value, str):
             raise UsageError(f"config {path}: {name}.{key} must be a string")
         values[key] = str(Path(value).expanduser()) if key in FILE_KEYS else value
     return Profile(name, path, values)
+
+
+def key_hint(unknown: list[str]) -> str:
+    """`did you mean region? Known keys: ...`; a secret's own name (`token`) gets its file key:
+    the config file names the files that hold secrets, never a secret."""
+    files = {s.name: s.profile_key for s in SETTINGS if s.secret and s.profile_key}
+    known = "known keys: " + ", ".join(PROFILE_KEYS)
+    if any(key in files for key in unknown):
+        key = next(key for key in unknown if key in files)
+        return f"a secret is not kept in the config file: put it in a file and set {files[key]} = PATH; {known}"
+    guesses = [(key, suggest(key.lower().replace("-", "_"), PROFILE_KEYS)) for key in unknown]
+    named = [f"{close} (for {key})" if len(unknown) > 1 else close for key, close in guesses if close]
+    return then(f"did you mean {', '.join(named)}?", known) if named else known
 
 
 def read_secret_file(path: str, what: str, run: Run) -> str:

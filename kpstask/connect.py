@@ -5,14 +5,27 @@ happens at the first request.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from kpstask import config, credentials
 from kpstask.choices import Timing
-from kpstask.endpoints import Checks, iam_url, region_url
+from kpstask.endpoints import Checks, iam_url, region_url, unknown_region_hint
 from kpstask.errors import UsageError
-from kpstask.settings import BY_NAME, DEFAULT, Found, Profile, find, missing, row
+from kpstask.settings import (
+    BY_NAME,
+    DEFAULT,
+    SETTINGS,
+    Found,
+    Problem,
+    Profile,
+    SettingsError,
+    as_problem,
+    find,
+    looked_at,
+    missing,
+    short_where,
+)
 
 if TYPE_CHECKING:
     from kpstask.client import KpsClient
@@ -20,6 +33,8 @@ if TYPE_CHECKING:
     from kpstask.credentials import Credential
     from kpstask.iam import IamLogin
     from kpstask.transport import Say, Transport
+
+T = TypeVar("T")
 
 
 class Resolver:
@@ -30,6 +45,7 @@ class Resolver:
         self.flags = flags
         self.checks = Checks(bool(flags.get("allow_http")), run.warn)
         self._profile: Profile | None = None
+        self._read: dict[tuple[str, str, str], str] = {}
 
     @property
     def chosen_profile(self) -> Found:
@@ -49,15 +65,28 @@ class Resolver:
         return find(setting, self.flags, self.run.env, profile, partner)
 
     def read(self, found: Found) -> str:
-        """The checked value; a secret file is read now, and the secret masked from here on."""
+        """The checked value; a secret file is read now, and the secret masked from here on.
+        Read once: a second use (the region for IAM) does not warn again."""
+        key = (found.setting.name, found.source, found.value)
+        if key not in self._read:
+            self._read[key] = self._check(found)
+        return self._read[key]
+
+    def _check(self, found: Found) -> str:
         setting = found.setting
-        raw = found.value
-        if found.is_file:
-            raw = config.read_secret_file(found.value, found.source, self.run)
-        value = setting.check(raw, setting.label, found.where, self.checks)
+        try:
+            raw = config.read_secret_file(found.value, found.source, self.run) if found.is_file else found.value
+            value = setting.check(raw, setting.label, found.where, self.checks)
+        except UsageError as error:  # said as a problem of this setting, with the others
+            raise SettingsError(as_problem(error, setting.label)) from None
         if setting.secret:
             self.run.add_secret(value)
         return value
+
+    def trace(self) -> list[str]:
+        """`config show --debug`: where each setting was looked for (names, never values)."""
+        profile = self.profile
+        return [looked_at(s, self.flags, self.run.env, profile if s.profile_key else None) for s in SETTINGS]
 
 
 class Target(NamedTuple):
@@ -72,13 +101,15 @@ class Target(NamedTuple):
     timing: Timing
 
 
-def base_url(resolver: Resolver) -> tuple[str, str]:
+def base_url(resolver: Resolver, needed: bool = True) -> tuple[str, str]:
     """A flag wins over the environment and the profile, then the endpoint over the region."""
     region, endpoint = resolver.find("region"), resolver.find("endpoint")
     if endpoint is not None and (region is None or endpoint.layer <= region.layer):
         return resolver.read(endpoint), endpoint.source
     if region is not None:
         return region_url(resolver.read(region)), region.source
+    if not needed:  # `token`: only a password login's IAM needs a place
+        return "", "not needed"
     raise missing("region", "endpoint")
 
 
@@ -99,16 +130,50 @@ def iam_endpoint(resolver: Resolver) -> tuple[str, str]:
     return iam_url(resolver.read(region)), "default for the region"
 
 
+class Problems:
+    """The problems of the settings, collected so that one run names every one of them."""
+
+    def __init__(self) -> None:
+        self.found: list[Problem] = []
+
+    def attempt(self, label: str, make: Callable[[], T]) -> T | None:
+        """`make()`, or None and its problem noted (`label`: what it was making)."""
+        try:
+            return make()
+        except UsageError as error:
+            self.found += as_problem(error, label)
+            return None
+
+
+class Resolved(NamedTuple):
+    """What could be resolved (None: see the problems), and the problems."""
+
+    where: tuple[str, str] | None
+    project: tuple[str, str] | None
+    credential: Credential | None
+    problems: list[Problem]
+
+
+def resolve_all(resolver: Resolver, timing: Timing, need_endpoint: bool = True) -> Resolved:
+    """Every setting the API needs, each tried whatever became of the others. A broken config
+    file is raised alone: every other problem might follow from it."""
+    resolver.profile  # noqa: B018 - loads (and checks) the config file first
+    problems = Problems()
+    where = problems.attempt("endpoint", lambda: base_url(resolver, need_endpoint))
+    project = problems.attempt("project id", lambda: project_id(resolver))
+    project_value = project[0] if project else ""
+    credential = problems.attempt("credentials", lambda: make_credential(resolver, project_value, timing))
+    return Resolved(where, project, credential, problems.found)
+
+
 def resolve(run: Run, flags: Mapping[str, object], timing: Timing, need_endpoint: bool = True) -> Target:
-    """Every setting the API needs; a usage error names what is missing."""
+    """Every setting the API needs; one usage error names everything missing or wrong."""
     resolver = Resolver(run, flags)
-    if need_endpoint or resolver.find("region") or resolver.find("endpoint"):
-        url, source = base_url(resolver)
-    else:
-        url, source = "", "not needed"
-    project, project_source = project_id(resolver)
-    credential = make_credential(resolver, project, timing)
-    return Target(url, source, resolver.find("region"), project, project_source, credential, timing)
+    done = resolve_all(resolver, timing, need_endpoint)
+    if done.problems:
+        raise SettingsError(done.problems)
+    assert done.where is not None and done.project is not None and done.credential is not None
+    return Target(*done.where, resolver.find("region"), *done.project, done.credential, timing)
 
 
 def make_credential(resolver: Resolver, project: str, timing: Timing) -> Credential:
@@ -174,39 +239,73 @@ def client(run: Run, target: Target, pool: int = 10, on_retry: Say | None = None
     run.debug(f"endpoint {target.base_url} (from {target.base_source}), project {target.project_id}")
     run.debug(f"credentials: {target.credential.why}")
     http = transport(run, target.base_url, target.timing, pool, on_retry)
+    region = target.region
+    if region is not None and target.base_source == region.source:  # the host came from the region
+        http.unreached_hint = unknown_region_hint(region.value)
     return KpsClient(http, target.project_id, target.credential)
 
 
 Row = tuple[str, str, str]
 
 
-def report(run: Run, flags: Mapping[str, object]) -> tuple[list[Row], bool]:
-    """`config show`: (setting, value, source) rows, secrets masked; and whether all is well."""
+def report(run: Run, flags: Mapping[str, object]) -> tuple[list[Row], list[Problem]]:
+    """`config show`: (setting, value, source) rows, secrets masked, a value that failed its
+    check not shown (it may be a secret in the wrong place); and every problem."""
     resolver = Resolver(run, flags)
     config_env = BY_NAME["config"].env[0]
     rows: list[Row] = [("config file", str(config.config_path(run.env)),
                         config_env if run.env.get(config_env) else "default")]  # fmt: skip
     chosen = resolver.chosen_profile
     try:
-        target = resolve(run, flags, Timing())
+        profile = resolver.profile
     except UsageError as error:
-        rows.append(("profile", chosen.value, chosen.source))
-        rows += _partial(resolver)
-        rows.append(("problem", str(error), ""))
-        return rows, False
-    rows.append(("profile", chosen.value + ("" if resolver.profile.path else " (no config file)"), chosen.source))
-    if target.region is not None:
-        used = "" if target.base_source == target.region.source else "; not used: the endpoint wins"
-        rows.append(("region", target.region.value.strip(), target.region.source + used))
-    rows += [("endpoint", target.base_url, target.base_source),
-             ("project id", target.project_id, target.project_source)]  # fmt: skip
-    return rows + target.credential.rows(), True
+        return [*rows, ("profile", chosen.value, chosen.source)], as_problem(error, "config file")
+    rows.append(("profile", chosen.value + ("" if profile.path else " (no config file)"), chosen.source))
+    if run.debug_on:
+        for line in resolver.trace():
+            run.debug(line)
+    done = resolve_all(resolver, Timing())
+    rows += _place_rows(resolver, done)
+    rows.append(("project id", *done.project) if done.project else _unresolved(resolver, "project_id", done))
+    if done.credential is not None:
+        return rows + done.credential.rows(), done.problems
+    return [*rows, _unresolved(resolver, "credentials", done)], done.problems
 
 
-def _partial(resolver: Resolver) -> list[Row]:
-    """What can still be told when something else is missing or wrong."""
-    try:
-        found = [resolver.find(name) for name in ("region", "endpoint", "project_id")]
-    except UsageError:  # the config file itself is the problem
-        return []
-    return [row(item) for item in found if item is not None]
+def _place_rows(resolver: Resolver, done: Resolved) -> list[Row]:
+    """The region (when given) and the endpoint, always: where requests would go."""
+    region = resolver.find("region")
+    rows: list[Row] = []
+    if region is not None:
+        if _failed(done, "region"):
+            rows.append(("region", "(invalid)", region.source))
+        else:
+            used = done.where is not None and done.where[1] == region.source
+            unused = "" if used else "; not used: the endpoint wins"
+            rows.append(("region", region.value.strip(), region.source + unused))
+    if done.where is not None:
+        return [*rows, ("endpoint", *done.where)]
+    return [*rows, _unresolved(resolver, "endpoint", done)]
+
+
+def _failed(done: Resolved, label: str) -> bool:
+    return any(problem.label == label for problem in done.problems)
+
+
+def _unresolved(resolver: Resolver, name: str, done: Resolved) -> Row:
+    """The row of a setting that has no value: none given (and where to give it), or invalid."""
+    label = BY_NAME[name].label if name in BY_NAME else name
+    if name == "endpoint":
+        found = resolver.find("endpoint")
+        if found is not None and _failed(done, "endpoint"):
+            return label, "(invalid)", found.source
+        given = found is not None or resolver.find("region") is not None
+        return label, "", "none: the region is invalid" if given else "none: set --region or --endpoint"
+    if name == "credentials":
+        lacking = any(problem.missing and problem.label == "credentials" for problem in done.problems)
+        return label, "", "none: set a token, an access key pair or a password login" if lacking else \
+            "none: see the problems"  # fmt: skip
+    found = resolver.find(name)
+    if found is not None:
+        return label, "(invalid)", found.source
+    return label, "", f"none: set {short_where(BY_NAME[name])}"

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from kpstask.errors import UsageError
-from kpstask.settings import BY_NAME, Found, one_of, row, where_to_set
+from kpstask.settings import BY_NAME, Found, Problem, SettingsError, hint_row, one_of, row, short_where
 
 if TYPE_CHECKING:
     from kpstask.iam import IamLogin
@@ -190,11 +190,9 @@ def _aksk(find: Finder) -> Candidate | None:
         half = access or secret
         assert half is not None
         have, missing = ("an access key", "its secret key") if access else ("a secret key", "its access key")
-        problem = UsageError(
-            f"{have} is given ({half.source}) but not {missing}",
-            hint=f"set the access key ({where_to_set(BY_NAME['access_key'])}) "
-            f"and the secret key ({where_to_set(BY_NAME['secret_key'])})",
-        )
+        other = BY_NAME["secret_key" if access else "access_key"]
+        problem = UsageError(f"{have} is given ({half.source}) but not {missing}",
+                             hint=f"set the {other.label} too: {short_where(other)}")  # fmt: skip
         return Candidate("aksk", (half,), f"half an AK/SK ({half.source})", problem)
     security = find("security_token", partner=access)
     parts = (access, secret) + ((security,) if security else ())
@@ -212,25 +210,30 @@ def _password(find: Finder) -> Candidate | None:
         problem = UsageError(
             f"a password login needs a user name, a domain and a password; "
             f"missing: {', '.join(s.label for s in absent)}",
-            hint="; ".join(f"{s.label}: {where_to_set(s)}" for s in absent),
+            hint="; ".join(f"{s.label}: {short_where(s)}" for s in absent),
         )
         return Candidate("password", present, "part of a password login", problem)
     return Candidate("password", present, f"password of user {present[0].value}")
 
 
-def no_credentials() -> UsageError:
-    """Every way to give a credential, from the table."""
-    ways = {
-        "a token": ("token",),
-        "an access key pair": ("access_key", "secret_key"),
-        "a password login": ("user_name", "domain", "password"),
-    }
-    return UsageError(
-        "no credentials given: no token, no access key, no user name and password",
-        hint="; ".join(
-            f"{kind}: {one_of([where_to_set(BY_NAME[name]) for name in names], 'and')}" for kind, names in ways.items()
-        ),
-    )
+# One line per way to give credentials: (name, the settings it needs).
+WAYS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("token", ("token",)),
+    ("AK/SK", ("access_key", "secret_key")),
+    ("password", ("user_name", "domain", "password")),
+)
+
+
+def no_credentials() -> SettingsError:
+    """Every way to give a credential, one short line each, from the table."""
+    hints = [hint_row("credentials", "one of:")]
+    for way, names in WAYS:
+        settings = [BY_NAME[name] for name in names]
+        where = short_where(settings[0]) if len(settings) == 1 else one_of([s.env[0] for s in settings], "and")
+        hints.append(hint_row(f"  {way}", where))
+    hints.append(hint_row("  profile", "any of these in a config-file profile (--profile)"))
+    message = "no credentials given: no token, no access key, no user name and password"
+    return SettingsError([Problem("credentials", message, tuple(hints), missing=True)])
 
 
 def choose(found: list[Candidate]) -> Candidate:

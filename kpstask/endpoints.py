@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from kpstask.errors import UsageError
+from kpstask.errors import UsageError, suggest
 
 # The official SDK's KpsRegion table, plus the European region on its own domain.
 KNOWN_REGIONS: tuple[str, ...] = (
@@ -38,16 +38,32 @@ class Checks(NamedTuple):
 
 
 def check_region(value: str, label: str, source: str, checks: Checks) -> str:
-    """A region id such as cn-north-4; one kpstask does not know is tried, with a warning."""
+    """A region id such as cn-north-4. One kpstask does not know is tried, with a warning (new
+    regions open before kpstask's table knows them); a likely typo is named there, and again
+    if the endpoint never answers (`unknown_region_hint`)."""
     value = value.strip()
     if not _REGION_RE.fullmatch(value) or len(value) > 40:
-        raise UsageError(
-            f"invalid region {value[:40]!a} (from {source})",
-            hint="a region id looks like cn-north-4 or ap-southeast-1",
-        )
+        # Echoed only when it is close to a region: otherwise it may be a secret in the wrong place.
+        close = suggest(value[:40].lower().replace("_", "-"), KNOWN_REGIONS)
+        if close:
+            raise UsageError(f"invalid region {value!a} (from {source})", hint=f"did you mean {close}?")
+        raise UsageError(f"invalid region from {source}: {len(value)} characters, not a region id",
+                         hint="a region id looks like cn-north-4")  # fmt: skip
     if value not in KNOWN_REGIONS:
-        checks.warn(f"region {value} is not in kpstask's table; trying it anyway")
+        close = suggest(value, KNOWN_REGIONS)
+        guess = f" (did you mean {close}?)" if close else ""
+        checks.warn(f"region {value} is not in kpstask's table{guess}; trying it anyway")
     return value
+
+
+def unknown_region_hint(region: str) -> str | None:
+    """For an endpoint never reached: a region kpstask does not know may be a typo."""
+    region = region.strip()
+    if region in KNOWN_REGIONS:
+        return None
+    close = suggest(region, KNOWN_REGIONS)
+    spelled = f"did you mean {close}?" if close else "is it spelled right?"
+    return f"region {region} is not in kpstask's table: {spelled}"
 
 
 def _domain(region: str) -> str:

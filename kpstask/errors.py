@@ -90,7 +90,11 @@ class KpsError(Exception):
 
     def __str__(self) -> str:
         text = f"{self.message}{self.details()}"
-        return f"{text}; hint: {self.hint}" if self.hint else text
+        return then(text, f"hint: {self.hint}") if self.hint else text
+
+    def hint_lines(self) -> list[str]:
+        """Lines that follow the error line on stderr: a list too long for one line."""
+        return []
 
     def as_dict(self) -> dict[str, object]:
         """The `error` object of JSON output."""
@@ -150,6 +154,21 @@ def unreachable(error: NetworkError) -> NetworkError:
     """Mark an error that says the endpoint was never reached."""
     error.unreachable = True
     return error
+
+
+def then(text: str, more: str) -> str:
+    """`text; more`, but after a question `text? More`: never `?;` after a did-you-mean."""
+    if text.endswith(("?", "!")):
+        return f"{text} {more[:1].upper()}{more[1:]}"
+    return f"{text}; {more}"
+
+
+def suggest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice `word` is most likely a typo of, for a did-you-mean; None if none is close."""
+    import difflib  # only on a failure path
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def interrupt_code(exc: BaseException | None = None) -> ExitCode:

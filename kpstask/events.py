@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kpstask.errors import ExitCode, KpsError
+from kpstask.errors import ExitCode, KpsError, then
 from kpstask.models import Task, TaskResult
 
 
@@ -36,7 +36,7 @@ class TaskTrouble:
             # which flag changes that, rather than the next retry's delay.
             left = max(1, round(self.grace_left_s))
             return f"{self.task_id}: not found yet; asking again for up to {left}s (--not-found-grace)"
-        return f"{self.task_id}: {self.error}; retrying in {seconds(self.retry_in_s)}"
+        return then(f"{self.task_id}: {self.error}", f"retrying in {seconds(self.retry_in_s)}")  # no `?;`
 
 
 @dataclass(frozen=True)

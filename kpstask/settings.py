@@ -8,7 +8,7 @@ the hints that name variables, and the rows of `config show` are all made from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -100,15 +100,6 @@ def one_of(names: tuple[str, ...] | list[str], last: str = "or") -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
 
 
-def where_to_set(setting: Setting) -> str:
-    """`--region (or KPSTASK_REGION, HW_REGION_NAME or OS_REGION_NAME), or region in a profile`."""
-    flags = [flag for flag in (setting.flag, setting.file_flag) if flag]
-    places = [f"{one_of(flags)} (or {one_of(setting.env)})" if flags else one_of(setting.env)]
-    if setting.profile_key:
-        places.append(f"{setting.profile_key} in a profile")
-    return ", or ".join(places)
-
-
 class Profile(NamedTuple):
     """The chosen profile's values; empty when there is no config file."""
 
@@ -169,13 +160,88 @@ def row(found: Found) -> tuple[str, str, str]:
     return setting.label, shown, found.source
 
 
-def missing(*names: str) -> UsageError:
-    """`no region given`, with a hint generated from the table."""
+HINT_WIDTH = 11  # the first column of a hint list: `credentials`, `or endpoint`
+MORE_HINT = "every flag, variable and profile key: kpstask config show --help"
+
+
+def hint_row(left: str, right: str) -> str:
+    """`region       --region or KPSTASK_REGION`: a line of a hint list."""
+    return f"{left:<{HINT_WIDTH}}  {right}"
+
+
+def short_where(setting: Setting) -> str:
+    """`--region or KPSTASK_REGION`: the flag (for a secret, its file flag) and the first
+    variable; `kpstask config show --help` has the rest."""
+    flag = setting.file_flag or setting.flag
+    return f"{flag} or {setting.env[0]}" if flag else setting.env[0]
+
+
+class Problem(NamedTuple):
+    """One thing wrong with the settings: a command names them all in one error,
+    `config show` lists them."""
+
+    label: str  # `region (or endpoint)`, `project id`, `credentials`, `token`, `config file`
+    message: str  # a whole sentence: `no project id given`, `invalid region 'x' (from --region)`
+    hints: tuple[str, ...] = ()  # one line each, short enough for 80 columns
+    missing: bool = False
+
+
+class SettingsError(UsageError):
+    """Every problem of the settings at once: one error line, then a short hint list."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        first = self.problems[0]
+        labels = ", ".join(problem.label for problem in self.problems)
+        if len(self.problems) == 1:
+            hint = None if first.missing else "; ".join(first.hints) or None
+            super().__init__(first.message, hint=hint)
+        elif all(problem.missing for problem in self.problems):
+            super().__init__(f"missing settings: {labels}")
+        else:
+            super().__init__(f"{len(self.problems)} problems with the settings: {labels}")
+
+    def hint_lines(self) -> list[str]:
+        """Where to set what is missing, and what is wrong with the rest."""
+        several = len(self.problems) > 1
+        lines: list[str] = []
+        for problem in self.problems:
+            if problem.missing:
+                lines += problem.hints
+            elif several:  # the message, and its hints under it
+                lines += [problem.message, *(f"  {hint}" for hint in problem.hints)]
+        if any(problem.missing for problem in self.problems):
+            lines.append(MORE_HINT)
+        return ["  " + line for line in lines]
+
+
+def missing(*names: str) -> SettingsError:
+    """`no region or endpoint given`, and where each may be set: from the table."""
     settings = [BY_NAME[name] for name in names]
-    return UsageError(
-        f"no {one_of([s.label for s in settings])} given",
-        hint="; ".join(f"set {s.label}: {where_to_set(s)}" for s in settings),
-    )
+    label = settings[0].label + "".join(f" (or {s.label})" for s in settings[1:])
+    hints = tuple(hint_row(("or " if i else "") + s.label, short_where(s)) for i, s in enumerate(settings))
+    return SettingsError([Problem(label, f"no {one_of([s.label for s in settings])} given", hints, missing=True)])
+
+
+def as_problem(error: UsageError, label: str) -> list[Problem]:
+    """A usage error as the problems it holds (`label`: the setting it is about)."""
+    if isinstance(error, SettingsError):
+        return list(error.problems)
+    return [Problem(label, error.message, (error.hint,) if error.hint else ())]
+
+
+def looked_at(setting: Setting, flags: Mapping[str, object], env: Mapping[str, str], profile: Profile | None) -> str:
+    """For `config show --debug`: every place `setting` may come from, in order, and which
+    are set (the first one set wins). Names only: never a value."""
+    places = [(flag, flags.get(key) is not None) for flag, key in
+              ((setting.file_flag, f"{setting.name}_file"), (setting.flag, setting.name)) if flag]  # fmt: skip
+    places += [(name, name in env) for name in setting.env]
+    if setting.profile_key and profile is not None:
+        places.append((f"profile {profile.name} key {setting.profile_key}", setting.profile_key in profile.values))
+    if not places:
+        return f"{setting.label}: nowhere to look"
+    found = [name for name, present in places if present]
+    return f"{setting.label}: looked at {', '.join(name for name, _ in places)}; set: {', '.join(found) or 'none'}"
 
 
 def help_table() -> str:

@@ -59,6 +59,8 @@ class Transport:
     """One base URL: a session, timeouts, retries, the 1 MiB limit, --debug lines.
     `send` returns an Answer or raises; it never prints."""
 
+    unreached_hint: str | None = None  # the hint when the host cannot be reached (a region typo)
+
     def __init__(
         self,
         base_url: str,
@@ -158,7 +160,10 @@ class Transport:
             ) from None
         except (requests.exceptions.RequestException, OSError) as exc:
             self._debug_exchange(method=method, url=url, headers=headers, answer=None, started=started, exc=exc)
-            raise _Retryable(network_error(exc, self.host, self.timeout_s)) from None
+            failure = network_error(exc, self.host, self.timeout_s)
+            if failure.unreachable and self.unreached_hint:
+                failure.hint = self.unreached_hint
+            raise _Retryable(failure) from None
         self._debug_exchange(method=method, url=url, headers=headers, answer=answer, started=started, exc=None)
         if answer.status in RETRY_STATUSES:
             error = error_for(answer, self.host)

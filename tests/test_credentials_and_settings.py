@@ -62,12 +62,16 @@ def test_token_help_warns_about_process_lists() -> None:
     assert "process lists" in run("get", "--help").stdout
 
 
-def test_no_token_names_every_source(ok: responses.RequestsMock) -> None:
+def test_no_token_names_every_way_in_a_short_list(ok: responses.RequestsMock) -> None:
     result = run("get", "t1", env={"KPSTASK_TOKEN": None})  # type: ignore[dict-item]
     assert result.exit_code == 2
-    for source in ("--token-file", "--token", "KPSTASK_TOKEN", "HW_AUTH_TOKEN", "OS_AUTH_TOKEN"):
+    first, *hints = result.stderr.splitlines()
+    assert first == "kpstask: error: no credentials given: no token, no access key, no user name and password"
+    ways = [line.split()[0] for line in hints[1:-1]]
+    assert ways == ["token", "AK/SK", "password", "profile"], hints
+    for source in ("--token-file", "KPSTASK_TOKEN", "KPSTASK_ACCESS_KEY", "KPSTASK_USERNAME", "config show --help"):
         assert source in result.stderr
-    assert result.stderr.count("\n") == 1
+    assert len(result.stderr) < 600 and max(map(len, hints)) <= 80
     assert len(ok.calls) == 0
 
 
@@ -155,6 +159,21 @@ def test_unknown_region_warns_and_still_works(kps: responses.RequestsMock) -> No
     result = run("get", "t1", "--region", "xx-new-7", env={"KPSTASK_ENDPOINT": None})  # type: ignore[dict-item]
     assert result.exit_code == 0
     assert result.stderr == "kpstask: warning: region xx-new-7 is not in kpstask's table; trying it anyway\n"
+
+
+def test_a_likely_typo_of_a_region_is_named_and_still_tried(kps: responses.RequestsMock) -> None:
+    url = "https://kms.cn-nort-4.myhuaweicloud.com"  # well-formed: it may be a region newer than kpstask
+    kps.get(f"{url}/v3/{PROJECT}/tasks/t1", json={"task_id": "t1", "task_status": "SUCCESS_RESET"})
+    result = run("get", "t1", "-r", "cn-nort-4", env={"KPSTASK_ENDPOINT": None})  # type: ignore[dict-item]
+    assert result.exit_code == 0
+    assert "region cn-nort-4 is not in kpstask's table (did you mean cn-north-4?); trying it anyway" in result.stderr
+
+
+@pytest.mark.parametrize(("region", "guess"), [("CN-NORTH-4", "cn-north-4"), ("cn_east_3", "cn-east-3")])
+def test_a_malformed_region_gets_a_did_you_mean(region: str, guess: str) -> None:
+    result = run("get", "t1", "--region", region, env={"KPSTASK_ENDPOINT": None})  # type: ignore[dict-item]
+    assert result.exit_code == 2
+    assert result.stderr.rstrip().endswith(f"hint: did you mean {guess}?"), result.stderr
 
 
 @pytest.mark.parametrize("region", ["CN-NORTH-4", "cn_north_4", "cn-north-4.evil.com/x", "", "north", "cn-" + "a" * 70])
@@ -249,7 +268,8 @@ def test_project_id_value_is_not_echoed() -> None:
 def test_missing_project() -> None:
     result = run("get", "t1", env={"KPSTASK_PROJECT_ID": None})  # type: ignore[dict-item]
     assert result.exit_code == 2
-    assert "HUAWEICLOUD_SDK_PROJECT_ID" in result.stderr
+    assert result.stderr.startswith("kpstask: error: no project id given\n")
+    assert "--project-id or KPSTASK_PROJECT_ID" in result.stderr and "kpstask config show --help" in result.stderr
 
 
 # -- task ids ------------------------------------------------------------------------------

@@ -48,3 +48,26 @@ def test_a_gateway_without_the_api_is_exit_6_at_once(args: list[str]) -> None:
         result = run(*args, env={"KPSTASK_ENDPOINT": url + "/wrong-prefix"})
     assert result.exit_code == 6, result.stderr
     assert "does not serve this API" in result.stderr and "--endpoint" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "region", "words"),
+    [(["wait", "t1", "--timeout", "30m"], "cn-nort-4", "did you mean cn-north-4?"),
+     (["get", "t1", "--retries", "0"], "xx-nowhere-9", "is it spelled right?")],
+)  # fmt: skip
+def test_a_region_that_never_answers_gets_a_did_you_mean(monkeypatch: pytest.MonkeyPatch, args: list[str],
+                                                         region: str, words: str) -> None:  # fmt: skip
+    # The real host of a typo does not resolve; here one that cannot, whatever the network.
+    monkeypatch.setattr("kpstask.connect.region_url", lambda name: f"https://kms.{name}.example.invalid")
+    result = run(*args, "-r", region, env={"KPSTASK_ENDPOINT": None})  # type: ignore[dict-item]
+    assert result.exit_code == 7, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert "cannot resolve host" in last and f"region {region} is not in kpstask's table: {words}" in last
+    assert "?;" not in result.stderr
+
+
+def test_a_known_region_that_never_answers_gets_no_guess(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("kpstask.connect.region_url", lambda name: f"https://kms.{name}.example.invalid")
+    result = run("get", "t1", "-r", "cn-north-4", "--retries", "0", env={"KPSTASK_ENDPOINT": None})  # type: ignore[dict-item]
+    assert result.exit_code == 7
+    assert "kpstask's table" not in result.stderr and "check --region / --endpoint" in result.stderr

@@ -56,14 +56,27 @@ def config_show(
     *,
     api: Annotated[Api, SETTINGS_ONLY],
 ) -> int:
-    """Every resolved setting and where it came from (flag, environment variable, profile,
-    default); secrets masked. Sends nothing. Exit 2 if something is missing or wrong."""
+    """Every setting and where it came from (flag, environment variable, profile, default),
+    secrets masked, then every problem (missing or invalid), each with where to set it. Sends
+    nothing. Exit 2 if there is any problem.
+
+    The endpoint row is always there: where requests would go, or why there is none. A value
+    that fails its check is shown as (invalid), not echoed. With -o json or tsv, a problem is a
+    record of its own: {"problem": ..., "message": ..., "hints": [...]}, or
+    problem<TAB>setting<TAB>message.
+
+    --debug here lists on stderr, for each setting, every place it is looked for in order
+    (flags, environment variables, profile key) and which of them are set: the first set one
+    wins. Names only, never values. It sends nothing, so there is no request to log.
+    """
     from kpstask import connect
     from kpstask.tasks import out_for
 
-    rows, ok = connect.report(run, api.flags)
+    rows, problems = connect.report(run, api.flags)
     out = out_for(run, Display(output))
     for label, value, source in rows:
         out.setting(label, value, source)
+    for problem in problems:
+        out.problem(problem.label, problem.message, problem.hints)
     out.close()
-    return ExitCode.OK if ok else ExitCode.USAGE
+    return ExitCode.USAGE if problems else ExitCode.OK

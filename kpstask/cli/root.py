@@ -13,7 +13,8 @@ from typer.core import TyperCommand, TyperGroup
 
 from kpstask import __version__
 from kpstask.context import Run
-from kpstask.errors import ExitCode, KpsError, interrupt_code
+from kpstask.errors import ExitCode, KpsError, interrupt_code, then
+from kpstask.text import printable
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -183,6 +184,8 @@ def run_mapped(run: Run, call: Callable[[], Any]) -> int:
         sys.stdout.flush()
     except KpsError as exc:
         run.say("error", str(exc))
+        for line in exc.hint_lines():  # a list under the error line (every missing setting)
+            run.raw_stderr.write(run.redact(printable(line)) + "\n")
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt) as exc:
         code = interrupt_code(exc)
@@ -205,8 +208,8 @@ def _click_exit(run: Run, exc: Any) -> int:
         exc.show()
         return ExitCode.USAGE
     if kind == "UsageError":
-        where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
-        run.say("error", f"{exc.format_message().rstrip('.')}{where}")
+        text = exc.format_message().rstrip(".")
+        run.say("error", then(text, f"see '{exc.ctx.command_path} --help'") if exc.ctx is not None else text)
         return ExitCode.USAGE
     run.say("error", exc.format_message())
     return int(exc.exit_code)

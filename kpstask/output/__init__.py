@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Protocol
 from kpstask.choices import OutputFormat
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from kpstask.context import Run
     from kpstask.errors import KpsError
     from kpstask.models import ListedTask, TaskResult
@@ -38,6 +40,8 @@ class Renderer(Protocol):
 
     def setting(self, label: str, value: str, source: str) -> None: ...
 
+    def problem(self, label: str, message: str, hints: Sequence[str]) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -54,6 +58,9 @@ class Silent:
         pass
 
     def setting(self, label: str, value: str, source: str) -> None:
+        pass
+
+    def problem(self, label: str, message: str, hints: Sequence[str]) -> None:
         pass
 
     def close(self) -> None:

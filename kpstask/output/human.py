@@ -177,6 +177,7 @@ class HumanRenderer:
         self._listed: list[ListedTask] = []
         self._failed = False
         self._settings: list[tuple[str, str, str]] = []
+        self._problems: list[str] = []
 
     def task(self, result: TaskResult) -> None:
         self._results.append(result)
@@ -190,7 +191,18 @@ class HumanRenderer:
             self._out.write(f"deleted failed-task record {self._clean(task_id)}\n")
 
     def setting(self, label: str, value: str, source: str) -> None:
+        if not value:  # `endpoint  (none: set --region or --endpoint)`
+            value, source = f"({source})", ""
         self._settings.append((label, self._clean(value), self._clean(source)))
+
+    def problem(self, label: str, message: str, hints: Sequence[str]) -> None:
+        """`config show`'s checklist, under the settings: a mark, the problem, what to do."""
+        self._problems.append(f"  \u2718 {self._clean(message)}")
+        self._problems += [f"      {self._clean(line)}" for line in hints]
+
+    def _write_problems(self) -> None:
+        if self._problems:
+            self._out.write("\nproblems:\n" + "".join(line.rstrip() + "\n" for line in self._problems))
 
     def close(self) -> None:
         if self._results:
@@ -200,6 +212,7 @@ class HumanRenderer:
         width = max((len(label) for label, _, _ in self._settings), default=0)
         for label, value, source in self._settings:
             self._out.write(f"{label.ljust(width)}  {value}" + (f"  ({source})" if source else "") + "\n")
+        self._write_problems()
         self._out.flush()
 
     def _piped(self) -> bool:

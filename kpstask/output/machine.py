@@ -11,6 +11,8 @@ from kpstask.models import State
 from kpstask.text import printable
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from kpstask.context import Run
     from kpstask.errors import KpsError
     from kpstask.models import ListedTask, TaskResult
@@ -86,6 +88,9 @@ class JsonRenderer(_Lines):
     def setting(self, label: str, value: str, source: str) -> None:
         self._write(json_text({"setting": label, "value": value, "source": source}))
 
+    def problem(self, label: str, message: str, hints: Sequence[str]) -> None:
+        self._write(json_text({"problem": label, "message": message, "hints": list(hints)}))
+
 
 class TsvRenderer(_Lines):
     """`-o tsv`: tab-separated cells, no header; tabs and newlines in values become spaces,
@@ -114,3 +119,6 @@ class TsvRenderer(_Lines):
 
     def setting(self, label: str, value: str, source: str) -> None:
         self._cells(label, value, source)
+
+    def problem(self, label: str, message: str, hints: Sequence[str]) -> None:
+        self._cells("problem", label, message)  # the hints are for people: human and JSON
