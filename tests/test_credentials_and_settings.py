@@ -67,7 +67,7 @@ def test_no_token_names_every_way_in_a_short_list(ok: responses.RequestsMock) ->
     assert result.exit_code == 2
     first, *hints = result.stderr.splitlines()
     assert first == "kpstask: error: no credentials given: no token, no access key, no user name and password"
-    ways = [line.split()[0] for line in hints[1:-1]]
+    ways = [line.split()[1] for line in hints[1:-1]]
     assert ways == ["token", "AK/SK", "password", "profile"], hints
     for source in ("--token-file", "KPSTASK_TOKEN", "KPSTASK_ACCESS_KEY", "KPSTASK_USERNAME", "config show --help"):
         assert source in result.stderr

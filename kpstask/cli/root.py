@@ -184,8 +184,8 @@ def run_mapped(run: Run, call: Callable[[], Any]) -> int:
         sys.stdout.flush()
     except KpsError as exc:
         run.say("error", str(exc))
-        for line in exc.hint_lines():  # a list under the error line (every missing setting)
-            run.raw_stderr.write(run.redact(printable(line)) + "\n")
+        for line in exc.hint_lines():  # a list under the error line; every line says whose it is
+            run.raw_stderr.write(f"kpstask: {run.redact(printable(line))}\n")
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt) as exc:
         code = interrupt_code(exc)
