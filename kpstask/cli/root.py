@@ -66,8 +66,9 @@ class KpsCommand(TyperCommand):
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
         for param in self.get_params(ctx):
-            # typer braces a required argument; a metavar reads as click's own convention.
-            plain = param.metavar if param.param_type_name == "argument" and param.required else None
+            # typer braces a required argument (and typer 0.29 wraps an optional one again);
+            # an argument's declared metavar reads as click's own convention.
+            plain = param.metavar if param.param_type_name == "argument" else None
             pieces.extend([plain] if plain else param.get_usage_pieces(ctx))
         return pieces
 
@@ -78,8 +79,8 @@ class KpsCommand(TyperCommand):
             record = param.get_help_record(ctx)
             if record is None:
                 continue
-            if param.param_type_name == "argument":
-                sections.setdefault("Arguments", []).append(record)
+            if param.param_type_name == "argument":  # its metavar alone: no typer choice list
+                sections.setdefault("Arguments", []).append((param.metavar or record[0], record[1]))
             elif set(param.opts) & set(ctx.help_option_names):
                 helps.append(record)
             else:
