@@ -20,7 +20,6 @@ from kpstask.text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.text import Text
 
     from kpstask.context import Run
     from kpstask.errors import KpsError
@@ -61,14 +60,6 @@ def buffer_console(probe: Console, buffer: IO[str]) -> Console:
     return Console(file=buffer, width=probe.width, color_system=probe.color_system,  # type: ignore[arg-type]
                    force_terminal=probe.is_terminal, no_color=probe.no_color, highlight=False, emoji=False,
                    markup=False)  # fmt: skip
-
-
-def cell(text: str | None, style: str = "", clean: Clean = printable) -> Text:
-    """Outside text as a table cell: controls gone, secrets masked (before rich lays it out,
-    so a wrapped secret is masked too), markup and emoji codes left as they are."""
-    from rich.text import Text
-
-    return Text(clean(text or ""), style=style)
 
 
 class Grid(NamedTuple):
