@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from kpstask.text import one_line
@@ -48,6 +49,7 @@ class Run:
         stderr: IO[str] | None = None,
         env: Mapping[str, str] | None = None,
         debug: bool = False,
+        wall: Callable[[], float] | None = None,
     ) -> None:
         self.stdin: IO[str] = stdin if stdin is not None else sys.stdin
         self.raw_stdout: IO[str] = stdout if stdout is not None else sys.stdout
@@ -55,6 +57,7 @@ class Run:
         self.raw_stderr: IO[str] = _Tolerant(stderr if stderr is not None else sys.stderr)  # type: ignore[assignment]
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.debug_on = debug
+        self.wall = wall or time.time  # the wall clock credentials expire by (tests bring their own)
         self.secrets: list[str] = []
         self.stdout: IO[str] = _Redacting(self.raw_stdout, self)  # type: ignore[assignment]
         self.stderr: IO[str] = _Redacting(self.raw_stderr, self)  # type: ignore[assignment]

@@ -1,13 +1,17 @@
 """Credentials, as Huawei Cloud users hold them: a token, an access key pair
-(AK/SK, signed per request), or a user name and password (exchanged at IAM for a
-token, cached). Each kind owns its behaviour: the headers it adds, whether a
-refusal can be cured by renewing, the hint a refusal gets, its `config show`
-rows, and what `kpstask token` prints.
+(AK/SK, signed per request), a user name and password (exchanged at IAM for a
+token, cached), an OpenID Connect ID token (exchanged at IAM for a token, or at
+STS for an agency's temporary keys), or, with none of these, the temporary keys
+of the ECS server's agency from its metadata service. Each kind owns its
+behaviour: the headers it adds, whether a refusal can be cured by renewing, the
+hint a refusal gets, its `config show` rows, and what `kpstask token` prints.
 
 Which kind is used: the most explicit layer (flag, environment, profile) that
-holds a whole one, and within a layer a token, then AK/SK, then a password (the
-Terraform provider's order). Only the chosen credential's files are read. No
-secret value ever appears in a message: errors name sources, never values.
+holds a whole one, and within a layer a token, then AK/SK, then a password, then
+an OIDC login (the Terraform provider's order, federation after it); the ECS
+metadata service last, when nothing else is configured (as the SDK and the
+Terraform provider do). Only the chosen credential's files are read. No secret
+value ever appears in a message: errors name sources, never values.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ from kpstask.errors import UsageError
 from kpstask.settings import BY_NAME, Found, Problem, SettingsError, hint_row, one_of, row, short_where
 
 if TYPE_CHECKING:
-    from kpstask.iam import IamLogin
+    from kpstask.iam import TokenLogin
+    from kpstask.renewal import Renewing
 
-Kind = Literal["token", "aksk", "password"]
+Kind = Literal["token", "aksk", "password", "oidc", "agency", "metadata"]
 Finder = Callable[..., "Found | None"]  # find(name, partner=None): a setting as the resolver found it
 Query = list[tuple[str, object]]
 Row = tuple[str, str, str]
-KIND_ORDER: dict[Kind, int] = {"token": 0, "aksk": 1, "password": 2}
+KIND_ORDER: dict[Kind, int] = {"token": 0, "aksk": 1, "password": 2, "oidc": 3, "agency": 3, "metadata": 4}
 SIGNATURE_HINT = (
     "check the secret key belongs to the access key and the key is enabled; "
     "a signature is only valid within 15 minutes of X-Sdk-Date, so check this machine's clock"
@@ -99,13 +104,9 @@ class AkSkAuth(Credential):
         self.why = f"AK/SK: access key from {sources['access_key']}, secret key from {sources['secret_key']}{temporary}"
 
     def headers(self, method: str, host: str, path: str, query: Query) -> dict[str, str]:
-        from kpstask import signer
-
-        headers = {"Host": host, "X-Sdk-Date": signer.sdk_date(self.now()), "X-Project-Id": self.project_id}
-        if "security_token" in self._values:
-            headers["X-Security-Token"] = self._values["security_token"]
         access, secret = self._values["access_key"], self._values["secret_key"]
-        return signer.sign(access, secret, method=method, path=path, query=query, headers=headers)
+        keys = (access, secret, self._values.get("security_token"))
+        return signed(keys, self.project_id, self.now(), (method, host, path, query))
 
     def refusal_hint(self, status: int) -> str | None:
         # The token hints do not fit a signature: say what can be wrong with one.
@@ -118,24 +119,94 @@ class AkSkAuth(Credential):
         )
 
 
-class PasswordAuth(Credential):
-    """A user name and password, exchanged at IAM for a project-scoped token (cached)."""
+def signed(
+    keys: tuple[str, str, str | None], project_id: str, when: datetime, request: tuple[str, str, str, Query]
+) -> dict[str, str]:
+    """The headers of a request (method, host, path, query) signed with an access key pair
+    (access key, secret key, security token or None)."""
+    from kpstask import signer
 
-    kind: Kind = "password"
+    access, secret, security_token = keys
+    method, host, path, query = request
+    headers = {"Host": host, "X-Sdk-Date": signer.sdk_date(when), "X-Project-Id": project_id}
+    if security_token is not None:
+        headers["X-Security-Token"] = security_token
+    return signer.sign(access, secret, method=method, path=path, query=query, headers=headers)
 
-    def __init__(self, login: Callable[[], IamLogin], parts: tuple[Found, ...], extra_rows: list[Row]) -> None:
-        self._make_login = login
-        self._login: IamLogin | None = None
+
+class KeysAuth(Credential):
+    """Temporary keys kpstask gets itself and renews (`renewal.Renewing`): the ECS server's
+    agency (metadata) or an agency assumed with an ID token (STS). Signed like AK/SK."""
+
+    def __init__(
+        self,
+        kind: Kind,
+        renewing: Renewing,
+        *,
+        parts: tuple[Found, ...],
+        why: str,
+        project_id: str,
+        extra_rows: list[Row],
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.renewing = renewing
         self.parts = parts
+        self.why = why
+        self.project_id = project_id
         self._extra_rows = extra_rows
-        user, domain, password = parts
-        self.why = f"password of user {user.value} ({user.source}), domain from {domain.source}, " \
-                   f"password from {password.source}"  # fmt: skip
+        self.now = now or (lambda: datetime.now(timezone.utc))
+
+    def headers(self, method: str, host: str, path: str, query: Query) -> dict[str, str]:
+        keys = self.renewing.current()
+        request = (method, host, path, query)
+        return signed((keys.access, keys.secret, keys.security_token), self.project_id, self.now(), request)
+
+    def renew(self) -> bool:
+        return self.renewing.renew()
+
+    def confirm(self) -> None:
+        self.renewing.confirm()
+
+    def refusal_hint(self, status: int) -> str | None:
+        if status == 403:
+            return "the agency may lack permission for KPS in this project: check its policies"
+        return "the temporary credentials were refused: check this machine's clock (15 minutes at most off)"
+
+    def rows(self) -> list[Row]:
+        rows = super().rows() + self._extra_rows
+        keys = self.renewing.keys
+        if keys is not None:
+            from kpstask.renewal import iso
+
+            rows.append(("expires", iso(keys.expires_at), "renewed before then"))
+        return rows
+
+    def token(self) -> str:
+        raise UsageError(
+            f"{self.why.split(':')[0]} credentials are temporary access keys: kpstask signs each request with "
+            "them, and cannot turn them into a token",
+            hint="an OIDC login without an agency (--idp-id), a password or a token gives a token",
+        )
+
+
+class LoginAuth(Credential):
+    """A token that IAM issues for something else (a password, an ID token): cached and renewed."""
+
+    def __init__(
+        self, kind: Kind, login: Callable[[], TokenLogin], parts: tuple[Found, ...], why: str, extra_rows: list[Row]
+    ) -> None:
+        self.kind = kind
+        self._make_login = login
+        self._login: TokenLogin | None = None
+        self.parts = parts
+        self.why = why
+        self._extra_rows = extra_rows
         self._used = threading.local()  # the token this thread last sent
         self._lock = threading.Lock()
 
     @property
-    def login(self) -> IamLogin:
+    def login(self) -> TokenLogin:
         with self._lock:  # made at the first request: `config show` sends nothing
             if self._login is None:
                 self._login = self._make_login()
@@ -152,10 +223,28 @@ class PasswordAuth(Credential):
         self.login.confirm(getattr(self._used, "token", None))
 
     def rows(self) -> list[Row]:
-        return super().rows() + self._extra_rows
+        rows = super().rows() + self._extra_rows
+        expires = self._login.expires_at if self._login is not None else None
+        if expires is not None:
+            from kpstask.renewal import iso
+
+            rows.append(("expires", iso(expires), "renewed before then"))
+        return rows
 
     def token(self) -> str:
         return self.login.token()
+
+
+class PasswordAuth(LoginAuth):
+    """A user name and password, exchanged at IAM for a project-scoped token (cached)."""
+
+    def __init__(self, login: Callable[[], TokenLogin], parts: tuple[Found, ...], extra_rows: list[Row]) -> None:
+        user, domain, password = parts
+        why = (
+            f"password of user {user.value} ({user.source}), domain from {domain.source}, "
+            f"password from {password.source}"
+        )
+        super().__init__("password", login, parts, why, extra_rows)
 
 
 class Candidate(NamedTuple):
@@ -173,7 +262,7 @@ class Candidate(NamedTuple):
 
 
 def candidates(find: Finder) -> list[Candidate]:
-    found = [_token(find), _aksk(find), _password(find)]
+    found = [_token(find), _aksk(find), _password(find), _oidc(find)]
     return [candidate for candidate in found if candidate is not None]
 
 
@@ -216,29 +305,55 @@ def _password(find: Finder) -> Candidate | None:
     return Candidate("password", present, f"password of user {present[0].value}")
 
 
+def _oidc(find: Finder) -> Candidate | None:
+    """An ID token exchanged at IAM (an identity provider), or at STS for an agency's keys.
+    The token's own source is found later: a file, a variable, or GitHub Actions."""
+    agency, idp = find("agency_urn"), find("idp_id")
+    if agency is None and idp is None:
+        return None
+    sources = [found for found in (find("id_token_file"), find("id_token")) if found is not None]
+    source = (min(sources, key=lambda found: found.layer),) if sources else ()
+    if agency is None:
+        assert idp is not None
+        return Candidate("oidc", (idp, *source), f"OIDC login (identity provider from {idp.source})")
+    provider = find("provider_urn")
+    what = f"OIDC agency (agency from {agency.source})"
+    if provider is None:
+        problem = UsageError(
+            f"an agency to assume with OIDC is given ({agency.source}) but not its identity provider's URN",
+            hint=f"set the provider urn too: {short_where(BY_NAME['provider_urn'])}",
+        )
+        return Candidate("agency", (agency,), what, problem)
+    return Candidate("agency", (agency, provider, *source), what)
+
+
 # One line per way to give credentials: (name, the settings it needs).
 WAYS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("token", ("token",)),
     ("AK/SK", ("access_key", "secret_key")),
     ("password", ("user_name", "domain", "password")),
+    ("OIDC", ("idp_id", "id_token_file")),
 )
 
 
-def no_credentials() -> SettingsError:
-    """Every way to give a credential, one short line each, from the table."""
-    hints = [hint_row("credentials", "one of:")]
+def no_credentials(metadata: str) -> SettingsError:
+    """Every way to give a credential, one short line each, from the table; `metadata`: why
+    the last of them, the ECS metadata service, gave none."""
+    hints = [hint_row("credentials", "one of (flags, variables or a profile, --profile):")]
     for way, names in WAYS:
         settings = [BY_NAME[name] for name in names]
-        where = short_where(settings[0]) if len(settings) == 1 else one_of([s.env[0] for s in settings], "and")
-        hints.append(hint_row(f"  {way}", where))
-    hints.append(hint_row("  profile", "any of these in a config-file profile (--profile)"))
-    message = "no credentials given: no token, no access key, no user name and password"
+        if len(settings) == 1:
+            where = short_where(settings[0])
+        else:
+            where = one_of([s.flag or s.env[0] for s in settings], "and")
+        hints.append(hint_row(f"  {way}", where + (" (GitHub: id-token: write)" if way == "OIDC" else "")))
+    hints.append(hint_row("  ECS", "an agency on this ECS server (its metadata service)"))
+    message = f"no credentials given: no token, no access key, no password, no OIDC identity provider; {metadata}"
     return SettingsError([Problem("credentials", message, tuple(hints), missing=True)])
 
 
 def choose(found: list[Candidate]) -> Candidate:
-    if not found:
-        raise no_credentials()
+    """The credential to use among those configured (`found` is not empty)."""
     chosen = min(found, key=lambda c: (c.layer, KIND_ORDER[c.kind]))
     if chosen.problem is not None:
         raise chosen.problem
@@ -251,5 +366,5 @@ def also_found(found: list[Candidate], chosen: Candidate) -> str:
         return ""
     return (
         f"; also found, not used: {'; '.join(others)} (a flag beats the environment, which beats the "
-        "profile; then a token beats AK/SK, which beats a password)"
+        "profile; then a token beats AK/SK, which beats a password, which beats an OIDC login)"
     )

@@ -81,6 +81,11 @@ def iam_url(region: str | None) -> str:
     return f"https://iam.{region}.{_domain(region)}" if region else "https://iam.myhuaweicloud.com"
 
 
+def sts_url(region: str | None) -> str:
+    """The region's STS, else the SDK's default (cn-north-4)."""
+    return f"https://sts.{region or 'cn-north-4'}.{_domain(region or 'cn-north-4')}"
+
+
 def _valid_host(host: str) -> bool:
     """A DNS name of 63-character labels (253 in all), or an IP address."""
     try:
@@ -170,3 +175,69 @@ def check_secret(value: str, label: str, source: str, checks: Checks) -> str:
 def check_text(value: str, label: str, source: str, checks: Checks) -> str:
     """A plain value (a user or domain name): surrounding whitespace dropped."""
     return value.strip()
+
+
+def _printable(value: str) -> bool:
+    return all(" " <= ch <= "~" for ch in value)
+
+
+def check_name(value: str, label: str, source: str, checks: Checks) -> str:
+    """An identifier such as an identity provider's id or an agency URN: one line of printable
+    ASCII. A bad one is not echoed: it may be a secret in the wrong place."""
+    value = value.strip()
+    if not value:
+        raise UsageError(f"the {label} from {source} is empty")
+    if not _printable(value) or len(value) > 512:
+        raise UsageError(
+            f"the {label} from {source} has control or non-ASCII characters, or is over 512 long",
+            hint=f"an {label} is one line of printable ASCII",
+        )
+    return value
+
+
+def check_path(value: str, label: str, source: str, checks: Checks) -> str:
+    """A file's path: not empty, no control characters (it is shown in messages)."""
+    if not value.strip():
+        raise UsageError(f"the {label} from {source} is empty")
+    if any(ch < " " or ch == "\x7f" for ch in value):
+        raise UsageError(f"the {label} from {source} contains control characters")
+    return value
+
+
+def check_metadata_url(value: str, label: str, source: str, checks: Checks) -> str:
+    """The metadata service's URL: http:// is its nature (a link-local address, or a proxy
+    on the node), and nothing secret travels to it."""
+    return check_url(value, label, source, checks._replace(allow_http=True))
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def check_bool(value: str, label: str, source: str, checks: Checks) -> str:
+    """`true`/`false` (also 1/0, yes/no, on/off), as `true` or `false`."""
+    word = value.strip().lower()
+    if word in _TRUE:
+        return "true"
+    if word in _FALSE:
+        return "false"
+    raise UsageError(f"the {label} from {source} must be true or false, not {value.strip()[:20]!a}")
+
+
+def _number(value: str, label: str, source: str, low: float, high: float) -> float:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        number = float("nan")
+    if not low <= number <= high:  # NaN fails too
+        raise UsageError(f"the {label} from {source} must be a number of seconds from {low:g} to {high:g}")
+    return number
+
+
+def check_seconds(value: str, label: str, source: str, checks: Checks) -> str:
+    """A timeout in seconds, 0.1 to 300."""
+    return f"{_number(value, label, source, 0.1, 300.0):g}"
+
+
+def check_duration(value: str, label: str, source: str, checks: Checks) -> str:
+    """The lifetime asked of assume-with-oidc credentials: 900 to 43200 seconds, as STS allows."""
+    return str(int(_number(value, label, source, 900, 43200)))

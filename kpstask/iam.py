@@ -22,10 +22,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kpstask import renewal
 from kpstask.endpoints import Checks, check_secret
 from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, UsageError
 
@@ -43,12 +43,6 @@ def cache_file(directory: Path, iam: str, domain: str, user: str, project_id: st
     return directory / "tokens" / f"{key}.json"
 
 
-def parse_expiry(text: str) -> float:
-    """`2019-02-13T06:52:13.855000Z` -> epoch seconds (a time without a zone is UTC)."""
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
-
-
 def clean_token(value: object) -> str | None:
     """A token as any other secret is taken (one line of printable ASCII, not empty), else None."""
     if not isinstance(value, str):
@@ -59,16 +53,16 @@ def clean_token(value: object) -> str | None:
         return None
 
 
-class IamLogin:
-    """One user's token for one project: from the cache, or from IAM."""
+class TokenLogin:
+    """One identity's token for one project: from the cache, or from IAM. What is sent to
+    IAM is the subclass's (`_ask_iam`): a password here, an ID token in `federation`."""
+
+    who = "the user"  # for --debug lines: whose token
 
     def __init__(
         self,
         *,
         transport: Transport,
-        user: str,
-        domain: str,
-        password: str,
         project_id: str,
         cache: Path | None,
         on_token: Callable[[str], None],
@@ -77,9 +71,6 @@ class IamLogin:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.transport = transport
-        self.user = user
-        self.domain = domain
-        self.password = password
         self.project_id = project_id
         self.cache = cache
         self.on_token = on_token  # every token seen is a secret to mask
@@ -98,10 +89,15 @@ class IamLogin:
     def issued(self) -> list[str]:
         return list(self._issued)
 
+    @property
+    def expires_at(self) -> float | None:
+        """When the current token ends (None before there is one): for `config show`."""
+        return self._expires if self._token is not None else None
+
     def token(self) -> str:
         """The current token; a new one when it is about to expire (a long wait outlives one)."""
         with self._lock:
-            margin = min(RENEW_BEFORE_S, self._lifetime / 10)
+            margin = renewal.margin(self._lifetime)
             # Only a token that has worked is renewed ahead of time: one IAM hands out already
             # expired would otherwise be fetched again at every request.
             if self._token is not None and self.accepted and self.wall() >= self._expires - margin:
@@ -222,12 +218,26 @@ class IamLogin:
             self.debug("IAM's answer has no token.expires_at: assuming the token lasts an hour")
             expires = self.wall() + ASSUMED_LIFETIME_S
         self._expires, self._lifetime = expires, max(expires - self.wall(), 0.0)
-        self.debug(f"new IAM token for user {self.user}, expires in {int(expires - self.wall())} s")
+        self.debug(f"new IAM token for {self.who}, expires in {int(expires - self.wall())} s")
         self._store(token, expires)
         return token
 
     def _ask_iam(self) -> Answer:
         """IAM's answer to the login: a 2xx with an X-Subject-Token, or an error raised."""
+        raise NotImplementedError
+
+
+class IamLogin(TokenLogin):
+    """A password login: `POST /v3/auth/tokens` for a token scoped to the project."""
+
+    def __init__(self, *, user: str, domain: str, password: str, **rest: Any) -> None:
+        super().__init__(**rest)
+        self.user = user
+        self.domain = domain
+        self.password = password
+        self.who = f"user {user}"
+
+    def _ask_iam(self) -> Answer:
         body = {
             "auth": {
                 "identity": {
@@ -245,7 +255,7 @@ class IamLogin:
         except NetworkError as exc:
             raise NetworkError(f"IAM unreachable: {exc.message}", hint=exc.hint) from None
         if answer.status >= 300 or not answer.headers.get("X-Subject-Token"):
-            raise _iam_error(answer)
+            raise iam_error(answer)
         return answer
 
 
@@ -353,7 +363,7 @@ def _expiry(answer: Answer) -> float | None:
     if not isinstance(value, str):
         raise _bad_answer(answer, f"token.expires_at is {_json_type(value)}, not a date")
     try:
-        return parse_expiry(value)
+        return renewal.parse_expiry(value)
     except (ValueError, OverflowError):
         raise _bad_answer(answer, f"token.expires_at {value[:40]!a} is not an ISO 8601 date") from None
 
@@ -373,7 +383,7 @@ def _bad_answer(answer: Answer, why: str) -> ApiError:
     )
 
 
-def _iam_error(answer: Answer) -> KpsError:
+def iam_error(answer: Answer) -> KpsError:
     from kpstask.answers import error_for
 
     error = error_for(answer, "IAM")

@@ -38,7 +38,7 @@ BUDGET_FACTOR = 3  # a request ends within this many --request-timeouts, however
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # Header names whose values are secrets, in any request or response.
 SECRET_HEADERS = frozenset(
-    {"x-auth-token", "authorization", "x-security-token", "x-subject-token", "cookie", "set-cookie"}
+    {"x-auth-token", "authorization", "x-security-token", "x-subject-token", "x-metadata-token", "cookie", "set-cookie"}
 )
 USER_AGENT = f"kpstask/{__version__}"
 
@@ -74,6 +74,8 @@ class Transport:
         on_retry: Say | None = None,
         session: requests.Session | None = None,
         pool_size: int = 10,  # connections kept per host; one per concurrent poll
+        connect_timeout_s: float | None = None,  # default: timeout_s
+        direct: bool = False,  # never through a proxy (the ECS metadata service)
     ) -> None:
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
@@ -81,6 +83,7 @@ class Transport:
         self.host_header = parts.netloc  # what a signature must cover, exactly as sent
         self.prefix = parts.path  # a proxy's path prefix is part of the signed path
         self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self.retry = retry or Interval.exponential()
         # Looked up now, not at import, so tests can swap the module's functions.
         self.sleep = sleep or time.sleep
@@ -99,8 +102,11 @@ class Transport:
         self.session = session
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"
-        # A local simulator or tunnel is never reached through an HTTP(S)_PROXY.
-        self._proxies: dict[str, str | None] = {"http": None, "https": None} if is_loopback(self.host) else {}
+        # A local simulator or tunnel is never reached through an HTTP(S)_PROXY or ALL_PROXY; nor is
+        # the metadata service, which also takes nothing else from the environment (.netrc).
+        self.session.trust_env = not direct
+        no_proxy = direct or is_loopback(self.host)
+        self._proxies: dict[str, str | None] = dict.fromkeys(("http", "https", "all")) if no_proxy else {}
 
     def close(self) -> None:
         self.session.close()
@@ -177,7 +183,7 @@ class Transport:
                 url,
                 headers=headers,
                 data=body or None,
-                timeout=(self.timeout_s, self.timeout_s),
+                timeout=(self.connect_timeout_s or self.timeout_s, self.timeout_s),
                 stream=True,
                 allow_redirects=False,
                 proxies=self._proxies,  # type: ignore[arg-type]

@@ -17,7 +17,10 @@ PROJECT = "0123456789abcdef0123456789abcdef"
 ENDPOINT = "https://kms.test-1.example.com"
 SERVER = "c9aa197b-a6b6-4c33-b3a6-fa0b4ec50006"
 
-_OUR_PREFIXES = ("KPSTASK_", "HW_", "OS_", "HUAWEICLOUD_SDK_")
+_OUR_PREFIXES = ("KPSTASK_", "HW_", "OS_", "HUAWEICLOUD_SDK_", "HUAWEICLOUD_OIDC_", "ACTIONS_ID_TOKEN_")
+# No test asks the real ECS metadata service (169.254.169.254): those that test it point
+# KPSTASK_METADATA_ENDPOINT at a local one and drop this.
+NO_METADATA = {"KPSTASK_METADATA_DISABLED": "true"}
 _COLOUR_VARS = ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "GITHUB_ACTIONS")
 
 
@@ -27,6 +30,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     for name in list(os.environ):
         if name.startswith(_OUR_PREFIXES) or name in _COLOUR_VARS:
             monkeypatch.delenv(name)
+    for name, value in NO_METADATA.items():
+        monkeypatch.setenv(name, value)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))

@@ -66,12 +66,16 @@ def test_no_token_names_every_way_in_a_short_list(ok: responses.RequestsMock) ->
     result = run("get", "t1", env={"KPSTASK_TOKEN": None})  # type: ignore[dict-item]
     assert result.exit_code == 2
     first, *hints = result.stderr.splitlines()
-    assert first == "kpstask: error: no credentials given: no token, no access key, no user name and password"
+    assert first == (
+        "kpstask: error: no credentials given: no token, no access key, no password, no OIDC identity provider; "
+        "the ECS metadata service is not asked (environment variable KPSTASK_METADATA_DISABLED)"
+    )
     ways = [line.split()[1] for line in hints[1:-1]]
-    assert ways == ["token", "AK/SK", "password", "profile"], hints
-    for source in ("--token-file", "KPSTASK_TOKEN", "KPSTASK_ACCESS_KEY", "KPSTASK_USERNAME", "config show --help"):
+    assert ways == ["token", "AK/SK", "password", "OIDC", "ECS"], hints
+    for source in ("--token-file", "KPSTASK_TOKEN", "KPSTASK_ACCESS_KEY", "KPSTASK_USERNAME", "--idp-id",
+                   "id-token: write", "config show --help"):  # fmt: skip
         assert source in result.stderr
-    assert len(result.stderr) < 600 and max(map(len, hints)) <= 80
+    assert len(result.stderr) < 900 and max(map(len, hints)) <= 80
     assert len(ok.calls) == 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator
-from tests.conftest import CANARY, Run
+from tests.conftest import CANARY, NO_METADATA, Run
 
 KPSTASK = Path(sys.executable).with_name("kpstask")
 DOCUMENTED = {0, 1, 2, 3, 4, 5, 6, 7, 70, 124, 130, 141, 143}
@@ -38,7 +38,7 @@ def sim() -> Iterator[Simulator]:
 
 def child_env(sim: Simulator, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KPSTASK_", "HW_", "OS_", "HUAWEICLOUD_"))}
-    env.update(KPSTASK_ENDPOINT=sim.url, KPSTASK_PROJECT_ID=DEFAULT_PROJECT, KPSTASK_TOKEN=CANARY)
+    env.update(KPSTASK_ENDPOINT=sim.url, KPSTASK_PROJECT_ID=DEFAULT_PROJECT, KPSTASK_TOKEN=CANARY, **NO_METADATA)
     env.pop("FORCE_COLOR", None)
     env.update(extra)
     return env
@@ -210,6 +210,7 @@ def test_simulate_port_in_use(sim: Simulator) -> None:
 
 def test_demo_needs_no_network_or_credentials(sim: Simulator) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KPSTASK_", "HW_", "OS_", "HUAWEICLOUD_"))}
+    env.update(NO_METADATA)
     proc = subprocess.run([str(KPSTASK), "demo"], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "demo-bind-ok" in proc.stdout

@@ -55,7 +55,7 @@ def test_missing_and_invalid_together() -> None:
     assert "kpstask:   invalid region 'cn_north_4' (from --region)" in hints
     assert "kpstask:     did you mean cn-north-4?" in hints
     assert any("got 3 characters" in line for line in hints)
-    assert "kpstask:   credentials  one of:" in hints
+    assert "kpstask:   credentials  one of (flags, variables or a profile, --profile):" in hints
 
 
 def test_one_invalid_setting_stays_one_line() -> None:
@@ -96,7 +96,9 @@ def test_config_show_human_checklist() -> None:
     assert "project id   (none: set --project-id or KPSTASK_PROJECT_ID)" in rows
     marked = [line for line in problems.splitlines() if line.startswith("  \u2718 ")]
     assert marked == ["  \u2718 no region or endpoint given", "  \u2718 no project id given",
-                      "  \u2718 no credentials given: no token, no access key, no user name and password"]  # fmt: skip
+                      "  \u2718 no credentials given: no token, no access key, no password, no OIDC identity "
+                      "provider; the ECS metadata service is not asked (environment variable "
+                      "KPSTASK_METADATA_DISABLED)"]  # fmt: skip
     assert "        token      --token-file or KPSTASK_TOKEN" in problems
     assert all(line == line.rstrip() for line in out.splitlines())
 

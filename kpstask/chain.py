@@ -1,0 +1,223 @@
+"""The credential chain: from the settings to the one Credential a run uses. A credential
+configured in the most explicit place wins (`credentials.choose`); with none configured,
+the ECS server's agency, from its metadata service. An OIDC login finds its ID token in
+a file, a variable, or GitHub Actions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kpstask import config, credentials
+from kpstask.choices import Timing
+from kpstask.resolver import Resolver, iam_endpoint, optional, sts_endpoint, transport
+from kpstask.settings import Found, row
+
+if TYPE_CHECKING:
+    from kpstask.credentials import Candidate, Credential
+    from kpstask.federation import IdTokenSource
+    from kpstask.iam import TokenLogin
+
+Row = tuple[str, str, str]
+
+
+def make_credential(resolver: Resolver, project: str, timing: Timing) -> Credential:
+    """The chosen credential, its files read; the others are named in `why`. With none
+    configured, the ECS metadata service's (asked now)."""
+    found = credentials.candidates(resolver.find)
+    if not found:
+        return _metadata(resolver, project, timing)
+    chosen = credentials.choose(found)
+    values = {part.setting.name: resolver.read(part) for part in chosen.parts}
+    credential: Credential
+    if chosen.kind == "token":
+        credential = credentials.TokenAuth(values["token"], chosen.parts[0])
+    elif chosen.kind == "aksk":
+        credential = credentials.AkSkAuth(values, chosen.parts, project)
+    elif chosen.kind == "password":
+        credential = _password(resolver, project, timing, values, chosen.parts)
+    else:
+        credential = _federation(resolver, project, timing, values, chosen)
+    credential.why += credentials.also_found(found, chosen)
+    return credential
+
+
+def _metadata(resolver: Resolver, project: str, timing: Timing) -> Credential:
+    """The ECS server's agency, from its metadata service: fetched now, as the probe that
+    tells whether this is Huawei ECS at all (at most KPSTASK_METADATA_TIMEOUT when not)."""
+    from kpstask.metadata import DEFAULT_ENDPOINT, MetadataService, NotOnEcs
+    from kpstask.renewal import Renewing
+
+    run = resolver.run
+    disabled = optional(resolver, "metadata_disabled")
+    if disabled is not None and disabled[0] == "true":
+        raise credentials.no_credentials(f"the ECS metadata service is not asked ({disabled[1]})")
+    url, source = optional(resolver, "metadata_endpoint") or (DEFAULT_ENDPOINT, "default")
+    probe = float((optional(resolver, "metadata_timeout") or ("1", ""))[0])
+    service = MetadataService(
+        transport(run, url, timing, direct=True),
+        probe_timeout_s=probe,
+        on_secret=run.add_secret,
+        debug=run.debug,
+        wall=resolver.wall,
+    )
+    renewing = Renewing(
+        service.fetch,
+        on_keys=lambda keys: run.add_secret(keys.secret, keys.security_token),
+        debug=run.debug,
+        what="ECS metadata credentials",
+        wall=resolver.wall,
+    )
+    try:
+        renewing.current()
+    except NotOnEcs as not_ecs:
+        raise credentials.no_credentials(not_ecs.message) from None
+    why = f"ECS metadata: temporary keys of the server's agency, from {url}"
+    rows = [("metadata endpoint", url, source if source != "default" else "default (KPSTASK_METADATA_ENDPOINT)")]
+    rows += given_rows(resolver, "metadata_timeout", "metadata_disabled")
+    return credentials.KeysAuth("metadata", renewing, parts=(), why=why, project_id=project, extra_rows=rows)
+
+
+def given_rows(resolver: Resolver, *names: str) -> list[Row]:
+    """The `config show` rows of the settings among `names` that are given."""
+    return [row(found) for found in map(resolver.find, names) if found is not None]
+
+
+def _federation(
+    resolver: Resolver, project: str, timing: Timing, values: dict[str, str], chosen: Candidate
+) -> Credential:
+    """An ID token exchanged at IAM for a token, or at STS for an agency's keys."""
+    source, source_row = _id_token_source(resolver, chosen, values, timing)
+    if chosen.kind == "agency":
+        return _agency(resolver, project, timing, values=values, chosen=chosen, source=source, source_row=source_row)
+    run, idp = resolver.run, chosen.parts[0]
+    url, iam_source = iam_endpoint(resolver)
+    cache = None if resolver.flags.get("no_cache") else config.cache_dir(run.env)
+    rows = [
+        source_row,
+        ("iam endpoint", url, iam_source),
+        (
+            "token cache",
+            str(cache / "tokens") if cache else "off (--no-cache)",
+            "XDG_CACHE_HOME or ~/.cache" if cache else "--no-cache",
+        ),
+    ]
+
+    def login() -> TokenLogin:
+        from kpstask.federation import OidcLogin, cache_key, claims
+
+        path = None
+        if cache is not None:
+            key = cache_key(url, values["idp_id"], claims(source.read(), source.where), project)
+            path = cache / "tokens" / f"{key}.json"
+        return OidcLogin(
+            idp_id=values["idp_id"],
+            source=source,
+            transport=transport(run, url, timing),
+            project_id=project,
+            cache=path,
+            on_token=run.add_secret,
+            warn=run.warn,
+            debug=run.debug,
+            wall=resolver.wall,
+        )
+
+    why = (
+        f"OIDC: ID token from {source.where}, exchanged at IAM for identity provider {values['idp_id']} ({idp.source})"
+    )
+    return credentials.LoginAuth("oidc", login, chosen.parts, why, rows)
+
+
+def _agency(
+    resolver: Resolver,
+    project: str,
+    timing: Timing,
+    *,
+    values: dict[str, str],
+    chosen: Candidate,
+    source: IdTokenSource,
+    source_row: Row,
+) -> Credential:
+    """STS assume-with-oidc: an agency's temporary keys for the ID token, renewed."""
+    from kpstask.federation import DEFAULT_DURATION_S, DEFAULT_SESSION_NAME, AgencyKeys
+    from kpstask.renewal import Renewing
+
+    run = resolver.run
+    url, sts_source = sts_endpoint(resolver)
+    session = optional(resolver, "session_name")
+    duration = optional(resolver, "duration")
+    keys = AgencyKeys(
+        transport(run, url, timing),
+        source,
+        provider_urn=values["provider_urn"],
+        agency_urn=values["agency_urn"],
+        session_name=session[0] if session else DEFAULT_SESSION_NAME,
+        duration_s=int(duration[0]) if duration else DEFAULT_DURATION_S,
+        wall=resolver.wall,
+    )
+    renewing = Renewing(
+        keys.fetch,
+        on_keys=lambda got: run.add_secret(got.secret, got.security_token),
+        debug=run.debug,
+        what="the agency's credentials",
+        wall=resolver.wall,
+    )
+    why = f"OIDC agency: {values['agency_urn']} assumed at STS with the ID token from {source.where}"
+    rows = [source_row, ("sts endpoint", url, sts_source), *given_rows(resolver, "session_name", "duration")]
+    return credentials.KeysAuth("agency", renewing, parts=chosen.parts, why=why, project_id=project, extra_rows=rows)
+
+
+def _id_token_source(
+    resolver: Resolver, chosen: Candidate, values: dict[str, str], timing: Timing
+) -> tuple[IdTokenSource, Row]:
+    """Where the ID token comes from: a file or variable (read now, so a wrong one is named
+    with the other problems), else GitHub Actions (asked at the first request)."""
+    from kpstask import federation
+
+    run = resolver.run
+    common = {"on_secret": run.add_secret, "wall": resolver.wall}
+    given = next((part for part in chosen.parts if part.setting.name in ("id_token_file", "id_token")), None)
+    source: IdTokenSource | None
+    if given is not None and given.setting.name == "id_token_file":
+        source = federation.FileIdToken(values["id_token_file"], given.source, **common)
+    elif given is not None:
+        source = federation.GivenIdToken(values["id_token"], given.source, **common)
+    else:
+        audience = optional(resolver, "oidc_audience")
+        source = federation.github_source(
+            run.env, audience[0] if audience else None, lambda base: transport(run, base, timing), **common
+        )
+        if source is None:
+            raise federation.no_id_token(chosen.parts[0].source, run.env)
+        shown = f"audience {audience[0]} ({audience[1]})" if audience else "GitHub's default audience"
+        return source, ("id token", "GitHub Actions", f"{federation.GITHUB_URL}, {shown}")
+    source.read()
+    return source, ("id token", "read at each renewal", source.where)
+
+
+def _password(
+    resolver: Resolver, project: str, timing: Timing, values: dict[str, str], parts: tuple[Found, ...]
+) -> Credential:
+    url, source = iam_endpoint(resolver)
+    run = resolver.run
+    cache = None if resolver.flags.get("no_cache") else config.cache_dir(run.env)
+    rows = [("iam endpoint", url, source),
+            ("token cache", str(cache / "tokens") if cache else "off (--no-cache)",
+             "XDG_CACHE_HOME or ~/.cache" if cache else "--no-cache")]  # fmt: skip
+
+    def login() -> TokenLogin:
+        from kpstask.iam import IamLogin, cache_file
+
+        user, domain, password = values["user_name"], values["domain"], values["password"]
+        return IamLogin(
+            transport=transport(run, url, timing),
+            user=user,
+            domain=domain,
+            password=password,
+            project_id=project,
+            cache=cache_file(cache, url, domain, user, project) if cache else None,
+            on_token=run.add_secret,
+            warn=run.warn,
+            debug=run.debug,
+        )
+
+    return credentials.PasswordAuth(login, parts, rows)

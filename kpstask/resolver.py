@@ -1,0 +1,113 @@
+"""The settings of one run, found and checked: each from its flag, else the environment,
+else the profile (the settings table says where to look), and the places and the
+transport every part that talks to a service is built with."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from kpstask import config
+from kpstask.choices import Timing
+from kpstask.endpoints import Checks, iam_url, sts_url
+from kpstask.errors import UsageError
+from kpstask.settings import BY_NAME, DEFAULT, SETTINGS, Found, Profile, SettingsError, as_problem, find, looked_at
+
+if TYPE_CHECKING:
+    from kpstask.context import Run
+    from kpstask.transport import Say, Transport
+
+
+class Resolver:
+    """The settings of one run: each from its flag, else the environment, else the profile."""
+
+    def __init__(self, run: Run, flags: Mapping[str, object]) -> None:
+        self.run = run
+        self.wall = run.wall
+        self.flags = flags
+        self.checks = Checks(bool(flags.get("allow_http")), run.warn)
+        self._profile: Profile | None = None
+        self._read: dict[tuple[str, str, str], str] = {}
+
+    @property
+    def chosen_profile(self) -> Found:
+        found = find(BY_NAME["profile"], self.flags, self.run.env, None)
+        return found or Found(BY_NAME["profile"], "default", "default", DEFAULT)
+
+    @property
+    def profile(self) -> Profile:
+        if self._profile is None:
+            chosen = self.chosen_profile
+            self._profile = config.load_profile(chosen.value if chosen.layer != DEFAULT else None, self.run.env)
+        return self._profile
+
+    def find(self, name: str, partner: Found | None = None) -> Found | None:
+        setting = BY_NAME[name]
+        profile = self.profile if setting.profile_key else None
+        return find(setting, self.flags, self.run.env, profile, partner)
+
+    def read(self, found: Found) -> str:
+        """The checked value; a secret file is read now, and the secret masked from here on.
+        Read once: a second use (the region for IAM) does not warn again."""
+        key = (found.setting.name, found.source, found.value)
+        if key not in self._read:
+            self._read[key] = self._check(found)
+        return self._read[key]
+
+    def _check(self, found: Found) -> str:
+        setting = found.setting
+        try:
+            raw = config.read_secret_file(found.value, found.source, self.run) if found.is_file else found.value
+            value = setting.check(raw, setting.label, found.where, self.checks)
+        except UsageError as error:  # said as a problem of this setting, with the others
+            raise SettingsError(as_problem(error, setting.label)) from None
+        if setting.secret:
+            self.run.add_secret(value)
+        return value
+
+    def trace(self) -> list[str]:
+        """`config show --debug`: where each setting was looked for (names, never values)."""
+        profile = self.profile
+        return [looked_at(s, self.flags, self.run.env, profile if s.profile_key else None) for s in SETTINGS]
+
+
+def iam_endpoint(resolver: Resolver) -> tuple[str, str]:
+    found = resolver.find("iam_endpoint")
+    if found is not None:
+        return resolver.read(found), found.source
+    region = resolver.find("region")
+    if region is None:
+        return iam_url(None), "default (global IAM)"
+    return iam_url(resolver.read(region)), "default for the region"
+
+
+def sts_endpoint(resolver: Resolver) -> tuple[str, str]:
+    found = resolver.find("sts_endpoint")
+    if found is not None:
+        return resolver.read(found), found.source
+    region = resolver.find("region")
+    if region is None:
+        return sts_url(None), "default (cn-north-4, as the SDK)"
+    return sts_url(resolver.read(region)), "default for the region"
+
+
+def optional(resolver: Resolver, name: str) -> tuple[str, str] | None:
+    """(checked value, source) of a setting, or None when it is not given."""
+    found = resolver.find(name)
+    return None if found is None else (resolver.read(found), found.source)
+
+
+def transport(
+    run: Run, base: str, timing: Timing, pool: int = 10, on_retry: Say | None = None, *, direct: bool = False
+) -> Transport:
+    from kpstask.transport import Backoff, Transport
+
+    return Transport(
+        base,
+        timeout_s=timing.timeout_s,
+        retry=Backoff.exponential(retries=timing.retries),
+        debug=run.debug if run.debug_on else None,
+        on_retry=on_retry,
+        pool_size=pool,
+        direct=direct,
+    )
