@@ -129,9 +129,10 @@ class FileIdToken(IdTokenSource):
             handle = os.open(Path(self.path).expanduser(), os.O_RDONLY | os.O_NONBLOCK)
         except OSError as exc:
             raise UsageError(f"{what}: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            os.close(handle)
+            raise UsageError(f"{what}: it is not a regular file")
         with os.fdopen(handle, "rb") as source:
-            if not stat.S_ISREG(os.fstat(handle).st_mode):
-                raise UsageError(f"{what}: it is not a regular file")
             try:
                 data = source.read(MAX_ID_TOKEN_BYTES + 1)
             except OSError as exc:
