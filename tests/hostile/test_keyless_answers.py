@@ -35,8 +35,13 @@ def jwt(**claims: object) -> str:
     def part(data: object) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
-    body = {"iss": "https://token.actions.githubusercontent.com", "sub": "repo:o/r:ref:refs/heads/main",
-            "aud": "kpstask", "exp": IN_AN_HOUR, **claims}  # fmt: skip
+    body = {
+        "iss": "https://token.actions.githubusercontent.com",
+        "sub": "repo:o/r:ref:refs/heads/main",
+        "aud": "kpstask",
+        "exp": IN_AN_HOUR,
+        **claims,
+    }
     return f"{part({'alg': 'RS256'})}.{part(body)}.CANARYsignaturepart00"
 
 
@@ -68,8 +73,9 @@ KEYS = {"credential": {"access": AK, "secret": SK, "securitytoken": ST, "expires
 @pytest.fixture
 def ecs(kps: responses.RequestsMock) -> responses.RequestsMock:
     kps.put(f"{METADATA}/meta-data/latest/api/token", body=SESSION)
-    kps.get(f"{ENDPOINT}/v3/{PROJECT}/tasks/t1", json={"task_id": "t1", "task_status": "SUCCESS_RESET",
-                                                       "server_id": SERVER})  # fmt: skip
+    kps.get(
+        f"{ENDPOINT}/v3/{PROJECT}/tasks/t1", json={"task_id": "t1", "task_status": "SUCCESS_RESET", "server_id": SERVER}
+    )
     return kps
 
 
@@ -96,8 +102,11 @@ def test_no_session_tokens_means_asking_without_one(kps: responses.RequestsMock)
 
 
 def test_no_agency_is_said_plainly(ecs: responses.RequestsMock) -> None:
-    ecs.get(f"{METADATA}/openstack/latest/securitykey", status=401,
-            body='{"error": "Please configure Cloud Service Agency first"}')  # fmt: skip
+    ecs.get(
+        f"{METADATA}/openstack/latest/securitykey",
+        status=401,
+        body='{"error": "Please configure Cloud Service Agency first"}',
+    )
     result = cli("get", "t1", env=ON_ECS)
     assert result.exit_code == 4
     assert "this ECS server has no agency" in error_line(result) and "attach an agency" in result.stderr
@@ -175,8 +184,11 @@ def test_an_unanswering_metadata_service_costs_about_a_second(silent_port: int) 
 
 
 def test_the_metadata_timeout_lengthens_the_probe(silent_port: int) -> None:
-    env = {"KPSTASK_METADATA_DISABLED": None, "KPSTASK_METADATA_ENDPOINT": f"http://127.0.0.1:{silent_port}",
-           "KPSTASK_METADATA_TIMEOUT": "0.2"}  # fmt: skip
+    env = {
+        "KPSTASK_METADATA_DISABLED": None,
+        "KPSTASK_METADATA_ENDPOINT": f"http://127.0.0.1:{silent_port}",
+        "KPSTASK_METADATA_TIMEOUT": "0.2",
+    }
     result = cli("get", "t1", env=env)
     assert result.exit_code == 2 and "within 0.2 s" in error_line(result)
     bad = cli("get", "t1", env={**env, "KPSTASK_METADATA_TIMEOUT": "soon"})
@@ -184,8 +196,12 @@ def test_the_metadata_timeout_lengthens_the_probe(silent_port: int) -> None:
 
 
 def test_nothing_configured_and_nothing_answering_names_every_problem_at_once() -> None:
-    env: dict[str, str | None] = {"KPSTASK_ENDPOINT": None, "KPSTASK_PROJECT_ID": None,
-                                  "KPSTASK_METADATA_DISABLED": None, "KPSTASK_METADATA_ENDPOINT": "http://127.0.0.1:1"}  # fmt: skip
+    env: dict[str, str | None] = {
+        "KPSTASK_ENDPOINT": None,
+        "KPSTASK_PROJECT_ID": None,
+        "KPSTASK_METADATA_DISABLED": None,
+        "KPSTASK_METADATA_ENDPOINT": "http://127.0.0.1:1",
+    }
     result = cli("get", "t1", env=env)
     assert result.exit_code == 2
     assert error_line(result) == "kpstask: error: missing settings: region (or endpoint), project id, credentials"
@@ -242,19 +258,29 @@ def test_an_expired_id_token_is_refused_before_it_is_sent(kps: responses.Request
 @pytest.mark.parametrize(
     ("status", "body", "headers", "code", "words"),
     [
-        (401, {"error": {"code": 401, "message": "The id_token has expired.", "title": "Unauthorized"}}, {}, 4,
-         "IAM refused the ID token: The id_token has expired."),
+        (
+            401,
+            {"error": {"code": 401, "message": "The id_token has expired.", "title": "Unauthorized"}},
+            {},
+            4,
+            "IAM refused the ID token: The id_token has expired.",
+        ),
         (400, {"error": {"code": 400, "message": "Invalid audience", "title": "Bad Request"}}, {}, 4, "refused"),
         (403, {"error": {"code": 403, "message": "Forbidden", "title": "Forbidden"}}, {}, 4, "refused"),
         (404, {"error": {"code": 404, "message": "The idp is not found", "title": "Not Found"}}, {}, 4, "refused"),
         (201, "<html>proxy</html>", {"X-Subject-Token": FED_TOKEN}, 6, "not valid JSON"),
         (201, {"token": {"expires_at": "2099-01-01T00:00:00Z"}}, {}, 6, "without an X-Subject-Token"),
     ],
-)  # fmt: skip
+)
 def test_iam_refusing_or_garbling_the_exchange(
-    kps: responses.RequestsMock, token_file: Path, status: int, body: object, headers: dict[str, str], code: int,
+    kps: responses.RequestsMock,
+    token_file: Path,
+    status: int,
+    body: object,
+    headers: dict[str, str],
+    code: int,
     words: str,
-) -> None:  # fmt: skip
+) -> None:
     kwargs = {"json": body} if isinstance(body, dict) else {"body": body}
     kps.post(f"{IAM}/v3.0/OS-AUTH/id-token/tokens", status=status, headers=headers, **kwargs)  # type: ignore[arg-type]
     result = cli("get", "t1", "--debug", env=oidc_env(token_file))
@@ -263,8 +289,12 @@ def test_iam_refusing_or_garbling_the_exchange(
 
 
 def test_the_exchange_sends_the_idp_and_a_project_scope(kps: responses.RequestsMock, token_file: Path) -> None:
-    kps.post(f"{IAM}/v3.0/OS-AUTH/id-token/tokens", status=201, headers={"X-Subject-Token": FED_TOKEN},
-             json={"token": {"expires_at": "2099-01-01T00:00:00.000000Z"}})  # fmt: skip
+    kps.post(
+        f"{IAM}/v3.0/OS-AUTH/id-token/tokens",
+        status=201,
+        headers={"X-Subject-Token": FED_TOKEN},
+        json={"token": {"expires_at": "2099-01-01T00:00:00.000000Z"}},
+    )
     kps.get(f"{ENDPOINT}/v3/{PROJECT}/tasks/t1", json={"task_id": "t1", "task_status": "SUCCESS_BIND"})
     result = cli("get", "t1", "--debug", env=oidc_env(token_file))
     assert result.exit_code == 0, result.stderr
@@ -281,8 +311,13 @@ def test_an_idp_id_with_control_characters_is_a_usage_error(token_file: Path) ->
     assert "idp id from environment variable KPSTASK_IDP_ID has control" in result.stderr
 
 
-GH = {"KPSTASK_IDP_ID": "github", "KPSTASK_IAM_ENDPOINT": IAM, "GITHUB_ACTIONS": "true",
-      "ACTIONS_ID_TOKEN_REQUEST_URL": GITHUB, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": REQUEST_TOKEN}  # fmt: skip
+GH = {
+    "KPSTASK_IDP_ID": "github",
+    "KPSTASK_IAM_ENDPOINT": IAM,
+    "GITHUB_ACTIONS": "true",
+    "ACTIONS_ID_TOKEN_REQUEST_URL": GITHUB,
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN": REQUEST_TOKEN,
+}
 
 
 @pytest.mark.parametrize(
@@ -294,7 +329,9 @@ GH = {"KPSTASK_IDP_ID": "github", "KPSTASK_IAM_ENDPOINT": IAM, "GITHUB_ACTIONS":
         (200, '{"value": "not-a-jwt"}', 2, "not a JWT"),
     ],
 )
-def test_github_refusing_or_garbling(kps: responses.RequestsMock, status: int, body: str, code: int, words: str) -> None:
+def test_github_refusing_or_garbling(
+    kps: responses.RequestsMock, status: int, body: str, code: int, words: str
+) -> None:
     kps.get(GITHUB, status=status, body=body)
     result = cli("get", "t1", env=GH)
     assert result.exit_code == code, result.stderr
@@ -303,8 +340,12 @@ def test_github_refusing_or_garbling(kps: responses.RequestsMock, status: int, b
 
 def test_github_is_asked_with_the_audience(kps: responses.RequestsMock) -> None:
     kps.get(f"{GITHUB}&audience=kps%20task", json={"value": ID_TOKEN})
-    kps.post(f"{IAM}/v3.0/OS-AUTH/id-token/tokens", status=201, headers={"X-Subject-Token": FED_TOKEN},
-             json={"token": {"expires_at": "2099-01-01T00:00:00.000000Z"}})  # fmt: skip
+    kps.post(
+        f"{IAM}/v3.0/OS-AUTH/id-token/tokens",
+        status=201,
+        headers={"X-Subject-Token": FED_TOKEN},
+        json={"token": {"expires_at": "2099-01-01T00:00:00.000000Z"}},
+    )
     kps.get(f"{ENDPOINT}/v3/{PROJECT}/tasks/t1", json={"task_id": "t1", "task_status": "SUCCESS_BIND"})
     result = cli("get", "t1", env={**GH, "KPSTASK_OIDC_AUDIENCE": "kps task"})
     assert result.exit_code == 0, result.stderr
