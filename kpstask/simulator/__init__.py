@@ -1,5 +1,6 @@
 """A local KPS simulator: `Simulator(default_scenario()).start()` gives a base URL."""
 
+from kpstask.simulator.keyless import KeylessSpec
 from kpstask.simulator.scenario import (
     DEFAULT_PROJECT,
     DEFAULT_TOKEN,
@@ -15,6 +16,7 @@ __all__ = [
     "DEFAULT_PROJECT",
     "DEFAULT_TOKEN",
     "Fault",
+    "KeylessSpec",
     "Scenario",
     "SimTask",
     "Simulator",

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from kpstask import signer
 from kpstask.simulator.replies import (
@@ -27,14 +29,25 @@ from kpstask.simulator.replies import (
 )
 from kpstask.simulator.scenario import Scenario
 
+MAX_TEMPORARY_KEYS = 100_000  # a client fetching keys in a loop cannot grow the simulator for ever
+
+
+class TemporaryKey(NamedTuple):
+    """A secret key, its security token ("": none) and its expiry: handed out by the metadata service or STS."""
+
+    secret_key: str
+    security_token: str
+    expires: float
+
 
 class Gate:
-    """Who may call the API: the scenario's token and keys, and the tokens the simulated IAM issued."""
+    """Who may call the API: the scenario's token and keys, and the tokens and keys the simulator issued."""
 
     def __init__(self, scenario: Scenario, wall: Callable[[], float]) -> None:
         self.scenario = scenario
         self.wall = wall  # X-Sdk-Date and token expiry are wall-clock times
         self.issued: dict[str, float] = {}  # tokens the simulated IAM gave out -> expiry
+        self.temporary: dict[str, TemporaryKey] = {}  # access key -> its secret, security token, expiry
 
     def check(self, request: Request) -> Reply | None:
         """The API gateway's part: a known token not yet expired, or a valid AK/SK signature."""
@@ -57,7 +70,7 @@ class Gate:
 
     def _check_signature(self, request: Request, authorization: str) -> Reply | None:
         parts = signer.parse_authorization(authorization)
-        key = next((k for k in self.scenario.access_keys if parts and k["access_key"] == parts["Access"]), None)
+        key = self._key(parts["Access"]) if parts is not None else None
         if parts is None or key is None:
             return gateway_reply(401, BAD_SIGNATURE)
         names = parts["SignedHeaders"].split(";")
@@ -70,14 +83,29 @@ class Gate:
             return gateway_reply(401, BAD_SIGNATURE)
         if abs(signed_at.timestamp() - self.wall()) > 15 * 60:
             return gateway_reply(401, SIGNATURE_EXPIRED)
-        if key.get("security_token") and received.get("x-security-token") != key["security_token"]:
+        if key.security_token and received.get("x-security-token") != key.security_token:
             return gateway_reply(401, BAD_SIGNATURE)
         signed = {name: received[name] for name in names}
         canonical, _ = signer.canonical_request(request.method, request.path, request.query, signed, request.body)
-        expected = signer.signature(key["secret_key"], received["x-sdk-date"], canonical)
+        expected = signer.signature(key.secret_key, received["x-sdk-date"], canonical)
         if not hmac.compare_digest(expected, parts["Signature"]):
             return gateway_reply(401, BAD_SIGNATURE)
+        if key.expires <= self.wall():  # a temporary key past its time: the client should renew it
+            return gateway_reply(401, TOKEN_EXPIRED)
         return None
+
+    def _key(self, access_key: str) -> TemporaryKey | None:
+        """A scenario key (it never expires), or a temporary one the simulator handed out."""
+        found = next((k for k in self.scenario.access_keys if k["access_key"] == access_key), None)
+        if found is None:
+            return self.temporary.get(access_key)
+        return TemporaryKey(found["secret_key"], found.get("security_token", ""), math.inf)
+
+    def add_temporary(self, access_key: str, secret_key: str, security_token: str, expires: float) -> None:
+        """Accept a temporary key; expired ones are kept (they get APIGW.0307), the oldest dropped past a bound."""
+        while len(self.temporary) >= MAX_TEMPORARY_KEYS:
+            del self.temporary[next(iter(self.temporary))]
+        self.temporary[access_key] = TemporaryKey(secret_key, security_token, expires)
 
     def login(self, request: Request) -> Reply:
         """`POST /v3/auth/tokens` with a password: a project-scoped token in X-Subject-Token."""
@@ -102,7 +130,9 @@ class Gate:
         return Reply(201, json.dumps(body).encode(), headers=(("X-Subject-Token", token),))
 
     def expire_tokens(self) -> int:
-        """Every token the simulated IAM issued stops working (as after a password change)."""
+        """Every token and temporary key the simulator issued stops working (as after a password change)."""
         for token in self.issued:
             self.issued[token] = 0.0
-        return len(self.issued)
+        for access_key, key in self.temporary.items():
+            self.temporary[access_key] = key._replace(expires=0.0)
+        return len(self.issued) + len(self.temporary)

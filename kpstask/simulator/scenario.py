@@ -12,6 +12,7 @@ from typing import Any
 from kpstask.errors import UsageError
 from kpstask.simulator import checks
 from kpstask.simulator.checks import MAX_DURATION_S, MAX_FAULT_SECONDS, check_keys, fail, typed
+from kpstask.simulator.keyless import KeylessSpec
 
 OPERATIONS = ("reset", "replace", "bind", "unbind")
 OUTCOMES = ("success", "failed", "never")
@@ -215,11 +216,12 @@ class Scenario:
     users: list[dict[str, str]] = field(default_factory=list)  # name, domain, password: IAM logins
     token_ttl_s: float = 86400.0  # lifetime of the tokens the simulated IAM issues
     clock: str = "start"  # when task clocks start: one of CLOCKS
+    keyless: KeylessSpec = field(default_factory=KeylessSpec)  # the credential services besides the API
 
     @classmethod
     def parse(cls, spec: Any, now: float | None = None) -> Scenario:
         keys = {"project_id", "token", "tasks", "faults", "seed", "auth", "access_keys", "users", "token_ttl_s",
-                "clock"}  # fmt: skip
+                "clock", "keyless"}  # fmt: skip
         top = "top level"
         spec = check_keys(spec, keys, top)
         if spec.get("auth", "token") not in ("token", "any"):
@@ -244,6 +246,7 @@ class Scenario:
                    for i, u in enumerate(typed(spec, "users", list, top, []))],
             token_ttl_s=checks.number(spec, "token_ttl_s", top, 86400.0, MAX_DURATION_S) or 0.0,
             clock=clock,
+            keyless=KeylessSpec.parse(spec.get("keyless", {})),
         )  # fmt: skip
         ids = [task.task_id for task in scenario.tasks]
         if len(set(ids)) != len(ids):

@@ -2,8 +2,9 @@
 
 Start it in-process (`Simulator(...).start()`) or from the command line
 (`kpstask simulate`). The answer shapes live in `replies`, the credentials
-checks in `auth`, the HTTP server and handler in `wire`; this module holds the
-simulator's state, the API's answers and the control surface.
+checks in `auth`, the HTTP server and handler in `wire`, the keyless credential
+services (metadata, OIDC, STS) in `services` and the modules it routes to; this
+module holds the simulator's state, the API's answers and the control surface.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from kpstask.errors import KpsError
-from kpstask.simulator import checks
+from kpstask.simulator import checks, services
 from kpstask.simulator.auth import Gate
+from kpstask.simulator.issuer import Issuer, token_request
 from kpstask.simulator.replies import (
     API_NOT_FOUND,
     FAILED_NOT_FOUND,
@@ -59,6 +61,7 @@ class Simulator:
         self.clock = clock
         self.wall = wall  # for X-Sdk-Date and token expiry, which are wall-clock times
         self._gate = Gate(scenario, wall)  # the gateway's credentials checks and the simulated IAM
+        self._issuer = Issuer(self._gate)  # the keyless credential services: metadata, OIDC, STS
         if scenario.clock == "start":  # tasks start their clocks when the simulator does
             for task in scenario.tasks:
                 task.start(clock())
@@ -150,9 +153,23 @@ class Simulator:
             }
 
     def expire_tokens(self) -> int:
-        """Every token the simulated IAM issued stops working (as after a password change)."""
+        """Every token and temporary key the simulator issued stops working (as after a password change)."""
         with self._lock:
             return self._gate.expire_tokens()
+
+    def issue_id_token(
+        self, audience: str | None = None, ttl_s: float | None = None, subject: str | None = None
+    ) -> str:
+        """An ID token of the simulated identity provider (default audience: the first of `client_ids`);
+        a negative `ttl_s` makes one that has already expired."""
+        audience, ttl, subject = token_request({"audience": audience, "ttl_s": ttl_s, "subject": subject})
+        with self._lock:
+            return self._issuer.id_token(audience, ttl, subject)
+
+    def keyless_issued(self) -> dict[str, int]:
+        """How many metadata and STS credentials, federation tokens, ID tokens and session tokens were issued."""
+        with self._lock:
+            return dict(self._issuer.counts)
 
     @property
     def _issued(self) -> dict[str, float]:
@@ -170,6 +187,9 @@ class Simulator:
         with self._lock:
             if (method, path) == ("POST", "/v3/auth/tokens"):
                 return self._gate.login(request), 0.0
+            keyless = services.route(self._issuer, request)
+            if keyless is not None:  # a credential service, not the KPS API: no gateway, no faults
+                return keyless, 0.0
             number = self._global_requests
             self._global_requests += 1
             refused = self._gate.check(request)
@@ -288,6 +308,8 @@ class Simulator:
             return json_reply(200, {"task_id": parts[1]})
         if (method, route) == ("POST", "tokens/expire"):
             return json_reply(200, {"expired": self.expire_tokens()})
+        if (method, route) == ("POST", "oidc/token"):
+            return json_reply(200, {"id_token": self.issue_id_token(*token_request(body))})
         if (method, route) == ("PUT", "token"):
             if not isinstance(body, dict) or not isinstance(body.get("token"), str):
                 raise ValueError('expected {"token": "..."}')
