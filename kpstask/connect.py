@@ -186,7 +186,7 @@ def _unresolved(resolver: Resolver, name: str, done: Resolved) -> Row:
         return label, "", "none: the region is invalid" if given else "none: set --region or --endpoint"
     if name == "credentials":
         lacking = any(problem.missing and problem.label == "credentials" for problem in done.problems)
-        return label, "", "none: set a token, an access key pair or a password login" if lacking else \
+        return label, "", "none: set a token, an access key pair, a password login or an OIDC login" if lacking else \
             "none: see the problems"  # fmt: skip
     found = resolver.find(name)
     if found is not None:
