@@ -5,6 +5,8 @@ a file, a variable, or GitHub Actions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from kpstask import config, credentials
@@ -32,7 +34,7 @@ def make_credential(resolver: Resolver, project: str, timing: Timing) -> Credent
     if chosen.kind == "token":
         credential = credentials.TokenAuth(values["token"], chosen.parts[0])
     elif chosen.kind == "aksk":
-        credential = credentials.AkSkAuth(values, chosen.parts, project)
+        credential = credentials.AkSkAuth(values, chosen.parts, project, utc_now(resolver))
     elif chosen.kind == "password":
         credential = _password(resolver, project, timing, values, chosen.parts)
     else:
@@ -73,8 +75,14 @@ def _metadata(resolver: Resolver, project: str, timing: Timing) -> Credential:
         raise credentials.no_credentials(not_ecs.message) from None
     why = f"ECS metadata: temporary keys of the server's agency, from {url}"
     rows = [("metadata endpoint", url, source if source != "default" else "default (KPSTASK_METADATA_ENDPOINT)")]
-    rows += given_rows(resolver, "metadata_timeout", "metadata_disabled")
-    return credentials.KeysAuth("metadata", renewing, parts=(), why=why, project_id=project, extra_rows=rows)
+    return credentials.KeysAuth(
+        "metadata", renewing, parts=(), why=why, project_id=project, extra_rows=rows, now=utc_now(resolver)
+    )
+
+
+def utc_now(resolver: Resolver) -> Callable[[], datetime]:
+    """The run's wall clock as a datetime, for X-Sdk-Date."""
+    return lambda: datetime.fromtimestamp(resolver.wall(), timezone.utc)
 
 
 def given_rows(resolver: Resolver, *names: str) -> list[Row]:
@@ -163,7 +171,9 @@ def _agency(
     )
     why = f"OIDC agency: {values['agency_urn']} assumed at STS with the ID token from {source.where}"
     rows = [source_row, ("sts endpoint", url, sts_source), *given_rows(resolver, "session_name", "duration")]
-    return credentials.KeysAuth("agency", renewing, parts=chosen.parts, why=why, project_id=project, extra_rows=rows)
+    return credentials.KeysAuth(
+        "agency", renewing, parts=chosen.parts, why=why, project_id=project, extra_rows=rows, now=utc_now(resolver)
+    )
 
 
 def _id_token_source(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from kpstask import config
-from kpstask.chain import make_credential
+from kpstask.chain import given_rows, make_credential
 from kpstask.choices import Timing
 from kpstask.endpoints import region_url, unknown_region_hint
 from kpstask.errors import KpsError, UsageError
@@ -151,8 +151,12 @@ def report(run: Run, flags: Mapping[str, object]) -> tuple[list[Row], list[Probl
     rows += _place_rows(resolver, done)
     rows.append(("project id", *done.project) if done.project else _unresolved(resolver, "project_id", done))
     if done.credential is not None:
-        return rows + done.credential.rows(), done.problems
-    return [*rows, _unresolved(resolver, "credentials", done)], done.problems
+        rows += done.credential.rows()
+    else:
+        rows.append(_unresolved(resolver, "credentials", done))
+    shown = {label for label, _, _ in rows}
+    names = ("oidc_audience", "metadata_endpoint", "metadata_timeout", "metadata_disabled")
+    return rows + [got for got in given_rows(resolver, *names) if got[0] not in shown], done.problems
 
 
 def _place_rows(resolver: Resolver, done: Resolved) -> list[Row]:

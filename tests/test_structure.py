@@ -130,17 +130,49 @@ def test_every_setting_is_in_the_readme() -> None:
                 assert f"`{flag}" in README or f", {flag}" in README, flag
 
 
+def jwt() -> str:
+    import base64
+    import json
+
+    claims = base64.urlsafe_b64encode(json.dumps({"iss": "i", "sub": "s", "aud": "a", "exp": 4e9}).encode())
+    return f"eyJhbGciOiJIUzI1NiJ9.{claims.decode().rstrip('=')}.c2ln"
+
+
+ID_TOKEN_FILE = "ID_TOKEN_FILE"  # replaced by a file of the test's own
 CREDENTIAL_SETUPS = [
-    {"KPSTASK_TOKEN": "tok-123456"},
+    {
+        "KPSTASK_TOKEN": "tok-123456",
+        "KPSTASK_METADATA_ENDPOINT": "http://127.0.0.1:9",
+        "KPSTASK_METADATA_TIMEOUT": "2",
+        "KPSTASK_METADATA_DISABLED": "false",
+    },
+    {"KPSTASK_IDP_ID": "github", "KPSTASK_ID_TOKEN": jwt(), "KPSTASK_IAM_ENDPOINT": "https://iam.example.com"},
+    {
+        "KPSTASK_IDP_ID": "github",
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "https://gh.example.com/t?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "req-1234567",
+        "KPSTASK_OIDC_AUDIENCE": "kpstask",
+    },
+    {
+        "KPSTASK_AGENCY_URN": "iam::1:agency:a",
+        "KPSTASK_PROVIDER_URN": "iam::1:identityProvider:p",
+        "KPSTASK_ID_TOKEN_FILE": ID_TOKEN_FILE,
+        "KPSTASK_SESSION_NAME": "ci",
+        "KPSTASK_DURATION_SECONDS": "900",
+        "KPSTASK_STS_ENDPOINT": "https://sts.example.com",
+    },
     {"KPSTASK_ACCESS_KEY": "AKEXAMPLE0000000", "KPSTASK_SECRET_KEY": "sk-123456", "KPSTASK_SECURITY_TOKEN": "st-1234"},
     {"KPSTASK_USERNAME": "alice", "KPSTASK_DOMAIN": "acme", "KPSTASK_PASSWORD": "pw-123456"},
 ]
 
 
-def test_every_setting_can_show_in_config_show() -> None:
+def test_every_setting_can_show_in_config_show(tmp_path: Path) -> None:
     labels: set[str] = set()
+    token_file = tmp_path / "id-token"
+    token_file.write_text(jwt())
     for credential in CREDENTIAL_SETUPS:
         env = {"KPSTASK_REGION": "cn-north-4", "KPSTASK_PROJECT_ID": PROJECT, **credential}
+        env = {name: str(token_file) if value == ID_TOKEN_FILE else value for name, value in env.items()}
         result = run("config", "show", "-o", "tsv", env=env, with_defaults=False)
         assert result.exit_code == 0, result.stderr
         labels |= {line.split("\t")[0] for line in result.stdout.splitlines()}
