@@ -339,3 +339,22 @@ def test_get_with_a_token_does_not_load_the_keyless_code(sim: Simulator) -> None
         check=False,
     )
     assert proc.stderr.splitlines()[-1] == "[]", proc.stderr
+
+
+def test_demo_keyless_needs_no_secret_at_all() -> None:
+    """The user's own credentials are ignored: the demo's flags win, and no token is passed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KPSTASK_", "HW_", "OS_", "HUAWEICLOUD_"))}
+    env.update(KPSTASK_METADATA_DISABLED="true", HW_ACCESS_KEY="CANARYUSERSOWNKEY001", HW_SECRET_KEY="CANARY-own-sk-1")
+    proc = subprocess.run(
+        [str(KPSTASK), "demo", "--keyless", "--no-color"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "demo-bind-ok" in proc.stdout and "exchanged at IAM" in proc.stderr
+    assert "--token" not in proc.stderr and "eyJ" not in proc.stderr + proc.stdout
+    told = [line for line in proc.stderr.splitlines() if "stored secret" in line or "ID token" in line]
+    assert len(told) == 2 and all(len(line) <= 80 for line in told)

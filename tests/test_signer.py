@@ -90,3 +90,24 @@ def test_parse_authorization() -> None:
     assert parts is not None and parts["Access"] == AK and parts["SignedHeaders"] == "host;x-sdk-date"
     assert signer.parse_authorization("Bearer x") is None
     assert signer.parse_authorization("SDK-HMAC-SHA256 Access=a") is None
+
+
+def test_metadata_keys_sign_as_the_sdk_does() -> None:
+    """Temporary keys from the ECS metadata service: every header kpstask sends, against the
+    SDK's signature over the same AK/SK, security token, project and date."""
+    from datetime import datetime, timezone
+
+    from kpstask.credentials import KeysAuth
+    from kpstask.renewal import Renewing, TemporaryKeys
+
+    keys = TemporaryKeys("SIMTMPEXAMPLE0000001", SK, "gQpzdGstc2lt" + "ab" * 50, 4e9)
+    renewing = Renewing(lambda: keys, on_keys=lambda got: None, debug=lambda line: None, what="metadata keys")
+    when = datetime(2026, 11, 28, 10, 15, tzinfo=timezone.utc)
+    auth = KeysAuth("metadata", renewing, parts=(), why="ECS metadata", project_id="0" * 32, extra_rows=[],
+                    now=lambda: when)  # fmt: skip
+    sent = auth.headers("GET", HOST, "/v3/" + "0" * 32 + "/running-tasks", [("limit", 1000), ("offset", 0)])
+    sdk_headers = {"X-Sdk-Date": DATE, "Host": HOST, "X-Project-Id": "0" * 32, "X-Security-Token": keys.security_token}
+    expected, signed = sdk_authorization("GET", "/v3/" + "0" * 32 + "/running-tasks", [("limit", 1000), ("offset", 0)],
+                                         sdk_headers, "", ak=keys.access, sk=keys.secret)  # fmt: skip
+    assert sent == {**sdk_headers, "Authorization": expected}
+    assert signed["Authorization"] == expected

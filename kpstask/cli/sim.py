@@ -88,6 +88,10 @@ DEMO_TASKS = ("demo-bind-ok", "demo-replace-ok", "demo-unbind-failed", "demo-res
 def demo(
     run: Run,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour, even on a terminal.")] = False,
+    keyless: Annotated[
+        bool,
+        typer.Option("--keyless", help="No stored secret: as a GitHub Actions job, with an OIDC ID token."),
+    ] = False,
 ) -> int:
     """Try kpstask with no account and no network: a local simulator, demo tasks, the real commands."""
 
@@ -97,9 +101,13 @@ def demo(
     with Simulator(plan, port=0) as sim:
         args = ["wait", *DEMO_TASKS, "--endpoint", sim.url, "--project-id", plan.project_id]
         run.raw_stderr.write(f"kpstask demo: a local KPS simulator is serving demo tasks at {sim.url}\n")
+        nested, secret = run, ["--token", plan.token]
+        if keyless:
+            nested, secret = _as_github_job(run, sim.url, plan.keyless.request_token), []
+            args += ["--idp-id", plan.keyless.idp_id, "--iam-endpoint", sim.url, "--no-cache"]
         run.raw_stderr.write(f"$ kpstask {' '.join(args)}\n")
         run.raw_stderr.flush()
-        code = _run_nested(run, [*args, "--token", plan.token, *(["--no-color"] if no_color else [])])
+        code = _run_nested(nested, [*args, *secret, *(["--no-color"] if no_color else [])])
     meaning = {0: "every task succeeded", 1: "a task failed", 3: "a task is not finished yet"}.get(code)
     if meaning is None:
         return code
@@ -108,6 +116,22 @@ def demo(
         "kpstask demo: run `kpstask simulate` to keep a simulator up and try any command against it.\n"
     )
     return ExitCode.OK
+
+
+def _as_github_job(run: Run, url: str, request_token: str) -> Run:
+    """The run, in a GitHub Actions job allowed to ask for an ID token (GitHub's two variables,
+    pointing at the simulator's token endpoint). Said on stderr: the demo shows what it sets."""
+    job = {
+        "ACTIONS_ID_TOKEN_REQUEST_URL": f"{url}/_github/idtoken?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": request_token,
+    }
+    run.raw_stderr.write(
+        "kpstask demo: no stored secret, as in a GitHub Actions job with id-token: write:\n"
+        "kpstask demo: an ID token from GitHub (the simulator here), exchanged at IAM\n"
+    )
+    nested = Run(stdin=run.stdin, stdout=run.raw_stdout, stderr=run.raw_stderr, env={**run.env, **job})
+    nested.debug_on = run.debug_on
+    return nested
 
 
 def _run_nested(run: Run, args: list[str]) -> int:
