@@ -358,3 +358,47 @@ def test_demo_keyless_needs_no_secret_at_all() -> None:
     assert "--token" not in proc.stderr and "eyJ" not in proc.stderr + proc.stdout
     told = [line for line in proc.stderr.splitlines() if "stored secret" in line or "ID token" in line]
     assert len(told) == 2 and all(len(line) <= 80 for line in told)
+
+
+@pytest.mark.parametrize("kind", ["metadata", "oidc"])
+def test_credentials_revoked_mid_wait_are_renewed_once_at_once(kind: str, tmp_path: Path) -> None:
+    """APIGW.0307 on credentials that had worked: renewed at once, the request asked again."""
+    clocks = Clocks()
+    with Simulator(
+        scenario(credential_ttl_s=86400, federation_token_ttl_s=86400), clock=clocks.monotonic, wall=clocks.wall
+    ) as sim:
+        token = tmp_path / "token"
+        token.write_text(sim.issue_id_token(ttl_s=7200))
+        env = (
+            {"KPSTASK_METADATA_ENDPOINT": sim.url}
+            if kind == "metadata"
+            else {"KPSTASK_IDP_ID": "sim-idp", "KPSTASK_IAM_ENDPOINT": sim.url, "KPSTASK_ID_TOKEN_FILE": str(token)}
+        )
+        env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+        sleep = clocks.sleep
+
+        def revoking_sleep(seconds: float) -> None:
+            before = clocks.now
+            sleep(seconds)
+            if before < 1600 <= clocks.now:
+                sim.expire_tokens()
+
+        clocks.sleep = revoking_sleep  # type: ignore[method-assign]
+        results, said = long_wait(env, clocks, sim)
+        assert [r.task.task_status for r in results if r.task] == ["SUCCESS_RESET"]
+        statuses = [status for _, path, status, _ in sim.requests if "/tasks/" in path]
+        assert statuses.count(401) == 1, statuses
+        assert said == ""
+
+
+def test_the_readmes_offline_ci_example_runs(tmp_path: Path) -> None:
+    """README, "In CI without secrets", "Try it offline": verbatim, each command must succeed."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("**Try it offline.**", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KPSTASK_", "HW_", "OS_", "HUAWEICLOUD_"))}
+    env.update(PATH=f"{KPSTASK.parent}:{env['PATH']}", XDG_CACHE_HOME=str(tmp_path / "cache"))
+    proc = subprocess.run(
+        ["bash", "-e", "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("SUCCESS_BIND") == 2 and "eyJ" not in proc.stdout + proc.stderr
