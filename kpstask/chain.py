@@ -54,6 +54,10 @@ def _metadata(resolver: Resolver, project: str, timing: Timing) -> Credential:
     if disabled is not None and disabled[0] == "true":
         raise credentials.no_credentials(f"the ECS metadata service is not asked ({disabled[1]})")
     url, source = optional(resolver, "metadata_endpoint") or (DEFAULT_ENDPOINT, "default")
+    run.debug(
+        "credentials: no token, AK/SK, password or OIDC login in the flags, the environment or the profile; "
+        f"asking the ECS metadata service at {url} (KPSTASK_METADATA_DISABLED=true turns this off)"
+    )
     probe = float((optional(resolver, "metadata_timeout") or ("1", ""))[0])
     service = MetadataService(
         transport(run, url, timing, direct=True),

@@ -84,6 +84,7 @@ class TokenLogin:
         self._lifetime = 0.0
         self._issued: list[str] = []
         self._warned = False  # an unsafe cache directory is told once
+        self._not_before = 0.0  # a renewal ahead of time that failed is not tried again before this
         self._lock = threading.Lock()
 
     def issued(self) -> list[str]:
@@ -100,12 +101,27 @@ class TokenLogin:
             margin = renewal.margin(self._lifetime)
             # Only a token that has worked is renewed ahead of time: one IAM hands out already
             # expired would otherwise be fetched again at every request.
-            if self._token is not None and self.accepted and self.wall() >= self._expires - margin:
+            due = max(self._expires - margin, self._not_before)
+            if self._token is not None and self.accepted and self.wall() >= due:
                 self.debug("the IAM token is about to expire: asking IAM for a new one")
-                self._token = None
+                return self._renew_ahead()
             if self._token is None:
                 self._token = self._cached() or self._fetch()
             return self._token
+
+    def _renew_ahead(self) -> str:
+        """A new token before the current one ends (the lock is held). If that fails while the
+        current one still has time, it is used until its end and the next request tries again."""
+        current, expires = self._token, self._expires
+        try:
+            self._token = self._fetch()
+        except KpsError as error:
+            if current is None or expires <= self.wall():
+                raise
+            self.debug(f"could not renew the IAM token ({error.message}); using the current one")
+            self._expires, self._token = expires, current
+            self._not_before = self.wall() + renewal.MIN_RENEWAL_GAP_S
+        return self._token
 
     def renew(self, refused: str | None) -> bool:
         """The API refused `refused`: get a new token, if that can help. Only a token that

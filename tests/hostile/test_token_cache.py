@@ -204,8 +204,9 @@ def assert_asked_iam(iam: FakeIam, said: Said, cache: Path, bad: str = CACHED) -
     ],
     ids=["nan-string", "inf-string", "NaN", "1e999", "huge-integer", "nested-expiry", "nested"],
 )
-def test_a_cache_entry_without_a_finite_expiry_is_ignored(content: bytes | dict[str, object], said: Said,
-                                                          cache: Path) -> None:  # fmt: skip
+def test_a_cache_entry_without_a_finite_expiry_is_ignored(
+    content: bytes | dict[str, object], said: Said, cache: Path
+) -> None:
     plant(cache, content)
     iam = FakeIam()
     assert login(iam, said, cache).token() == FRESH
@@ -348,3 +349,32 @@ def test_the_cache_is_written_0600_in_0700_directories(said: Said, cache: Path) 
     again = Said()
     assert login(iam, again, cache).token() == FRESH and iam.calls == 1  # and read back
     assert said.warn == again.warn == []
+
+
+def test_a_failed_renewal_ahead_of_time_keeps_the_current_token(said: Said) -> None:
+    """IAM failing while the token still works: the wait goes on with it, IAM is asked again
+    30 s later (not at every request), and only a token past its end is given up."""
+    iam, now = FakeIam(), [NOW]
+    login = IamLogin(
+        transport=iam,
+        user="alice",
+        domain="acme",
+        password=PASSWORD,
+        project_id=PROJECT,  # type: ignore[arg-type]
+        cache=None,
+        on_token=said.tokens.append,
+        debug=said.debug.append,
+        wall=lambda: now[0],
+    )
+    first = login.token()
+    login.confirm(first)
+    iam.answer = Answer(503, {}, b"")
+    now[0] = NOW + 86400 - 60  # inside the renewal margin
+    assert login.token() == first and iam.calls == 2
+    assert login.token() == first and iam.calls == 2
+    now[0] += 31
+    assert login.token() == first and iam.calls == 3
+    now[0] = NOW + 86400 + 1
+    with pytest.raises(ApiError):
+        login.token()
+    assert "could not renew the IAM token" in said.text() and PASSWORD not in said.text()
