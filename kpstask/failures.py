@@ -15,6 +15,7 @@ from kpstask.listwatch import MAX_LISTED, PAGE_SIZE, Lister
 from kpstask.models import Failure, State, TaskResult
 
 MAX_REASON = 1000  # characters of a message kept: a reason, not a document
+Say = Callable[[str], None]
 
 
 def unexplained(results: Sequence[TaskResult]) -> set[str]:
@@ -34,9 +35,12 @@ def failure_of(fields: dict[str, Any]) -> Failure | None:
     return Failure(code, message) if code or message else None
 
 
-def records(lister: Lister, wanted: set[str], page_size: int = PAGE_SIZE) -> dict[str, Failure]:
-    """Pages of the failed list until every wanted task is found or the list ends."""
-    found: dict[str, Failure] = {}
+def records(
+    lister: Lister, wanted: set[str], page_size: int = PAGE_SIZE, found: dict[str, Failure] | None = None
+) -> dict[str, Failure]:
+    """Pages of the failed list until every wanted task is found or the list ends; into
+    `found` if given, so what was found before a page failed is kept."""
+    found = {} if found is None else found
     seen: set[str] = set()
     offset = 0
     while len(found) < len(wanted) and offset < MAX_LISTED:
@@ -55,16 +59,42 @@ def records(lister: Lister, wanted: set[str], page_size: int = PAGE_SIZE) -> dic
     return found
 
 
-def explained(results: list[TaskResult], lister: Lister, debug: Callable[[str], None]) -> list[TaskResult]:
-    """The results, each failed task with its reason where the failed list has one."""
+def explained(
+    results: list[TaskResult],
+    lister: Lister,
+    debug: Say,
+    *,
+    left_s: float | None = None,
+    note: Say | None = None,
+) -> list[TaskResult]:
+    """The results, each failed task with its reason where the failed list has one. With
+    `left_s` (what is left of a wait's --timeout), the lookup ends by then: a deadline holds
+    for every request a command makes. Why a reason is missing then goes to `note`."""
     wanted = unexplained(results)
     if not wanted:
         return results
-    try:
-        found = records(lister, wanted)
-    except KpsError as error:
-        debug(f"failed-tasks: {error}; no failure reasons")
-        return results
-    debug(f"failed-tasks: reasons for {len(found)} of {len(wanted)} failed task(s)")
+    found = _looked_up(lister, wanted, left_s, debug, note or debug)
     return [result._replace(failure=found[result.task_id]) if result.task_id in found else result
             for result in results]  # fmt: skip
+
+
+def _looked_up(lister: Lister, wanted: set[str], left_s: float | None, debug: Say, note: Say) -> dict[str, Failure]:
+    """The reasons found within `left_s`; with nothing left, none are asked for."""
+    from kpstask.deadline import within  # it imports requests: not at start-up
+
+    found: dict[str, Failure] = {}
+    if left_s is not None and left_s <= 0:
+        note(f"the failure reason of {len(wanted)} failed task(s) not looked up: the --timeout deadline has passed")
+        return found
+    with within(left_s) as spent:
+        try:
+            records(lister, wanted, found=found)
+        except KpsError as error:
+            if spent():  # cut at the deadline: a person hears why a reason is missing
+                note(f"the failure reason of {len(wanted) - len(found)} failed task(s) not found: "
+                     "the --timeout deadline came first")  # fmt: skip
+            else:  # a list that cannot be read adds nothing, as ever
+                debug(f"failed-tasks: {error}; no failure reasons")
+            return found
+    debug(f"failed-tasks: reasons for {len(found)} of {len(wanted)} failed task(s)")
+    return found

@@ -3,7 +3,7 @@ the results through the output boundary. `get --wait` is `wait`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -135,7 +135,9 @@ def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display,
         finally:
             progress.stop()
         if interrupted is None and wants_reasons(run, display, waiting=True):
-            results, interrupted = _explained(run, results, partial(client.once().list_page, "failed"))
+            lister = partial(client.once().list_page, "failed")
+            note = None if display.quiet else partial(run.say, "info")
+            results, interrupted = _explained(run, results, lister, left_s=engine.left_s(), note=note)
     finally:
         client.close()
     progress.close(results, interrupted is not None)
@@ -144,10 +146,12 @@ def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display,
     return interrupted if interrupted is not None else worst(result.exit_code for result in results)
 
 
-def _explained(run: Run, results: list[TaskResult], lister: Lister) -> tuple[list[TaskResult], ExitCode | None]:
-    """The reasons of failed tasks; Ctrl-C while they are asked for still shows the results."""
+def _explained(run: Run, results: list[TaskResult], lister: Lister, *, left_s: float | None,
+               note: Callable[[str], None] | None) -> tuple[list[TaskResult], ExitCode | None]:  # fmt: skip
+    """The reasons of failed tasks, within what is left of the deadline; Ctrl-C while they
+    are asked for still shows the results."""
     try:
-        return explained(results, lister, run.debug), None
+        return explained(results, lister, run.debug, left_s=left_s, note=note), None
     except KeyboardInterrupt as stop:
         return results, interrupt_code(stop)
 

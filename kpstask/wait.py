@@ -97,6 +97,12 @@ class WaitEngine:
         timeout = self.options.timeout_s
         return None if timeout is None else self._start + timeout
 
+    def left_s(self) -> float | None:
+        """What is left of the deadline now (None: no deadline): what a lookup after the
+        wait (the failure reasons) may take, so that --timeout holds for the whole command."""
+        deadline = self._deadline()
+        return None if deadline is None else max(0.0, deadline - self.clock())
+
     def _loop(self) -> None:
         deadline = self._deadline()
         while self._pending:
