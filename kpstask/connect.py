@@ -154,9 +154,17 @@ def report(run: Run, flags: Mapping[str, object]) -> tuple[list[Row], list[Probl
         rows += done.credential.rows()
     else:
         rows.append(_unresolved(resolver, "credentials", done))
-    shown = {label for label, _, _ in rows}
-    names = ("oidc_audience", "metadata_endpoint", "metadata_timeout", "metadata_disabled")
-    return rows + [got for got in given_rows(resolver, *names) if got[0] not in shown], done.problems
+    return rows + _keyless_rows(resolver, done, {label for label, _, _ in rows}), done.problems
+
+
+def _keyless_rows(resolver: Resolver, done: Resolved, shown: set[str]) -> list[Row]:
+    """The keyless settings that are given and bear on the credential: the metadata service's
+    when it is (or would have been) asked, the audience for an OIDC login."""
+    kind = done.credential.kind if done.credential is not None else None
+    asked = kind == "metadata" or any(p.missing and p.label == "credentials" for p in done.problems)
+    names: tuple[str, ...] = ("metadata_endpoint", "metadata_timeout", "metadata_disabled") if asked else ()
+    names += ("oidc_audience",) if kind in ("oidc", "agency") else ()
+    return [got for got in given_rows(resolver, *names) if got[0] not in shown]
 
 
 def _place_rows(resolver: Resolver, done: Resolved) -> list[Row]:

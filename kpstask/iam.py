@@ -1,24 +1,20 @@
-"""IAM password login: `POST /v3/auth/tokens` for a project-scoped token, cached
-in the user's cache directory until 5 minutes before it expires.
+"""IAM logins: a token scoped to the project, for a password (`POST /v3/auth/tokens`)
+or, in `federation`, an ID token; cached in the user's cache directory, and renewed
+before it ends (`renewal`).
 
-The cache file is named by a hash of (IAM endpoint, domain, user, project): never
-the password, never a readable user name. It is written atomically, mode 0600, in
-directories made 0700. Nothing in it is trusted: an entry that is not a small regular
-file of the user's, or holds anything but a clean token and a finite expiry, is ignored
-(a --debug line) and IAM asked again; cache directories that others could write to, or
-that belong to someone else, are not used at all (a warning).
+The cache file is named by a hash of the identity (for a password: IAM endpoint,
+domain, user, project): never the password, never a readable user name. Its files are
+`tokencache`'s: written atomically, mode 0600, in directories made 0700, and trusted in
+nothing (an entry that cannot be used is ignored with a --debug line and IAM asked
+again); cache directories that others could write to, or that belong to someone else,
+are not used at all (a warning).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
-import math
-import os
-import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -26,8 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kpstask import renewal
-from kpstask.endpoints import Checks, check_secret
-from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, UsageError
+from kpstask.errors import ApiError, AuthError, KpsError, NetworkError
+from kpstask.tokencache import (
+    MAX_CACHE_BYTES,
+    Unusable,
+    clean_token,
+    directory_problem,
+    read_entry,
+    write_atomically,
+)
 
 if TYPE_CHECKING:
     from kpstask.answers import Answer
@@ -35,22 +38,11 @@ if TYPE_CHECKING:
 
 RENEW_BEFORE_S = 5 * 60
 ASSUMED_LIFETIME_S = 3600  # when IAM gives no expiry: an hour, well inside IAM's 24
-MAX_CACHE_BYTES = 64 * 1024
 
 
 def cache_file(directory: Path, iam: str, domain: str, user: str, project_id: str) -> Path:
     key = hashlib.sha256(json.dumps([iam, domain, user, project_id]).encode()).hexdigest()[:32]
     return directory / "tokens" / f"{key}.json"
-
-
-def clean_token(value: object) -> str | None:
-    """A token as any other secret is taken (one line of printable ASCII, not empty), else None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return check_secret(value, "token", "IAM", Checks())
-    except UsageError:
-        return None
 
 
 class TokenLogin:
@@ -173,7 +165,7 @@ class TokenLogin:
             except OSError as exc:
                 self.debug(f"could not make the token cache directory {directory}: {exc.strerror or exc}")
                 return False
-            problem = _directory_problem(directory)
+            problem = directory_problem(directory)
             if problem is not None:
                 if not self._warned:
                     self._warned = True
@@ -185,8 +177,8 @@ class TokenLogin:
         if self.cache is None or not self._cache_safe():
             return None
         try:
-            entry = _read_entry(self.cache)
-        except _Unusable as unusable:
+            entry = read_entry(self.cache)
+        except Unusable as unusable:
             self.debug(f"the token cache {self.cache.name} {unusable}: ignoring it, asking IAM")
             return None
         if entry is None:
@@ -211,7 +203,7 @@ class TokenLogin:
         if not self._cache_safe(create=True):
             return
         try:
-            _write_atomically(self.cache, text)
+            write_atomically(self.cache, text)
         except OSError as exc:
             self.debug(f"could not cache the IAM token: {exc.strerror or exc}")
 
@@ -273,90 +265,6 @@ class IamLogin(TokenLogin):
         if answer.status >= 300 or not answer.headers.get("X-Subject-Token"):
             raise iam_error(answer)
         return answer
-
-
-class _Unusable(Exception):
-    """Internal: why a cache entry is ignored, in words that never quote its content."""
-
-
-def _directory_problem(path: Path) -> str | None:
-    """Why `path` cannot hold tokens (None when it is fine, or absent): not followed if a link."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        return f"cannot be checked ({exc.strerror or exc})"
-    if stat.S_ISLNK(info.st_mode):
-        return "is a symbolic link"
-    if not stat.S_ISDIR(info.st_mode):
-        return "is not a directory"
-    if info.st_uid != os.getuid():
-        return "belongs to another user"
-    if info.st_mode & 0o022:
-        return f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
-    return None
-
-
-def _read_entry(path: Path) -> tuple[str, float] | None:
-    """(token, expiry) of a cache entry; None when there is none. Links are not followed, a
-    FIFO does not block, and only a small regular file of the user's is read."""
-    try:
-        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise _Unusable("is a symbolic link" if exc.errno == errno.ELOOP else "cannot be opened") from None
-    try:
-        with os.fdopen(handle, "rb") as source:
-            info = os.fstat(source.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise _Unusable("is not a regular file")
-            if info.st_uid != os.getuid() or info.st_mode & 0o022:
-                raise _Unusable("belongs to another user or is writable by others")
-            if info.st_size > MAX_CACHE_BYTES:
-                raise _Unusable("is too large")
-            data = source.read(MAX_CACHE_BYTES + 1)
-    except OSError:
-        raise _Unusable("cannot be read") from None
-    if len(data) > MAX_CACHE_BYTES:
-        raise _Unusable("is too large")
-    return _parse_entry(data)
-
-
-def _parse_entry(data: bytes) -> tuple[str, float]:
-    try:
-        entry = json.loads(data)
-    except (ValueError, RecursionError):
-        raise _Unusable("is not valid JSON") from None
-    if not isinstance(entry, dict):
-        raise _Unusable("is not a JSON object")
-    token = clean_token(entry.get("token"))
-    if token is None:
-        raise _Unusable("holds no usable token")
-    expires = entry.get("expires_at")
-    if isinstance(expires, bool) or not isinstance(expires, (int, float)) or not _finite(expires):
-        raise _Unusable("holds no usable expiry")
-    return token, float(expires)
-
-
-def _finite(number: float) -> bool:
-    try:
-        return math.isfinite(number)
-    except OverflowError:  # an integer of 400 digits
-        return False
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".token-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:  # mkstemp creates it 0600
-            out.write(text)
-        os.replace(temp, path)  # replaces a link or FIFO in the way, never writes through it
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
 
 
 def _expiry(answer: Answer) -> float | None:

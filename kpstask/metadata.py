@@ -98,8 +98,19 @@ class MetadataService:
     # -- the keys ---------------------------------------------------------------
 
     def _get_keys(self) -> Answer:
+        """The keys; until a Huawei service has answered once, still the probe: another cloud's
+        service may take the connection and never answer."""
         headers = {"X-Metadata-Token": self._session} if self._session else {}
-        return self._send("GET", KEYS_PATH, headers, probe=False)
+        probe = not self.answered
+        try:
+            return self._send("GET", KEYS_PATH, headers, probe=probe)
+        except NetworkError as exc:
+            if probe:
+                raise NotOnEcs(
+                    f"the metadata service at {self.url} did not answer for keys within "
+                    f"{self.probe_timeout_s:g} s ({exc.message})"
+                ) from None
+            raise
 
     def _send(self, method: str, path: str, headers: dict[str, str], probe: bool) -> Answer:
         transport = self.transport

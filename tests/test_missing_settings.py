@@ -92,8 +92,10 @@ def test_config_show_human_checklist() -> None:
     code, out = show()
     assert code == 2
     rows, problems = out.split("\nproblems:\n")
-    assert "endpoint     (none: set --region or --endpoint)" in rows
-    assert "project id   (none: set --project-id or KPSTASK_PROJECT_ID)" in rows
+    # The widest label is the metadata row's: why no credential came from the ECS metadata service.
+    assert "endpoint           (none: set --region or --endpoint)" in rows
+    assert "project id         (none: set --project-id or KPSTASK_PROJECT_ID)" in rows
+    assert "metadata disabled  true  (environment variable KPSTASK_METADATA_DISABLED)" in rows
     marked = [line for line in problems.splitlines() if line.startswith("  \u2718 ")]
     assert marked == ["  \u2718 no region or endpoint given", "  \u2718 no project id given",
                       "  \u2718 no credentials given: no token, no access key, no password, no OIDC identity "

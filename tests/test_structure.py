@@ -13,6 +13,7 @@ import typer
 
 from kpstask.cli import COMMANDS, app
 from kpstask.settings import SETTINGS
+from kpstask.simulator import Scenario, Simulator
 from tests.conftest import PROJECT, run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,12 +141,8 @@ def jwt() -> str:
 
 ID_TOKEN_FILE = "ID_TOKEN_FILE"  # replaced by a file of the test's own
 CREDENTIAL_SETUPS = [
-    {
-        "KPSTASK_TOKEN": "tok-123456",
-        "KPSTASK_METADATA_ENDPOINT": "http://127.0.0.1:9",
-        "KPSTASK_METADATA_TIMEOUT": "2",
-        "KPSTASK_METADATA_DISABLED": "false",
-    },
+    {"KPSTASK_TOKEN": "tok-123456"},
+    {"KPSTASK_METADATA_ENDPOINT": "SIMULATOR", "KPSTASK_METADATA_TIMEOUT": "2", "KPSTASK_METADATA_DISABLED": "false"},
     {"KPSTASK_IDP_ID": "github", "KPSTASK_ID_TOKEN": jwt(), "KPSTASK_IAM_ENDPOINT": "https://iam.example.com"},
     {
         "KPSTASK_IDP_ID": "github",
@@ -170,10 +167,12 @@ def test_every_setting_can_show_in_config_show(tmp_path: Path) -> None:
     labels: set[str] = set()
     token_file = tmp_path / "id-token"
     token_file.write_text(jwt())
-    for credential in CREDENTIAL_SETUPS:
-        env = {"KPSTASK_REGION": "cn-north-4", "KPSTASK_PROJECT_ID": PROJECT, **credential}
-        env = {name: str(token_file) if value == ID_TOKEN_FILE else value for name, value in env.items()}
-        result = run("config", "show", "-o", "tsv", env=env, with_defaults=False)
-        assert result.exit_code == 0, result.stderr
-        labels |= {line.split("\t")[0] for line in result.stdout.splitlines()}
+    with Simulator(Scenario()) as sim:  # the ECS metadata service
+        places = {ID_TOKEN_FILE: str(token_file), "SIMULATOR": sim.url}
+        for credential in CREDENTIAL_SETUPS:
+            env = {"KPSTASK_REGION": "cn-north-4", "KPSTASK_PROJECT_ID": PROJECT, **credential}
+            env = {name: places.get(value, value) for name, value in env.items()}
+            result = run("config", "show", "-o", "tsv", env=env, with_defaults=False)
+            assert result.exit_code == 0, result.stderr
+            labels |= {line.split("\t")[0] for line in result.stdout.splitlines()}
     assert {setting.label for setting in SETTINGS} <= labels

@@ -360,3 +360,36 @@ def test_a_github_job_without_id_token_write_is_told_to_add_it(kps: responses.Re
     result = cli("get", "t1", env=env)
     assert result.exit_code == 2
     assert "permissions: id-token: write" in result.stderr and not kps.calls
+
+
+def test_a_service_that_takes_the_connection_and_never_gives_keys() -> None:
+    """Another cloud's service may answer the session-token request and then hang on the keys:
+    still the probe, still about a second."""
+    from tests.hostile.servers import _PAUSE, answer, hostile
+
+    served: list[int] = []
+
+    def reply(conn: socket.socket) -> None:
+        served.append(1)
+        if len(served) == 1:
+            answer(404, b"not here")(conn)
+        else:
+            _PAUSE.wait(10)
+
+    with hostile(reply) as url:
+        started = time.monotonic()
+        result = cli("get", "t1", env={"KPSTASK_METADATA_DISABLED": None, "KPSTASK_METADATA_ENDPOINT": url})
+        took = time.monotonic() - started
+    assert result.exit_code == 2 and took < 2.5, (took, result.stderr)
+    assert "did not answer for keys within 1 s" in error_line(result)
+
+
+def test_a_trickling_metadata_service_ends_by_its_deadline() -> None:
+    from tests.hostile.servers import hostile, trickle
+
+    with hostile(trickle(b"HTTP/1.0 200 OK\r\n\r\n" + b"x" * 100, 0.2)) as url:
+        started = time.monotonic()
+        result = cli("get", "t1", env={"KPSTASK_METADATA_DISABLED": None, "KPSTASK_METADATA_ENDPOINT": url})
+        took = time.monotonic() - started
+    assert result.exit_code == 2 and took < 4.5, (took, result.stderr)
+    assert "no metadata service answered" in error_line(result)

@@ -1,0 +1,114 @@
+"""The token cache's files: written atomically, mode 0600, in directories made 0700; read
+only when they are small regular files of the user's holding a clean token and a finite
+expiry. Nothing in them is trusted; `Unusable` says why an entry is ignored, never quoting it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import math
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from kpstask.endpoints import Checks, check_secret
+from kpstask.errors import UsageError
+
+MAX_CACHE_BYTES = 64 * 1024
+
+
+def clean_token(value: object) -> str | None:
+    """A token as any other secret is taken (one line of printable ASCII, not empty), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return check_secret(value, "token", "IAM", Checks())
+    except UsageError:
+        return None
+
+
+class Unusable(Exception):
+    """Internal: why a cache entry is ignored, in words that never quote its content."""
+
+
+def directory_problem(path: Path) -> str | None:
+    """Why `path` cannot hold tokens (None when it is fine, or absent): not followed if a link."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be checked ({exc.strerror or exc})"
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symbolic link"
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a directory"
+    if info.st_uid != os.getuid():
+        return "belongs to another user"
+    if info.st_mode & 0o022:
+        return f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
+def read_entry(path: Path) -> tuple[str, float] | None:
+    """(token, expiry) of a cache entry; None when there is none. Links are not followed, a
+    FIFO does not block, and only a small regular file of the user's is read."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise Unusable("is a symbolic link" if exc.errno == errno.ELOOP else "cannot be opened") from None
+    try:
+        with os.fdopen(handle, "rb") as source:
+            info = os.fstat(source.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise Unusable("is not a regular file")
+            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                raise Unusable("belongs to another user or is writable by others")
+            if info.st_size > MAX_CACHE_BYTES:
+                raise Unusable("is too large")
+            data = source.read(MAX_CACHE_BYTES + 1)
+    except OSError:
+        raise Unusable("cannot be read") from None
+    if len(data) > MAX_CACHE_BYTES:
+        raise Unusable("is too large")
+    return _parse_entry(data)
+
+
+def _parse_entry(data: bytes) -> tuple[str, float]:
+    try:
+        entry = json.loads(data)
+    except (ValueError, RecursionError):
+        raise Unusable("is not valid JSON") from None
+    if not isinstance(entry, dict):
+        raise Unusable("is not a JSON object")
+    token = clean_token(entry.get("token"))
+    if token is None:
+        raise Unusable("holds no usable token")
+    expires = entry.get("expires_at")
+    if isinstance(expires, bool) or not isinstance(expires, (int, float)) or not _finite(expires):
+        raise Unusable("holds no usable expiry")
+    return token, float(expires)
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an integer of 400 digits
+        return False
+
+
+def write_atomically(path: Path, text: str) -> None:
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".token-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:  # mkstemp creates it 0600
+            out.write(text)
+        os.replace(temp, path)  # replaces a link or FIFO in the way, never writes through it
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
