@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from kpstask.models import State
-from kpstask.text import printable
+from kpstask.text import escaped, printable
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from kpstask.errors import KpsError
     from kpstask.models import ListedTask, TaskResult
 
-# json.dumps escapes C0 controls itself; C1 and bidirectional controls it passes through.
-_UNSAFE_JSON_RE = re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# json.dumps escapes C0 controls itself; C1 and bidirectional controls it passes through, and
+# lone surrogates too, which UTF-8 cannot encode: all are written as JSON escapes.
+_UNSAFE_JSON_RE = re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 # kpstask's own keys: a server field of the same name is left out, never mixed in.
@@ -55,7 +56,7 @@ def listed_record(task: ListedTask) -> dict[str, Any]:
 def json_text(record: dict[str, Any]) -> str:
     """One compact line: `jq -r .task_status` works line by line."""
     text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
-    return _UNSAFE_JSON_RE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    return _UNSAFE_JSON_RE.sub(escaped, text)
 
 
 class _Lines:

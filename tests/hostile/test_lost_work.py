@@ -17,10 +17,12 @@ import responses
 from kpstask.choices import WaitOptions
 from kpstask.failures import explained
 from kpstask.models import Task, TaskResult
+from kpstask.output.machine import json_text
 from kpstask.runners import InlineRunner
+from kpstask.text import one_line, printable
 from kpstask.transport import BUDGET_FACTOR
 from kpstask.wait import WaitEngine
-from tests.conftest import ENDPOINT, PROJECT, Run, add_task, run
+from tests.conftest import ENDPOINT, PROJECT, Run, add_task, run, task_url
 from tests.hostile.servers import Reply, answer, trickle
 from tests.test_wait import FakeApi, FakeClock, finishes
 
@@ -178,3 +180,76 @@ def test_explained_without_a_deadline_is_as_before() -> None:
 
     [result] = explained([failed_result()], lister, lambda line: None)
     assert result.failure is not None and result.failure.code == "KPS.0001"
+
+
+# -- 14: a lone surrogate never ends the run ---------------------------------------------------
+
+LONE = "\\ud800"  # as JSON writes it, and as kpstask shows it
+
+
+def lone_surrogates(kps: responses.RequestsMock) -> None:
+    """t1's status and server id are lone surrogates; t2 is a plain success; so are the lists."""
+    body = b'{"task_id": "t1", "task_status": "RUNNING_\\ud800", "server_id": "s-\\udfff"}'
+    kps.get(task_url("t1"), body=body, content_type="application/json")
+    add_task(kps, "t2", "SUCCESS_RESET")
+    item = b'{"task_id": "t3", "server_id": "\\ud800", "server_name": "db-\\udc00", "task_time": 1'
+    for kind, extra in (("running", b""), ("failed", b', "task_error_msg": "bad \\udbff"')):
+        listing = b'{"total": 1, "tasks": [' + item + extra + b"}]}"
+        kps.get(f"{ENDPOINT}/v3/{PROJECT}/{kind}-tasks", body=listing, content_type="application/json")
+
+
+def kept(result: Run) -> None:
+    """No crash: the run's words and output are all encodable; no 'this is a bug'."""
+    assert "this is a bug" not in result.stderr, result.stderr
+    (result.stdout + result.stderr).encode("utf-8")
+
+
+@pytest.mark.parametrize("output", ["json", "tsv", "human"])
+def test_get_keeps_every_answer_and_escapes_the_surrogates(kps: responses.RequestsMock, output: str) -> None:
+    lone_surrogates(kps)
+    result = run("get", "t1", "t2", "-o", output)
+    kept(result)
+    assert result.exit_code == 3, result.stderr  # t1 is still running: its code, as for any other answer
+    if output == "json":
+        first, second = map(json.loads, result.stdout.splitlines())
+        assert (first["task_status"], first["server_id"]) == ("RUNNING_\ud800", "s-\udfff")  # escaped, not lost
+        assert second["state"] == "succeeded"
+    elif output == "tsv":
+        first, second = (line.split("\t") for line in result.stdout.splitlines())
+        assert first[1:3] == ["s-\\udfff", f"RUNNING_{LONE}"]
+        assert second[0] == "t2" and second[3] == "succeeded"
+    else:
+        assert f"RUNNING_{LONE}" in result.stdout and "s-\\udfff" in result.stdout and "SUCCESS_RESET" in result.stdout
+
+
+def test_wait_keeps_every_answer(kps: responses.RequestsMock) -> None:
+    lone_surrogates(kps)
+    kps.replace(responses.GET, task_url("t1"), body=b'{"task_status": "FAILED_\\ud800", "server_id": "s-\\udfff"}',
+                content_type="application/json")  # fmt: skip
+    result = run("wait", "t1", "t2", "--timeout", "5", "-o", "tsv", "--progress", "plain")
+    kept(result)
+    assert result.exit_code == 1, result.stderr  # t1 failed: its code, as for any other answer
+    assert [line.split("\t")[2] for line in result.stdout.splitlines()] == [f"FAILED_{LONE}", "SUCCESS_RESET"]
+    assert "s-\\udfff" in result.stderr  # the progress lines
+
+
+@pytest.mark.parametrize("command", ["running", "failed"])
+@pytest.mark.parametrize("output", ["json", "tsv", "human"])
+def test_the_lists_escape_the_surrogates(kps: responses.RequestsMock, command: str, output: str) -> None:
+    lone_surrogates(kps)
+    result = run(command, "-o", output)
+    kept(result)
+    assert result.exit_code == 0, result.stderr
+    if output == "json":
+        assert json.loads(result.stdout)["server_name"] == "db-\udc00"
+    else:
+        assert "db-\\udc00" in result.stdout and LONE in result.stdout
+
+
+def test_the_one_sanitizer_escapes_every_surrogate() -> None:
+    assert printable("a\ud800b\udfff") == "a\\ud800b\\udfff"
+    assert one_line("x\udc00 y") == "x\\udc00 y"
+    assert printable("\U0001f600") == "\U0001f600"  # a whole code point outside the BMP stays
+    line = json_text({"v": "\ud800"})
+    assert line == '{"v":"\\ud800"}' and json.loads(line) == {"v": "\ud800"}
+    line.encode("utf-8")
