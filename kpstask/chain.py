@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kpstask import config, credentials
@@ -89,6 +90,14 @@ def utc_now(resolver: Resolver) -> Callable[[], datetime]:
     return lambda: datetime.fromtimestamp(resolver.wall(), timezone.utc)
 
 
+def token_cache(resolver: Resolver) -> tuple[Path | None, Row]:
+    """The token cache's directory (None with --no-cache), and its `config show` row."""
+    if resolver.flags.get("no_cache"):
+        return None, ("token cache", "off (--no-cache)", "--no-cache")
+    cache = config.cache_dir(resolver.run.env)
+    return cache, ("token cache", str(cache / "tokens"), "XDG_CACHE_HOME or ~/.cache")
+
+
 def given_rows(resolver: Resolver, *names: str) -> list[Row]:
     """The `config show` rows of the settings among `names` that are given."""
     return [row(found) for found in map(resolver.find, names) if found is not None]
@@ -103,16 +112,8 @@ def _federation(
         return _agency(resolver, project, timing, values=values, chosen=chosen, source=source, source_row=source_row)
     run, idp = resolver.run, chosen.parts[0]
     url, iam_source = iam_endpoint(resolver)
-    cache = None if resolver.flags.get("no_cache") else config.cache_dir(run.env)
-    rows = [
-        source_row,
-        ("iam endpoint", url, iam_source),
-        (
-            "token cache",
-            str(cache / "tokens") if cache else "off (--no-cache)",
-            "XDG_CACHE_HOME or ~/.cache" if cache else "--no-cache",
-        ),
-    ]
+    cache, cache_row = token_cache(resolver)
+    rows = [source_row, ("iam endpoint", url, iam_source), cache_row]
 
     def login() -> TokenLogin:
         from kpstask.federation import OidcLogin, cache_key, claims
@@ -136,7 +137,8 @@ def _federation(
     why = (
         f"OIDC: ID token from {source.where}, exchanged at IAM for identity provider {values['idp_id']} ({idp.source})"
     )
-    return credentials.LoginAuth("oidc", login, chosen.parts, why, rows)
+    github = source.where == "GitHub Actions"  # its token is asked for, not read: config show sends nothing
+    return credentials.LoginAuth("oidc", login, chosen.parts, why, rows, peek=not github)
 
 
 def _agency(
@@ -213,10 +215,8 @@ def _password(
 ) -> Credential:
     url, source = iam_endpoint(resolver)
     run = resolver.run
-    cache = None if resolver.flags.get("no_cache") else config.cache_dir(run.env)
-    rows = [("iam endpoint", url, source),
-            ("token cache", str(cache / "tokens") if cache else "off (--no-cache)",
-             "XDG_CACHE_HOME or ~/.cache" if cache else "--no-cache")]  # fmt: skip
+    cache, cache_row = token_cache(resolver)
+    rows = [("iam endpoint", url, source), cache_row]
 
     def login() -> TokenLogin:
         from kpstask.iam import IamLogin, cache_file

@@ -194,9 +194,17 @@ class LoginAuth(Credential):
     """A token that IAM issues for something else (a password, an ID token): cached and renewed."""
 
     def __init__(
-        self, kind: Kind, login: Callable[[], TokenLogin], parts: tuple[Found, ...], why: str, extra_rows: list[Row]
+        self,
+        kind: Kind,
+        login: Callable[[], TokenLogin],
+        parts: tuple[Found, ...],
+        why: str,
+        extra_rows: list[Row],
+        *,
+        peek: bool = True,
     ) -> None:
         self.kind = kind
+        self.peek = peek  # `config show` may make the login to read the cache
         self._make_login = login
         self._login: TokenLogin | None = None
         self.parts = parts
@@ -224,11 +232,13 @@ class LoginAuth(Credential):
 
     def rows(self) -> list[Row]:
         rows = super().rows() + self._extra_rows
-        expires = self._login.expires_at if self._login is not None else None
+        # The login is made (nothing is sent) unless making it would ask for an ID token.
+        login = self.login if self.peek else self._login
+        expires = login.cached_until() if login is not None else None
         if expires is not None:
             from kpstask.renewal import iso
 
-            rows.append(("expires", iso(expires), "renewed before then"))
+            rows.append(("expires", iso(expires), "the token in the cache; renewed before then"))
         return rows
 
     def token(self) -> str:

@@ -193,6 +193,22 @@ class TokenLogin:
         self.debug(f"IAM token from the cache ({self.cache.name}), valid for {int(expires - self.wall())} s")
         return self._remember(token)
 
+    def cached_until(self) -> float | None:
+        """When the token in use, or a usable cached one, ends (for `config show`: nothing is
+        sent, and the cache is only read)."""
+        with self._lock:
+            if self._token is not None:
+                return self._expires
+            if self.cache is None or not self._cache_safe():
+                return None
+            try:
+                entry = read_entry(self.cache)
+            except Unusable:
+                return None
+            if entry is None or entry[1] - RENEW_BEFORE_S <= self.wall():
+                return None
+            return entry[1]
+
     def _store(self, token: str, expires: float) -> None:
         if self.cache is None:
             return

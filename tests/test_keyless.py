@@ -402,3 +402,12 @@ def test_the_readmes_offline_ci_example_runs(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("SUCCESS_BIND") == 2 and "eyJ" not in proc.stdout + proc.stderr
+
+
+def test_config_show_says_when_the_cached_federated_token_ends(sim: Simulator, token_file: Path) -> None:
+    assert cli(sim, "get", "t1", env=oidc(sim, token_file)).exit_code == 3
+    before = len(sim.requests)
+    result = cli(sim, "config", "show", "-o", "json", env=oidc(sim, token_file))
+    rows = {r["setting"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert rows["expires"]["value"].endswith("Z") and "cache" in rows["expires"]["source"]
+    assert len(sim.requests) == before
