@@ -154,11 +154,13 @@ def _agency(
     """STS assume-with-oidc: an agency's temporary keys for the ID token, renewed."""
     from kpstask.federation import DEFAULT_DURATION_S, DEFAULT_SESSION_NAME, AgencyKeys
     from kpstask.renewal import Renewing
+    from kpstask.tokencache import Voice
 
     run = resolver.run
     url, sts_source = sts_endpoint(resolver)
     session = optional(resolver, "session_name")
     duration = optional(resolver, "duration")
+    cache, cache_row = token_cache(resolver)
     keys = AgencyKeys(
         transport(run, url, timing),
         source,
@@ -166,6 +168,8 @@ def _agency(
         agency_urn=values["agency_urn"],
         session_name=session[0] if session else DEFAULT_SESSION_NAME,
         duration_s=int(duration[0]) if duration else DEFAULT_DURATION_S,
+        cache=cache,
+        say=Voice(run.warn, run.debug),
         wall=resolver.wall,
     )
     renewing = Renewing(
@@ -176,7 +180,8 @@ def _agency(
         wall=resolver.wall,
     )
     why = f"OIDC agency: {values['agency_urn']} assumed at STS with the ID token from {source.where}"
-    rows = [source_row, ("sts endpoint", url, sts_source), *given_rows(resolver, "session_name", "duration")]
+    rows = [source_row, ("sts endpoint", url, sts_source), cache_row]
+    rows += given_rows(resolver, "session_name", "duration")
     return credentials.KeysAuth(
         "agency", renewing, parts=chosen.parts, why=why, project_id=project, extra_rows=rows, now=utc_now(resolver)
     )

@@ -12,7 +12,6 @@ are not used at all (a warning).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import threading
@@ -26,9 +25,10 @@ from kpstask.errors import ApiError, AuthError, KpsError, NetworkError
 from kpstask.tokencache import (
     MAX_CACHE_BYTES,
     Unusable,
+    Voice,
     clean_token,
-    directory_problem,
     read_entry,
+    safe_directories,
     write_atomically,
 )
 
@@ -75,7 +75,7 @@ class TokenLogin:
         self._expires = 0.0
         self._lifetime = 0.0
         self._issued: list[str] = []
-        self._warned = False  # an unsafe cache directory is told once
+        self._voice = Voice(warn, debug)  # an unsafe cache directory is told once
         self._not_before = 0.0  # a renewal ahead of time that failed is not tried again before this
         self._lock = threading.Lock()
 
@@ -153,25 +153,9 @@ class TokenLogin:
     # -- the cache -----------------------------------------------------------
 
     def _cache_safe(self, create: bool = False) -> bool:
-        """Whether the cache directories (`kpstask` and `kpstask/tokens`) are the user's alone;
-        made (0700) first when `create`. One warning when they are not: that can be an attack."""
+        """Whether the cache directories are the user's alone (made first when `create`)."""
         assert self.cache is not None
-        for directory in (self.cache.parent.parent, self.cache.parent):
-            try:
-                if create:
-                    directory.parent.mkdir(parents=True, exist_ok=True)
-                    with contextlib.suppress(FileExistsError):
-                        directory.mkdir(mode=0o700)
-            except OSError as exc:
-                self.debug(f"could not make the token cache directory {directory}: {exc.strerror or exc}")
-                return False
-            problem = directory_problem(directory)
-            if problem is not None:
-                if not self._warned:
-                    self._warned = True
-                    self.warn(f"not using the token cache: {directory} {problem} (it must be yours alone, mode 700)")
-                return False
-        return True
+        return safe_directories(self.cache, create, self._voice)
 
     def _cached(self) -> str | None:
         if self.cache is None or not self._cache_safe():

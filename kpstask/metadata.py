@@ -61,7 +61,8 @@ class MetadataService:
         self._session_until = 0.0
         self._asked_session = False
 
-    def fetch(self) -> TemporaryKeys:
+    def fetch(self, fresh: bool = False) -> TemporaryKeys:
+        """The server's keys (the service is always asked: there is no cache to bypass)."""
         if not self._asked_session or (self._session is not None and self.wall() >= self._session_until):
             self._new_session()
         answer = self._get_keys()

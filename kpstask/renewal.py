@@ -4,8 +4,8 @@ One renewal rule for every kind (the ECS metadata's keys, an agency's keys from 
 token from a password or an ID token): renew when less than `margin(lifetime)` is left — the
 SDK's 40 minutes, or a tenth of the lifetime when that is shorter, so that a 15-minute
 credential is renewed 90 s before it ends rather than at every request. A credential that was
-refused is renewed at once, but only if it had worked before: a fresh one refused ends the
-run (exit 4), never a loop.
+refused is renewed at once, but only if it had worked before or came from a cache: a fresh
+one refused ends the run (exit 4), never a loop.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class TemporaryKeys(NamedTuple):
     secret: str
     security_token: str
     expires_at: float
+    from_cache: bool = False  # refused, they are fetched afresh at once, as a cached token is
 
     def __repr__(self) -> str:  # never the values
         return f"TemporaryKeys(expires_at={self.expires_at})"
@@ -97,7 +98,7 @@ class Renewing:
 
     def __init__(
         self,
-        fetch: Callable[[], TemporaryKeys],
+        fetch: Callable[[bool], TemporaryKeys],  # fetch(fresh): fresh after a refusal, never from a cache
         *,
         on_keys: Callable[[TemporaryKeys], None],
         debug: Callable[[str], None],
@@ -121,9 +122,9 @@ class Renewing:
             if self.keys is not None and self.wall() >= self._renew_at:
                 left = self.keys.expires_at - self.wall()
                 self._debug(f"{self.what} end in {left:.0f} s: renewing them")
-                self._get()
+                self._get(fresh=False)
             elif self.keys is None:
-                self._get()
+                self._get(fresh=False)
             assert self.keys is not None
             self._used.keys = self.keys
             return self.keys
@@ -134,10 +135,10 @@ class Renewing:
             used = getattr(self._used, "keys", None)
             if self.keys is not None and used is not None and self.keys != used:
                 return True  # another thread renewed them already
-            if not self.accepted:
+            if not self.accepted and not (self.keys is not None and self.keys.from_cache):
                 return False
             self._debug(f"{self.what} were refused: renewing them")
-            self._get()
+            self._get(fresh=True)
             return True
 
     def confirm(self) -> None:
@@ -145,12 +146,12 @@ class Renewing:
             if getattr(self._used, "keys", None) == self.keys:
                 self.accepted = True
 
-    def _get(self) -> None:
+    def _get(self, fresh: bool) -> None:
         """Fetch (the lock is held). A failed renewal of keys that still work is not fatal:
         they are used until their end, and the next request tries again."""
         now = self.wall()
         try:
-            keys = self._fetch()
+            keys = self._fetch(fresh)
         except KpsError as error:
             if self.keys is None or self.keys.expires_at - now <= 0:
                 raise

@@ -12,7 +12,9 @@ import math
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kpstask.endpoints import Checks, check_secret
 from kpstask.errors import UsageError
@@ -53,9 +55,48 @@ def directory_problem(path: Path) -> str | None:
     return None
 
 
-def read_entry(path: Path) -> tuple[str, float] | None:
-    """(token, expiry) of a cache entry; None when there is none. Links are not followed, a
-    FIFO does not block, and only a small regular file of the user's is read."""
+class Voice:
+    """How the cache's troubles are told: an unsafe directory once, as a warning (it can be an
+    attack); anything else in --debug."""
+
+    def __init__(self, warn: Callable[[str], None], debug: Callable[[str], None]) -> None:
+        self.warn = warn
+        self.debug = debug
+        self.warned = False
+
+    def __call__(self, text: str) -> None:
+        if not text.startswith(UNSAFE):
+            self.debug(text)
+        elif not self.warned:
+            self.warned = True
+            self.warn(text)
+
+
+UNSAFE = "not using the token cache"
+
+
+def safe_directories(entry: Path, create: bool, say: Callable[[str], None]) -> bool:
+    """Whether the directories of `entry` (`kpstask` and `kpstask/tokens`) are the user's
+    alone; made (0700) first when `create`. `say` hears why not (a warning: it can be an attack)."""
+    for directory in (entry.parent.parent, entry.parent):
+        try:
+            if create:
+                directory.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(FileExistsError):
+                    directory.mkdir(mode=0o700)
+        except OSError as exc:
+            say(f"could not make the token cache directory {directory}: {exc.strerror or exc}")
+            return False
+        problem = directory_problem(directory)
+        if problem is not None:
+            say(f"{UNSAFE}: {directory} {problem} (it must be yours alone, mode 700)")
+            return False
+    return True
+
+
+def read_object(path: Path) -> dict[str, Any] | None:
+    """A cache entry's JSON object; None when there is none. Links are not followed, a FIFO
+    does not block, and only a small regular file of the user's is read."""
     try:
         handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -76,23 +117,32 @@ def read_entry(path: Path) -> tuple[str, float] | None:
         raise Unusable("cannot be read") from None
     if len(data) > MAX_CACHE_BYTES:
         raise Unusable("is too large")
-    return _parse_entry(data)
-
-
-def _parse_entry(data: bytes) -> tuple[str, float]:
     try:
         entry = json.loads(data)
     except (ValueError, RecursionError):
         raise Unusable("is not valid JSON") from None
     if not isinstance(entry, dict):
         raise Unusable("is not a JSON object")
+    return entry
+
+
+def read_entry(path: Path) -> tuple[str, float] | None:
+    """(token, expiry) of a cache entry; None when there is none."""
+    entry = read_object(path)
+    if entry is None:
+        return None
     token = clean_token(entry.get("token"))
     if token is None:
         raise Unusable("holds no usable token")
+    return token, expiry(entry)
+
+
+def expiry(entry: dict[str, Any]) -> float:
+    """An entry's `expires_at`: a finite number of seconds."""
     expires = entry.get("expires_at")
     if isinstance(expires, bool) or not isinstance(expires, (int, float)) or not _finite(expires):
         raise Unusable("holds no usable expiry")
-    return token, float(expires)
+    return float(expires)
 
 
 def _finite(number: float) -> bool:

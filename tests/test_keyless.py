@@ -411,3 +411,21 @@ def test_config_show_says_when_the_cached_federated_token_ends(sim: Simulator, t
     rows = {r["setting"]: r for r in map(json.loads, result.stdout.splitlines())}
     assert rows["expires"]["value"].endswith("Z") and "cache" in rows["expires"]["source"]
     assert len(sim.requests) == before
+
+
+def test_an_agencys_keys_are_cached_and_dropped_when_refused(sim: Simulator, token_file: Path) -> None:
+    spec = sim.scenario.keyless
+    env = {
+        "KPSTASK_AGENCY_URN": spec.agency_urn,
+        "KPSTASK_PROVIDER_URN": spec.provider_urn,
+        "KPSTASK_ID_TOKEN_FILE": str(token_file),
+        "KPSTASK_STS_ENDPOINT": sim.url,
+    }
+    assert cli(sim, "get", "t1", env=env).exit_code == 3
+    assert cli(sim, "get", "t1", env=env).exit_code == 3
+    assert sim.keyless_issued()["sts"] == 1  # the second run signed with the cached keys
+    cached = list((Path(os.environ["XDG_CACHE_HOME"]) / "kpstask" / "tokens").glob("*.json"))
+    assert len(cached) == 1 and oct(cached[0].stat().st_mode & 0o777) == "0o600"
+    sim.expire_tokens()  # the cached keys stop working: refused, dropped, assumed again at once
+    again = cli(sim, "get", "t1", env=env)
+    assert again.exit_code == 3 and sim.keyless_issued()["sts"] == 2

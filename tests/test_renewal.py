@@ -81,7 +81,7 @@ class Service:
         self.calls = 0
         self.failing: Exception | None = None
 
-    def fetch(self) -> TemporaryKeys:
+    def fetch(self, fresh: bool) -> TemporaryKeys:
         self.calls += 1
         if self.failing is not None:
             raise self.failing

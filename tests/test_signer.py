@@ -101,7 +101,7 @@ def test_metadata_keys_sign_as_the_sdk_does() -> None:
     from kpstask.renewal import Renewing, TemporaryKeys
 
     keys = TemporaryKeys("SIMTMPEXAMPLE0000001", SK, "gQpzdGstc2lt" + "ab" * 50, 4e9)
-    renewing = Renewing(lambda: keys, on_keys=lambda got: None, debug=lambda line: None, what="metadata keys")
+    renewing = Renewing(lambda fresh: keys, on_keys=lambda got: None, debug=lambda line: None, what="metadata keys")
     when = datetime(2026, 11, 28, 10, 15, tzinfo=timezone.utc)
     auth = KeysAuth("metadata", renewing, parts=(), why="ECS metadata", project_id="0" * 32, extra_rows=[],
                     now=lambda: when)  # fmt: skip
