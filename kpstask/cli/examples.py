@@ -44,6 +44,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "kpstask wait --all-running",
         "# The ids from the JSON answer of the call that started the tasks",
         "kpstask wait - < response.json",
+        "# In GitHub Actions with `permissions: id-token: write`: no stored secret",
+        'kpstask wait "$TASK_ID" --idp-id github --oidc-audience kpstask',
     ),
     "running": (
         "# Every key-pair task in flight in the project",
@@ -92,6 +94,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "# Five demo tasks, waited on against a local simulator: no account needed",
         "kpstask demo",
         "kpstask demo --no-color",
+        "# The same with no stored secret: an OIDC ID token, as in a GitHub Actions job",
+        "kpstask demo --keyless",
     ),
     "completion": (
         "# bash (with the bash-completion package)",
