@@ -152,7 +152,7 @@ def _agency(
     source_row: Row,
 ) -> Credential:
     """STS assume-with-oidc: an agency's temporary keys for the ID token, renewed."""
-    from kpstask.federation import DEFAULT_DURATION_S, DEFAULT_SESSION_NAME, AgencyKeys
+    from kpstask.agency import DEFAULT_DURATION_S, DEFAULT_SESSION_NAME, AgencyKeys
     from kpstask.renewal import Renewing
     from kpstask.tokencache import Voice
 

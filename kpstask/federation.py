@@ -7,7 +7,7 @@ Actions itself, asked at every renewal (its tokens live about five minutes).
 What it is exchanged for:
 - an IAM token scoped to the project: `POST {iam}/v3.0/OS-AUTH/id-token/tokens` with `X-Idp-Id`
   (`OidcLogin`, cached like the password login's token);
-- or an agency's temporary keys: `POST {sts}/v5/agencies/assume-with-oidc` (`AgencyKeys`).
+- or an agency's temporary keys: `POST {sts}/v5/agencies/assume-with-oidc` (`agency`).
 
 The ID token is read, never verified: IAM verifies it. kpstask only looks at its claims to refuse
 an expired or malformed one early and clearly, and to key the token cache by identity (issuer,
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
 import os
@@ -32,7 +31,7 @@ from urllib.parse import quote, urlsplit
 from kpstask.endpoints import is_loopback
 from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, UsageError
 from kpstask.iam import TokenLogin, iam_error
-from kpstask.renewal import TemporaryKeys, iso, margin, read_keys
+from kpstask.renewal import iso
 from kpstask.text import one_line
 
 if TYPE_CHECKING:
@@ -42,9 +41,6 @@ if TYPE_CHECKING:
 MAX_ID_TOKEN_BYTES = 64 * 1024
 GITHUB_URL, GITHUB_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
 EXCHANGE_PATH = "/v3.0/OS-AUTH/id-token/tokens"
-ASSUME_PATH = "/v5/agencies/assume-with-oidc"
-DEFAULT_SESSION_NAME = "kpstask"
-DEFAULT_DURATION_S = 3600
 REUSE_S = 60.0
 NEEDS_PERMISSION = "add `permissions: id-token: write` to the job (or the workflow)"
 
@@ -229,7 +225,9 @@ def github_source(
     if query:
         target += "?" + "&".join(query)
     base = f"{parts.scheme}://{parts.netloc}"
-    return GitHubIdToken(make_transport(base), target, request_token, **rest)
+    source = GitHubIdToken(make_transport(base), target, request_token, **rest)
+    source.on_secret(request_token)  # a bearer: masked wherever a server might echo it
+    return source
 
 
 def no_id_token(idp_source: str, env: Mapping[str, str]) -> UsageError:
@@ -269,7 +267,7 @@ class OidcLogin(TokenLogin):
         except NetworkError as exc:
             raise NetworkError(f"IAM unreachable: {exc.message}", hint=exc.hint) from None
         if answer.status in (400, 401, 403, 404):
-            raise _refused(answer, "IAM refused the ID token", OIDC_HINT)
+            raise refused(answer, "IAM refused the ID token", OIDC_HINT)
         if answer.status >= 300 or not answer.headers.get("X-Subject-Token"):
             raise iam_error(answer)
         return answer
@@ -281,7 +279,7 @@ OIDC_HINT = (
 )
 
 
-def _refused(answer: Answer, what: str, hint: str) -> AuthError:
+def refused(answer: Answer, what: str, hint: str) -> AuthError:
     from kpstask.answers import error_for
 
     error: KpsError = error_for(answer, "IAM")
@@ -293,123 +291,3 @@ def _refused(answer: Answer, what: str, hint: str) -> AuthError:
         request_id=error.request_id,
         hint=hint,
     )
-
-
-class AgencyKeys:
-    """An agency's temporary keys for an ID token: STS `assume-with-oidc`. `fetch` is called by
-    `renewal.Renewing`, and reads the ID token afresh each time. The keys are cached like an
-    IAM token (`tokencache`), keyed by STS, provider, agency, session and the token's identity."""
-
-    def __init__(
-        self,
-        transport: Transport,
-        source: IdTokenSource,
-        *,
-        provider_urn: str,
-        agency_urn: str,
-        session_name: str,
-        duration_s: int,
-        cache: Path | None = None,  # the cache directory
-        say: Callable[[str], None] = lambda text: None,
-        wall: Callable[[], float] = time.time,
-    ) -> None:
-        self.transport = transport
-        self.source = source
-        self.payload = {
-            "provider_urn": provider_urn,
-            "agency_urn": agency_urn,
-            "agency_session_name": session_name,
-            "duration_seconds": duration_s,
-        }
-        self.cache = cache
-        self.say = say  # why the cache is not used
-        self.wall = wall
-
-    def fetch(self, fresh: bool = False) -> TemporaryKeys:
-        token = self.source.read()
-        entry = self._entry(token)
-        if entry is not None and fresh:
-            with contextlib.suppress(OSError):
-                entry.unlink(missing_ok=True)
-        keys = None if entry is None or fresh else cached_keys(entry, self.wall(), self.say)
-        if keys is None:
-            keys = self._assume(token)
-            if entry is not None:
-                store_keys(entry, keys, self.wall(), self.say)
-        return keys
-
-    def _entry(self, token: str) -> Path | None:
-        if self.cache is None:
-            return None
-        identity = claims(token, self.source.where)
-        key = [
-            self.transport.base_url,
-            self.payload["provider_urn"],
-            self.payload["agency_urn"],
-            self.payload["agency_session_name"],
-            identity.issuer,
-            identity.subject,
-            identity.audience,
-        ]
-        return self.cache / "tokens" / f"{hashlib.sha256(json.dumps(['agency', *key]).encode()).hexdigest()[:32]}.json"
-
-    def _assume(self, token: str) -> TemporaryKeys:
-        from kpstask.answers import read_response
-
-        body = {**self.payload, "id_token": token}
-        headers = {"Content-Type": "application/json;charset=UTF-8"}
-        try:
-            answer = self.transport.send("POST", ASSUME_PATH, headers, json.dumps(body).encode())
-        except NetworkError as exc:
-            raise NetworkError(f"STS unreachable: {exc.message}", hint=exc.hint) from None
-        if answer.status in (400, 401, 403, 404):
-            raise _refused(answer, "STS refused assume-with-oidc", AGENCY_HINT)
-        return read_keys(read_response(answer, self.transport.host), "STS", self.wall())
-
-
-AGENCY_HINT = (
-    "check the provider and agency URNs, that the agency trusts this identity provider, and that "
-    "the token's audience is the provider's client id"
-)
-
-
-def cached_keys(entry: Path, now: float, say: Callable[[str], None]) -> TemporaryKeys | None:
-    """Keys from the cache while they are not due for renewal; None otherwise (said why)."""
-    from kpstask.tokencache import Unusable, clean_token, expiry, read_object, safe_directories
-
-    if not safe_directories(entry, False, say):
-        return None
-    try:
-        found = read_object(entry)
-        if found is None:
-            return None
-        values = [clean_token(found.get(name)) for name in ("access", "secret", "security_token")]
-        expires, issued = expiry(found), expiry({"expires_at": found.get("issued_at")})
-    except Unusable as unusable:
-        say(f"the token cache {entry.name} {unusable}: ignoring it, asking STS")
-        return None
-    if None in values:
-        say(f"the token cache {entry.name} holds no usable keys: ignoring it, asking STS")
-        return None
-    if now >= expires - margin(expires - issued):
-        return None
-    access, secret, security = (value for value in values if value is not None)
-    return TemporaryKeys(access, secret, security, expires, from_cache=True)
-
-
-def store_keys(entry: Path, keys: TemporaryKeys, now: float, say: Callable[[str], None]) -> None:
-    from kpstask.tokencache import safe_directories, write_atomically
-
-    if not safe_directories(entry, True, say):
-        return
-    data = {
-        "access": keys.access,
-        "secret": keys.secret,
-        "security_token": keys.security_token,
-        "expires_at": keys.expires_at,
-        "issued_at": now,
-    }
-    try:
-        write_atomically(entry, json.dumps(data))
-    except OSError as exc:
-        say(f"could not cache the agency's keys: {exc.strerror or exc}")
