@@ -14,8 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kpstask.errors import NetworkError
-from kpstask.federation import IdTokenSource, claims, refused
+from kpstask.federation import IdTokenSource, claims, exchange
 from kpstask.renewal import TemporaryKeys, margin, read_keys
 
 if TYPE_CHECKING:
@@ -89,12 +88,7 @@ class AgencyKeys:
 
         body = {**self.payload, "id_token": token}
         headers = {"Content-Type": "application/json;charset=UTF-8"}
-        try:
-            answer = self.transport.send("POST", ASSUME_PATH, headers, json.dumps(body).encode())
-        except NetworkError as exc:
-            raise NetworkError(f"STS unreachable: {exc.message}", hint=exc.hint) from None
-        if answer.status in (400, 401, 403, 404):
-            raise refused(answer, "STS refused assume-with-oidc", AGENCY_HINT)
+        answer = exchange(self.transport, ASSUME_PATH, headers, body, ("STS", "assume-with-oidc", AGENCY_HINT))
         return read_keys(read_response(answer, self.transport.host), "STS", self.wall())
 
 

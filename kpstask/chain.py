@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from kpstask import config, credentials
 from kpstask.choices import Timing
-from kpstask.resolver import Resolver, iam_endpoint, optional, sts_endpoint, transport
+from kpstask.resolver import Resolver, optional, service_endpoint, transport
 from kpstask.settings import Found, row
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def _federation(
     if chosen.kind == "agency":
         return _agency(resolver, project, timing, values=values, chosen=chosen, source=source, source_row=source_row)
     run, idp = resolver.run, chosen.parts[0]
-    url, iam_source = iam_endpoint(resolver)
+    url, iam_source = service_endpoint(resolver, "iam_endpoint")
     cache, cache_row = token_cache(resolver)
     rows = [source_row, ("iam endpoint", url, iam_source), cache_row]
 
@@ -157,7 +157,7 @@ def _agency(
     from kpstask.tokencache import Voice
 
     run = resolver.run
-    url, sts_source = sts_endpoint(resolver)
+    url, sts_source = service_endpoint(resolver, "sts_endpoint")
     session = optional(resolver, "session_name")
     duration = optional(resolver, "duration")
     cache, cache_row = token_cache(resolver)
@@ -218,7 +218,7 @@ def _id_token_source(
 def _password(
     resolver: Resolver, project: str, timing: Timing, values: dict[str, str], parts: tuple[Found, ...]
 ) -> Credential:
-    url, source = iam_endpoint(resolver)
+    url, source = service_endpoint(resolver, "iam_endpoint")
     run = resolver.run
     cache, cache_row = token_cache(resolver)
     rows = [("iam endpoint", url, source), cache_row]

@@ -259,18 +259,27 @@ class OidcLogin(TokenLogin):
         self.who = f"identity provider {idp_id} ({source.where})"
 
     def _ask_iam(self) -> Answer:
-        token = self.source.read()
-        body = {"auth": {"id_token": {"id": token}, "scope": {"project": {"id": self.project_id}}}}
+        body = {"auth": {"id_token": {"id": self.source.read()}, "scope": {"project": {"id": self.project_id}}}}
         headers = {"Content-Type": "application/json;charset=utf8", "X-Idp-Id": self.idp_id}
-        try:
-            answer = self.transport.send("POST", EXCHANGE_PATH, headers, json.dumps(body).encode())
-        except NetworkError as exc:
-            raise NetworkError(f"IAM unreachable: {exc.message}", hint=exc.hint) from None
-        if answer.status in (400, 401, 403, 404):
-            raise refused(answer, "IAM refused the ID token", OIDC_HINT)
+        answer = exchange(self.transport, EXCHANGE_PATH, headers, body, ("IAM", "the ID token", OIDC_HINT))
         if answer.status >= 300 or not answer.headers.get("X-Subject-Token"):
             raise iam_error(answer)
         return answer
+
+
+def exchange(
+    transport: Transport, path: str, headers: dict[str, str], body: object, who: tuple[str, str, str]
+) -> Answer:
+    """POST `body` to IAM or STS for credentials; `who`: (service, what was refused, hint).
+    A refusal (400, 401, 403, 404) is refused credentials (exit 4); no answer, exit 7."""
+    service, what, hint = who
+    try:
+        answer = transport.send("POST", path, headers, json.dumps(body).encode())
+    except NetworkError as exc:
+        raise NetworkError(f"{service} unreachable: {exc.message}", hint=exc.hint) from None
+    if answer.status in (400, 401, 403, 404):
+        raise refused(answer, f"{service} refused {what}", hint)
+    return answer
 
 
 OIDC_HINT = (

@@ -71,24 +71,23 @@ class Resolver:
         return [looked_at(s, self.flags, self.run.env, profile if s.profile_key else None) for s in SETTINGS]
 
 
-def iam_endpoint(resolver: Resolver) -> tuple[str, str]:
-    found = resolver.find("iam_endpoint")
-    if found is not None:
-        return resolver.read(found), found.source
-    region = resolver.find("region")
-    if region is None:
-        return iam_url(None), "default (global IAM)"
-    return iam_url(resolver.read(region)), "default for the region"
+ENDPOINT_DEFAULTS = {
+    "iam_endpoint": (iam_url, "default (global IAM)"),
+    "sts_endpoint": (sts_url, "default (cn-north-4, as the SDK)"),
+}
 
 
-def sts_endpoint(resolver: Resolver) -> tuple[str, str]:
-    found = resolver.find("sts_endpoint")
+def service_endpoint(resolver: Resolver, name: str) -> tuple[str, str]:
+    """IAM's or STS's URL (`name`: its setting) and where it came from: the setting, else the
+    region's, else the default."""
+    found = resolver.find(name)
     if found is not None:
         return resolver.read(found), found.source
+    url_of, default = ENDPOINT_DEFAULTS[name]
     region = resolver.find("region")
     if region is None:
-        return sts_url(None), "default (cn-north-4, as the SDK)"
-    return sts_url(resolver.read(region)), "default for the region"
+        return url_of(None), default
+    return url_of(resolver.read(region)), "default for the region"
 
 
 def optional(resolver: Resolver, name: str) -> tuple[str, str] | None:
