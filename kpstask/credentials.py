@@ -319,10 +319,16 @@ def _oidc(find: Finder) -> Candidate | None:
     """An ID token exchanged at IAM (an identity provider), or at STS for an agency's keys.
     The token's own source is found later: a file, a variable, or GitHub Actions."""
     agency, idp = find("agency_urn"), find("idp_id")
-    if agency is None and idp is None:
-        return None
     sources = [found for found in (find("id_token_file"), find("id_token")) if found is not None]
     source = (min(sources, key=lambda found: found.layer),) if sources else ()
+    if agency is None and idp is None:
+        if not source:
+            return None
+        problem = UsageError(
+            f"an ID token is given ({source[0].source}) but no identity provider to exchange it at",
+            hint=f"set {short_where(BY_NAME['idp_id'])} (or, for an agency, KPSTASK_AGENCY_URN and its provider's URN)",
+        )
+        return Candidate("oidc", source, f"half an OIDC login ({source[0].source})", problem)
     if agency is None:
         assert idp is not None
         return Candidate("oidc", (idp, *source), f"OIDC login (identity provider from {idp.source})")

@@ -393,3 +393,11 @@ def test_a_trickling_metadata_service_ends_by_its_deadline() -> None:
         took = time.monotonic() - started
     assert result.exit_code == 2 and took < 4.5, (took, result.stderr)
     assert "no metadata service answered" in error_line(result)
+
+
+def test_an_id_token_without_an_identity_provider_is_half_a_credential(
+    kps: responses.RequestsMock, token_file: Path
+) -> None:
+    result = cli("get", "t1", env={"HUAWEICLOUD_SDK_ID_TOKEN_FILE": str(token_file)})
+    assert result.exit_code == 2 and not kps.calls
+    assert "no identity provider" in error_line(result) and "--idp-id" in result.stderr
