@@ -81,9 +81,16 @@ def iam_url(region: str | None) -> str:
     return f"https://iam.{region}.{_domain(region)}" if region else "https://iam.myhuaweicloud.com"
 
 
+# The regions the SDK knows an STS in (`huaweicloudsdkcore.auth.endpoint`); others use cn-north-4's.
+STS_REGIONS = frozenset({
+    "cn-north-4", "cn-south-1", "cn-east-3", "cn-southwest-2", "ap-southeast-1", "ap-southeast-2",
+    "ap-southeast-3", "ap-southeast-4", "sa-brazil-1", "la-south-2", "af-south-1", "tr-west-1",
+})  # fmt: skip
+
+
 def sts_url(region: str | None) -> str:
-    """The region's STS, else the SDK's default (cn-north-4)."""
-    return f"https://sts.{region or 'cn-north-4'}.{_domain(region or 'cn-north-4')}"
+    """The region's STS where it has one, else the SDK's default (cn-north-4's)."""
+    return f"https://sts.{region if region in STS_REGIONS else 'cn-north-4'}.myhuaweicloud.com"
 
 
 def _valid_host(host: str) -> bool:

@@ -73,7 +73,7 @@ class Resolver:
 
 ENDPOINT_DEFAULTS = {
     "iam_endpoint": (iam_url, "default (global IAM)"),
-    "sts_endpoint": (sts_url, "default (cn-north-4, as the SDK)"),
+    "sts_endpoint": (sts_url, "default (cn-north-4's, as the SDK's)"),
 }
 
 

@@ -150,3 +150,10 @@ def test_threads_share_one_renewal() -> None:
     for thread in threads:
         thread.join(5)
     assert outcomes == [True] * 8 and service.calls == 2
+
+
+def test_sts_is_the_regions_where_the_sdk_knows_one() -> None:
+    from kpstask.endpoints import sts_url
+
+    assert sts_url("ap-southeast-1") == "https://sts.ap-southeast-1.myhuaweicloud.com"
+    assert sts_url("cn-north-9") == sts_url(None) == "https://sts.cn-north-4.myhuaweicloud.com"
