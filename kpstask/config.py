@@ -123,16 +123,30 @@ def load_profile(chosen: str | None, env: Mapping[str, str]) -> Profile:
 
 
 def key_hint(unknown: list[str]) -> str:
-    """`did you mean region? Known keys: ...`; a secret's own name (`token`) gets its file key:
-    the config file names the files that hold secrets, never a secret."""
+    """What each unknown key may have meant: `did you mean region (for regoin)?`; a secret's
+    own name (`token`) gets its file key, for the config file names the files that hold
+    secrets, never a secret. Then the known keys."""
     files = {s.name: s.profile_key for s in SETTINGS if s.secret and s.profile_key}
-    known = "known keys: " + ", ".join(PROFILE_KEYS)
-    if any(key in files for key in unknown):
-        key = next(key for key in unknown if key in files)
-        return f"a secret is not kept in the config file: put it in a file and set {files[key]} = PATH; {known}"
-    guesses = [(key, suggest(key.lower().replace("-", "_"), PROFILE_KEYS)) for key in unknown]
-    named = [f"{close} (for {key})" if len(unknown) > 1 else close for key, close in guesses if close]
-    return then(f"did you mean {', '.join(named)}?", known) if named else known
+    several = len(unknown) > 1
+    secrets = [(key, files[_normal(key)]) for key in unknown if _normal(key) in files]
+    guesses = [(key, suggest(_normal(key), PROFILE_KEYS)) for key in unknown if _normal(key) not in files]
+    named = [f"{close} (for {key})" if several else close for key, close in guesses if close]
+    parts = [f"did you mean {', '.join(named)}?"] if named else []
+    if secrets:
+        where = ", ".join(f"{file} = PATH" + (f" (for {key})" if several else "") for key, file in secrets)
+        said = "a secret is not" if len(secrets) == 1 else "secrets are not"
+        each = "it" if len(secrets) == 1 else "each"
+        parts.append(f"{said} kept in the config file: put {each} in a file and set {where}")
+    parts.append("known keys: " + ", ".join(PROFILE_KEYS))
+    hint = parts[0]
+    for part in parts[1:]:
+        hint = then(hint, part)
+    return hint
+
+
+def _normal(key: str) -> str:
+    """`Project-Id` as the keys are spelled: `project_id`."""
+    return key.lower().replace("-", "_")
 
 
 def read_secret_file(path: str, what: str, run: Run) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from kpstask import config
 from kpstask.chain import given_rows, make_credential
 from kpstask.choices import Timing
-from kpstask.endpoints import region_url, unknown_region_hint
+from kpstask.endpoints import region_url, unknown_region_hint, without_password
 from kpstask.errors import KpsError, UsageError
 from kpstask.resolver import Resolver, transport
 from kpstask.settings import (
@@ -78,12 +78,16 @@ class Problems:
         try:
             return make()
         except UsageError as error:
-            self.found += as_problem(error, label)
+            self.add(*as_problem(error, label))
         except KpsError as error:
             if not self.every_error:
                 raise
-            self.found.append(Problem(label, f"{error.message}{error.details()}", (error.hint,) if error.hint else ()))
+            self.add(Problem(label, f"{error.message}{error.details()}", (error.hint,) if error.hint else ()))
         return None
+
+    def add(self, *problems: Problem) -> None:
+        """Each problem once: a bad region read for the endpoint and for IAM is one problem."""
+        self.found += [problem for problem in problems if problem not in self.found]
 
 
 class Resolved(NamedTuple):
@@ -135,6 +139,8 @@ def report(run: Run, flags: Mapping[str, object]) -> tuple[list[Row], list[Probl
     """`config show`: (setting, value, source) rows, secrets masked, a value that failed its
     check not shown (it may be a secret in the wrong place); and every problem."""
     resolver = Resolver(run, flags)
+    doubts: list[UsageError] = []  # a region not in kpstask's table: a problem here, not a warning
+    resolver.checks = resolver.checks._replace(doubt=doubts.append)
     config_env = BY_NAME["config"].env[0]
     rows: list[Row] = [("config file", str(config.config_path(run.env)),
                         config_env if run.env.get(config_env) else "default")]  # fmt: skip
@@ -154,7 +160,9 @@ def report(run: Run, flags: Mapping[str, object]) -> tuple[list[Row], list[Probl
         rows += done.credential.rows()
     else:
         rows.append(_unresolved(resolver, "credentials", done))
-    return rows + _keyless_rows(resolver, done, {label for label, _, _ in rows}), done.problems
+    problems = Problems()
+    problems.add(*done.problems, *(problem for doubt in doubts for problem in as_problem(doubt, "region")))
+    return rows + _keyless_rows(resolver, done, {label for label, _, _ in rows}), problems.found
 
 
 def _keyless_rows(resolver: Resolver, done: Resolved, shown: set[str]) -> list[Row]:
@@ -191,11 +199,7 @@ def _unresolved(resolver: Resolver, name: str, done: Resolved) -> Row:
     """The row of a setting that has no value: none given (and where to give it), or invalid."""
     label = BY_NAME[name].label if name in BY_NAME else name
     if name == "endpoint":
-        found = resolver.find("endpoint")
-        if found is not None and _failed(done, "endpoint"):
-            return label, "(invalid)", found.source
-        given = found is not None or resolver.find("region") is not None
-        return label, "", "none: the region is invalid" if given else "none: set --region or --endpoint"
+        return _endpoint_row(resolver, done)
     if name == "credentials":
         lacking = any(problem.missing and problem.label == "credentials" for problem in done.problems)
         return label, "", "none: set a token, an access key pair, a password login or an OIDC login" if lacking else \
@@ -204,3 +208,18 @@ def _unresolved(resolver: Resolver, name: str, done: Resolved) -> Row:
     if found is not None:
         return label, "(invalid)", found.source
     return label, "", f"none: set {short_where(BY_NAME[name])}"
+
+
+def _endpoint_row(resolver: Resolver, done: Resolved) -> Row:
+    """The endpoint row with no endpoint: none given, or invalid. A URL that holds a user name
+    or password keeps its host (`https://u:***@kms.example.com`): where requests would go,
+    the problem beside it; any other invalid value is not echoed (it may be a secret)."""
+    found = resolver.find("endpoint")
+    if found is not None and _failed(done, "endpoint"):
+        shown = without_password(found.value)
+        if "@" not in shown:
+            return "endpoint", "(invalid)", found.source
+        problem = next(p.message for p in done.problems if p.label == "endpoint").removesuffix(f" (from {found.where})")
+        return "endpoint", shown, f"{found.source}; invalid: {problem}"
+    given = found is not None or resolver.find("region") is not None
+    return "endpoint", "", "none: the region is invalid" if given else "none: set --region or --endpoint"

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
+import textwrap
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
 from kpstask.text import one_line
@@ -23,6 +25,9 @@ from kpstask.text import one_line
 # masking a short word such as "wrong" would garble every message that uses the word.
 MIN_SECRET_LEN, MIN_WORDLIKE_SECRET_LEN = 4, 8
 CHUNK = 16 * 1024
+SAY_LIMIT = 2000  # the most of one message said on stderr
+# Where a text was cut short: `one_line`'s `...`, rich's `…`.
+_CUT_RE = re.compile(r"\.\.\.|\u2026")
 
 
 def _isatty(stream: IO[str] | None) -> bool:
@@ -57,6 +62,7 @@ class Run:
         self.raw_stderr: IO[str] = _Tolerant(stderr if stderr is not None else sys.stderr)  # type: ignore[assignment]
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.debug_on = debug
+        self.quiet = False  # `info` and `warning` lines are not said (errors always are)
         self.wall = wall or time.time  # the wall clock credentials expire by (tests bring their own)
         self.secrets: list[str] = []
         self.stdout: IO[str] = _Redacting(self.raw_stdout, self)  # type: ignore[assignment]
@@ -88,14 +94,36 @@ class Run:
         self.secrets.extend(value for value in values if maskable(value))
 
     def redact(self, text: str) -> str:
+        """Every known secret masked; so is the beginning of one (4 characters or more) that
+        ends just before a cut (`...`, `…`): a text cut short before it reached here (a
+        server's message cut at 300 characters) would otherwise show part of a secret."""
         for secret in self.secrets:
             text = text.replace(secret, "***")
+        if self.secrets and ("..." in text or "\u2026" in text):
+            text = _mask_cut_secrets(text, self.secrets)
         return text
 
     def say(self, level: str, text: str) -> None:
-        """One line on stderr: `kpstask: error: ...`."""
-        self.raw_stderr.write(f"kpstask: {level}: {self.redact(one_line(text, 2000))}\n")
+        """`kpstask: error: ...` on stderr: masked, then cut at 2000 characters. One line on a
+        pipe; on a terminal, wrapped at spaces to its width, each line `kpstask: ` first."""
+        if self.quiet and level in ("info", "warning"):
+            return
+        line = f"kpstask: {level}: {self.redact(one_line(self.redact(text), SAY_LIMIT))}"
+        if self.stderr_isatty:
+            line = "\n".join(wrapped(line, self.stderr_width(), "kpstask: " + " " * (len(level) + 2)))
+        self.raw_stderr.write(line + "\n")
         self.raw_stderr.flush()
+
+    def stderr_width(self) -> int:
+        """The terminal's columns: COLUMNS when set (as `shutil.get_terminal_size` has it),
+        else the size of the terminal stderr is, else 80."""
+        columns = self.env.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            return int(columns)
+        try:
+            return os.get_terminal_size(self.raw_stderr.fileno()).columns or 80
+        except (OSError, ValueError, AttributeError):
+            return 80
 
     def warn(self, text: str) -> None:
         self.say("warning", text)
@@ -103,6 +131,40 @@ class Run:
     def debug(self, text: str) -> None:
         if self.debug_on:
             self.say("debug", text)
+
+
+def wrapped(line: str, width: int, indent: str) -> list[str]:
+    """`line` broken at spaces into lines of at most `width` columns, the later ones starting
+    with `indent`; a word longer than that (an id, a URL) is never split, it overflows."""
+    if len(line) <= width:
+        return [line]
+    if width - len(indent) < 20:  # a very narrow terminal: under the prefix, not the message
+        indent = indent.rstrip() + " "
+    return textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+
+
+def _mask_cut_secrets(text: str, secrets: Sequence[str]) -> str:
+    """The beginning of a secret that ends just before a cut (`tok-s3cr...`) masked."""
+    pieces: list[str] = []
+    start = 0
+    for cut in _CUT_RE.finditer(text):
+        end = cut.start()
+        begins = min((_secret_begins(text, start, end, secret) for secret in secrets), default=end)
+        pieces += [text[start:begins], "***" if begins < end else "", cut.group()]
+        start = cut.end()
+    return "".join(pieces) + text[start:]
+
+
+def _secret_begins(text: str, start: int, end: int, secret: str) -> int:
+    """Where the longest beginning of `secret` (at least MIN_SECRET_LEN characters) that
+    ends `text[start:end]` begins; `end` when there is none."""
+    last = end - MIN_SECRET_LEN + 1
+    at = text.find(secret[0], max(start, end - len(secret) + 1), last)
+    while at != -1:
+        if secret.startswith(text[at:end]):
+            return at
+        at = text.find(secret[0], at + 1, last)
+    return end
 
 
 class _Tolerant:

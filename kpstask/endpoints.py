@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from kpstask.errors import UsageError, suggest
+from kpstask.errors import UsageError, suggest, then
 
 # The official SDK's KpsRegion table, plus the European region on its own domain.
 KNOWN_REGIONS: tuple[str, ...] = (
@@ -31,10 +31,13 @@ _PROJECT_RE = re.compile(r"[0-9a-fA-F]{32}")
 
 
 class Checks(NamedTuple):
-    """What a check may need beyond the value: the --allow-http switch and a way to warn."""
+    """What a check may need beyond the value: the --allow-http switch and a way to warn.
+    `doubt`, when set (`config show`), takes what would be a warning as a problem instead:
+    a value that is used, but likely wrong (a region not in kpstask's table)."""
 
     allow_http: bool = False
     warn: Callable[[str], None] = lambda text: None
+    doubt: Callable[[UsageError], None] | None = None
 
 
 def check_region(value: str, label: str, source: str, checks: Checks) -> str:
@@ -51,8 +54,13 @@ def check_region(value: str, label: str, source: str, checks: Checks) -> str:
                          hint="a region id looks like cn-north-4")  # fmt: skip
     if value not in KNOWN_REGIONS:
         close = suggest(value, KNOWN_REGIONS)
-        guess = f" (did you mean {close}?)" if close else ""
-        checks.warn(f"region {value} is not in kpstask's table{guess}; trying it anyway")
+        if checks.doubt is not None:
+            tried = "other commands try it, with a warning"
+            hint = then(f"did you mean {close}?", tried) if close else f"{tried} (it may be newer than kpstask)"
+            checks.doubt(UsageError(f"region {value} is not in kpstask's table (from {source})", hint=hint))
+        else:
+            guess = f" (did you mean {close}?)" if close else ""
+            checks.warn(f"region {value} is not in kpstask's table{guess}; trying it anyway")
     return value
 
 
@@ -114,13 +122,15 @@ def is_loopback(host: str) -> bool:
 
 
 def without_password(value: str) -> str:
-    """A URL as it may be shown: `https://user:***@host`, never the password in it."""
+    """A URL as it may be shown: `https://user:***@host`, never the password in it; a user
+    name alone (`https://TOKEN@host`, as git takes a token) is masked too: `https://***@host`."""
     try:
         parts = urlsplit(value.strip())
         if parts.password is None and parts.username is None:
             return value.strip()
         host = parts.netloc.rpartition("@")[2]
-        return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+        user = "***" if parts.password is None else f"{parts.username}:***"
+        return parts._replace(netloc=f"{user}@{host}").geturl()
     except ValueError:
         return "(not a URL)"
 

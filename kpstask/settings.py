@@ -276,10 +276,35 @@ def looked_at(setting: Setting, flags: Mapping[str, object], env: Mapping[str, s
     return f"{setting.label}: looked at {', '.join(name for name, _ in places)}; set: {', '.join(found) or 'none'}"
 
 
+HELP_WIDTH = 78  # the table's lines, under click's indent of 2: 80 columns
+
+
 def help_table() -> str:
-    """`config show --help`'s list of every setting and where it may come from."""
-    lines = ["\b", "Settings: flag; environment variables, first set wins; profile key"]
+    """`config show --help`'s list of every setting and where it may come from: a block per
+    setting, its label, then its flags, its variables and its profile key on lines of their
+    own, every line within 80 columns and no name split."""
+    lines = [
+        "\b",
+        "Settings: each from its flag, else the first of its environment variables",
+        "that is set, else its key in the profile of the config file.",
+    ]
     for setting in SETTINGS:
-        flags = " / ".join(flag for flag in (setting.flag, setting.file_flag) if flag) or "-"
-        lines.append(f"  {setting.label:<15} {flags}; {', '.join(setting.env)}; {setting.profile_key or '-'}")
+        flags = (f"{setting.flag} ({setting.short})" if setting.short else setting.flag, setting.file_flag)
+        lines.append(f"  {setting.label}")
+        for title, given in (("flag", flags), ("variable", setting.env), ("profile key", (setting.profile_key,))):
+            names = [name for name in given if name]
+            if names:
+                lines += _names_lines(title + ("s" if len(names) > 1 else ""), names)
     return "\n".join(lines)
+
+
+def _names_lines(title: str, names: Sequence[str]) -> list[str]:
+    """`    variables    A, B,` / `                 C`: comma-separated names after a title,
+    broken between names to fit HELP_WIDTH."""
+    lines = [f"    {title:<13}"]
+    for index, name in enumerate(names):
+        piece = name + ("," if index < len(names) - 1 else "")
+        if index and len(lines[-1]) + 1 + len(piece) > HELP_WIDTH:
+            lines.append(" " * 17)
+        lines[-1] += ("" if lines[-1].endswith(" ") else " ") + piece
+    return lines

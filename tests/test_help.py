@@ -111,7 +111,7 @@ def test_examples_fit_an_80_column_terminal(path: str) -> None:
 
 def test_config_show_keeps_its_settings_table() -> None:
     text = help_of("config show")
-    assert text.index("Examples:") < text.index("Settings: flag; environment variables")
+    assert text.index("Examples:") < text.index("Settings: each from its flag")
 
 
 def test_examples_come_before_the_exit_codes() -> None:

@@ -102,12 +102,16 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_every_setting_is_in_config_show_help() -> None:
-    shown = run("config", "show", "--help").stdout
+    # A block per setting: its label on a line of its own, then its flags, variables and
+    # profile key on the lines indented under it, up to the next label.
+    lines = run("config", "show", "--help").stdout.split("Settings: ", 1)[1].splitlines()
+    labels = [index for index, text in enumerate(lines) if text.startswith("    ") and text[4] != " "]
+    blocks = {lines[at].strip(): lines[at + 1 : end] for at, end in zip(labels, [*labels[1:], len(lines)], strict=True)}
     for setting in SETTINGS:
-        line = next((text for text in shown.splitlines() if text.strip().startswith(setting.label + " ")), None)
-        assert line is not None, setting.label
-        for name in (*setting.env, setting.profile_key or "", setting.flag or "", setting.file_flag or ""):
-            assert name in line, (setting.label, name)
+        assert setting.label in blocks, setting.label
+        names = " ".join(blocks[setting.label]).replace(",", " ").split()
+        for name in (*setting.env, setting.profile_key, setting.flag, setting.short, setting.file_flag):
+            assert name is None or name in names or f"({name})" in names, (setting.label, name)
 
 
 def test_every_flag_of_the_table_is_an_option_with_its_variables() -> None:

@@ -46,22 +46,30 @@ config_app = typer.Typer(
 app.add_typer(config_app, name="config")
 
 
-@config_app.command("show", epilog=help_table())
+@config_app.command(
+    "show", epilog=help_table(), short_help="Every setting, where it came from, and every problem; sends nothing."
+)
 @grouped
 def config_show(
     run: Run,
     output: Annotated[
         OutputFormat, typer.Option("--output", "-o", case_sensitive=False, help="Result format on stdout.")
     ] = OutputFormat.HUMAN,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing: the exit code says it (0 no problem, 2 problems).")
+    ] = False,
     *,
     api: Annotated[Api, SETTINGS_ONLY],
 ) -> int:
     """Every setting and where it came from (flag, environment variable, profile, default),
     secrets masked, then every problem (missing or invalid), each with where to set it. Sends
-    nothing. Exit 2 if there is any problem.
+    nothing. Exit 2 if there is any problem, 0 if none: a pre-flight check, `kpstask config
+    show -q && deploy`. A region not in kpstask's table is a problem here (other commands try
+    it, with a warning).
 
     The endpoint row is always there: where requests would go, or why there is none. A value
-    that fails its check is shown as (invalid), not echoed. With -o json or tsv, a problem is a
+    that fails its check is shown as (invalid), not echoed; an endpoint URL with a password
+    keeps its host, the password masked (https://user:***@host). With -o json or tsv, a problem is a
     record of its own: {"problem": ..., "message": ..., "hints": [...]}, or
     problem<TAB>setting<TAB>message.
 
@@ -72,8 +80,9 @@ def config_show(
     from kpstask import connect
     from kpstask.tasks import out_for
 
+    run.quiet = run.quiet or quiet  # not even a warning: `kpstask config show -q && deploy`
     rows, problems = connect.report(run, api.flags)
-    out = out_for(run, Display(output))
+    out = out_for(run, Display(output, quiet=quiet))
     for label, value, source in rows:
         out.setting(label, value, source)
     for problem in problems:
