@@ -35,6 +35,64 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     return min(max(delta, 0.0), RETRY_AFTER_CAP_S)
 
 
+def malformed(exc: BaseException) -> tuple[str, str] | None:
+    """(what, why) when http.client, urllib3 or requests could not read an answer because its
+    status line or header is malformed, e.g. ("response header", "more than 100 header lines");
+    None for any other failure (a connection reset, a timeout)."""
+    import http.client
+
+    import requests
+    from urllib3.exceptions import HeaderParsingError, InvalidHeader
+
+    for cause in _causes(exc):
+        if isinstance(cause, http.client.LineTooLong):
+            if "status line" in str(cause):
+                return "status line", "over 64 KiB"
+            return "response header", "a header line over 64 KiB"
+        ended = isinstance(cause, ConnectionError)  # RemoteDisconnected: it ended before any answer
+        if isinstance(cause, (http.client.BadStatusLine, http.client.UnknownProtocol)) and not ended:
+            return "status line", f"`{one_line(str(cause), 60)}`"
+        if type(cause) is http.client.HTTPException and "headers" in str(cause):
+            return "response header", "more than 100 header lines"
+        if isinstance(cause, HeaderParsingError):
+            return "response header", "a line is not `Name: value`"
+        if isinstance(cause, (InvalidHeader, requests.exceptions.InvalidHeader)):
+            return "response header", one_line(str(cause), 120) or "invalid"
+    return None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it wraps (requests wraps urllib3, which wraps http.client), outermost first."""
+    found: list[BaseException] = []
+    todo = [exc]
+    while todo and len(found) < 12:
+        cause = todo.pop(0)
+        if any(cause is seen for seen in found):
+            continue
+        found.append(cause)
+        todo += [arg for arg in (*cause.args, cause.__cause__) if isinstance(arg, BaseException)]
+    return found
+
+
+def check_headers(response: Any) -> None:
+    """Refuse (requests' InvalidHeader) a `requests.Response` whose header block http.client
+    could not read whole: a line that is not `Name: value` (urllib3 only logs that, and the
+    lines after it are lost without a word), or a NUL in a field (RFC 9110 lets a client refuse
+    it). For `transport`, before the body is read."""
+    import requests
+    from urllib3.exceptions import HeaderParsingError
+    from urllib3.util.response import assert_header_parsing
+
+    message = getattr(getattr(response.raw, "_original_response", None), "msg", None)
+    try:
+        if message is not None:
+            assert_header_parsing(message)
+    except HeaderParsingError:
+        raise requests.exceptions.InvalidHeader("a header line is not `Name: value`") from None
+    if any("\x00" in name or "\x00" in value for name, value in response.headers.items()):
+        raise requests.exceptions.InvalidHeader("a header holds a NUL character")
+
+
 class Answer(NamedTuple):
     """An HTTP answer, its body read (at most 1 MiB)."""
 

@@ -211,7 +211,15 @@ class TokenLogin:
 
     def _fetch(self) -> str:
         answer = self._ask_iam()
-        token = clean_token(answer.headers.get("X-Subject-Token"))
+        said = answer.headers.get("X-Subject-Token")
+        if said is not None and "," in said:  # not one token: HTTP joins a repeated header with ", "
+            raise ApiError(
+                f"IAM sent {said.count(',') + 1} tokens (X-Subject-Token more than once, or a list) for one"
+                " login: using none of them",
+                http_status=answer.status,
+                request_id=answer.request_id,
+            )
+        token = clean_token(said)
         if token is None:  # not echoed: it may be a good token with a stray byte
             raise ApiError(
                 "IAM's X-Subject-Token is not a usable token: it must be one line of printable ASCII",

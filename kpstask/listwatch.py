@@ -3,8 +3,9 @@
 One paged pass over `GET /v3/{project_id}/running-tasks` per round says which tasks
 are still in flight, for up to 1000 tasks a request. It is only a hint: a task that
 left the list is asked about once (`GET /tasks/{id}`) before anything is concluded,
-and a task never listed is polled on its own. A refused list (403: the user may not
-have the list permission) or one that keeps failing ends the watch.
+and a task never listed is polled on its own. A list refused with 403 (the user may not
+have the list permission) or one that keeps failing ends the watch; credentials refused
+otherwise (401) end the wait, with no further request.
 """
 
 from __future__ import annotations

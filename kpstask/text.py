@@ -9,25 +9,46 @@ from __future__ import annotations
 
 import re
 
-# C0 and C1 controls (ESC, CR, tab, newline ...), DEL, and the Unicode bidirectional
-# controls that reorder what a terminal shows (U+200E/F, U+202A-U+202E, U+2066-U+2069).
-_UNSAFE_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
+# Characters that break a line or reorder what a terminal shows; each becomes a space, so the
+# text stays on one line (one TSV record a line) and in its own order. As regex class fragments:
+# C0 and C1 controls (ESC, CR, tab, newline, NEL ...) and DEL; the line and paragraph
+# separators U+2028 and U+2029; the Unicode bidirectional controls (Bidi_Control: U+061C,
+# U+200E/F, U+202A-U+202E, U+2066-U+2069).
+CONTROLS = r"\x00-\x1f\x7f-\x9f"
+LINE_BREAKS = r"\u2028\u2029"
+BIDI_CONTROLS = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSAFE_RE = re.compile(f"[{CONTROLS}{LINE_BREAKS}{BIDI_CONTROLS}]+")
 
-
+# Characters a terminal draws as nothing at all, so that two strings that differ look alike
+# (or a text hides in another: the Unicode tag characters): each is shown escaped, `\u200b`.
+# Soft hyphen, combining grapheme joiner, the Hangul fillers, the Khmer inherent vowels, the
+# Mongolian vowel separator, zero width space, word joiner and the invisible operators, the
+# deprecated format controls, the byte order mark, the interlinear annotation controls, and
+# U+E0000-U+E007F. The joiners and variation selectors that emoji and scripts need stay.
+INVISIBLE = (
+    r"\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180e\u200b\u2060-\u2064\u206a-\u206f\u3164"
+    r"\ufeff\uffa0\ufff9-\ufffb\U000e0000-\U000e007f"
+)
 # A lone surrogate: JSON may carry one ("\ud800" is a valid escape), UTF-8 cannot; written
 # as it is, it would end the whole run with an encoding error and lose every other answer.
-_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+SURROGATES = r"\ud800-\udfff"
+_ESCAPED_RE = re.compile(f"[{INVISIBLE}{SURROGATES}]")
 
 
 def printable(text: str) -> str:
-    """Control and bidirectional-control characters become spaces; a lone surrogate is
-    shown escaped (`\\ud800`), as Python and JSON write it."""
-    return _SURROGATE_RE.sub(escaped, _UNSAFE_RE.sub(" ", text))
+    """Control, line-breaking and bidirectional-control characters become spaces; invisible
+    characters and lone surrogates are shown escaped (`\\u200b`, `\\ud800`), as JSON writes them."""
+    return _ESCAPED_RE.sub(escaped, _UNSAFE_RE.sub(" ", text))
 
 
 def escaped(match: re.Match[str]) -> str:
-    """A matched character as `\\uXXXX`."""
-    return f"\\u{ord(match.group()):04x}"
+    """A matched character as `\\uXXXX`, as JSON writes it (so `json_text` uses it too): one
+    beyond the Basic Multilingual Plane as its surrogate pair, `\\udb40\\udc41`."""
+    code = ord(match.group())
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def one_line(text: str, limit: int = 300) -> str:

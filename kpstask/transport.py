@@ -292,6 +292,15 @@ def network_error(exc: BaseException, host: str, timeout_s: float) -> NetworkErr
             f"no answer from {host} within {timeout_s:g} s",
             hint="raise --request-timeout if the network is slow",
         )
+    from kpstask.answers import malformed
+
+    broken = malformed(exc)  # before "Connection aborted": urllib3 wraps these in those words too
+    if broken is not None:
+        what, why = broken
+        return NetworkError(
+            f"malformed {what} from {host}: {why}",
+            hint="the server, or a proxy on the way, does not speak HTTP as it should; check --endpoint",
+        )
     if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
         return unreachable(NetworkError(f"cannot resolve host {host}", hint="check --region / --endpoint and your DNS"))
     if "Connection refused" in text:

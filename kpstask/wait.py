@@ -292,6 +292,9 @@ class WaitEngine:
         if isinstance(outcome, KpsError):
             if self._never_answered(outcome):
                 return
+            if for_wait(outcome) is Action.STOP_ALL and outcome.http_status != 403:
+                self._list_refused(outcome)
+                return
             if for_wait(outcome) is Action.RETRY and not watch.trouble():
                 watch.next_round(now + TROUBLE(watch.failures - 1, self.rand))
             else:
@@ -324,6 +327,26 @@ class WaitEngine:
             self.on_event(TaskSeen(tracked.task, None, now - self._start))
         tracked.listed = True
         tracked.queued = False  # a direct poll waiting in the heap is not needed any more
+
+    def _list_refused(self, error: KpsError) -> None:
+        """The list refused the credentials (not a 403, which may mean only that the list is not
+        allowed): no task is asked with them. The first task carries the refusal, the rest say
+        why they were not waited for, as after a refusal on a task."""
+        assert self._watch is not None
+        self._watch.active = False
+        if not self._pending:  # the last task finished in the same batch of outcomes
+            return
+        said = AuthError(
+            f"not waited for: the running-tasks list: {error.message}",
+            hint=error.hint,
+            code=error.code,
+            http_status=error.http_status,
+            request_id=error.request_id,
+        )
+        skipped = AuthError("not waited for: the credentials were refused for the running-tasks list")
+        first = next(iter(self._pending))
+        self._finish(self._tracked[first], self._result(self._tracked[first])._replace(error=said))
+        self._finish_all(lambda t: self._result(t, cancelled=True, reason=skipped))
 
     def _fall_back(self, error: KpsError, now: float) -> None:
         assert self._watch is not None

@@ -221,4 +221,26 @@ class _Handler(BaseHTTPRequestHandler):
     def _control(self, method: str, path: str, body: bytes) -> Reply:
         if not ipaddress.ip_address(self.client_address[0]).is_loopback:
             return json_reply(403, {"error": "the control surface answers only loopback clients"})
+        if not self._to_itself():
+            why = "the control surface answers only requests addressed to it (Host and Origin), not other sites"
+            return json_reply(403, {"error": why})
         return self.server.simulator.control(method, path[len(CONTROL_PREFIX) :].strip("/"), body)
+
+    def _to_itself(self) -> bool:
+        """Whether the one Host header, and the Origin if there is one, name the simulator: a web
+        page that DNS rebinding points here sends its own site's name, in both."""
+        names = own_names(self.server.server_address)
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) != 1 or hosts[0].strip().lower() not in names:
+            return False
+        origins = {f"http://{name}" for name in names}
+        return all(origin.strip().lower() in origins for origin in self.headers.get_all("Origin") or [])
+
+
+def own_names(address: tuple[Any, ...]) -> frozenset[str]:
+    """`host:port` a request to the simulator bound at `address` names: its bind address, and the
+    loopback names `localhost`, `127.0.0.1` and `[::1]`; without the port too when it is 80."""
+    host, port = str(address[0]).lower(), int(address[1])
+    hosts = {f"[{host}]" if ":" in host else host, "localhost", "127.0.0.1", "[::1]"}
+    names = {f"{name}:{port}" for name in hosts}
+    return frozenset(names | hosts if port == 80 else names)
