@@ -23,13 +23,16 @@ class ExitCode(IntEnum):
     API = 6
     NETWORK = 7
     BUG = 70
+    IO = 74  # the output could not be written (sysexits' EX_IOERR)
     DEADLINE = 124
+    HUNG_UP = 129
     INTERRUPTED = 130
     BROKEN_PIPE = 141
     TERMINATED = 143
 
 
-# With several tasks the worst outcome wins; earlier in this tuple is worse.
+# With several tasks the worst outcome wins; earlier in this tuple is worse. The codes not
+# here (70, 74, 129, 130, 141, 143) are the run's, not a task's: they end it whatever the tasks said.
 SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.USAGE,
     ExitCode.AUTH,
@@ -172,5 +175,11 @@ def suggest(word: str, choices: Iterable[str]) -> str | None:
 
 
 def interrupt_code(exc: BaseException | None = None) -> ExitCode:
-    """143 after SIGTERM, 130 after Ctrl-C."""
-    return ExitCode.TERMINATED if Terminated.seen or isinstance(exc, Terminated) else ExitCode.INTERRUPTED
+    """143 after SIGTERM, 129 after SIGHUP, 130 after Ctrl-C."""
+    signum = exc.signum if isinstance(exc, Terminated) else Terminated.seen
+    return {1: ExitCode.HUNG_UP, 15: ExitCode.TERMINATED}.get(signum, ExitCode.INTERRUPTED)
+
+
+def interrupt_words(code: int) -> str:
+    """What the error line says for an interrupt's exit code."""
+    return {129: "hung up (SIGHUP)", 143: "terminated (SIGTERM)"}.get(code, "interrupted")

@@ -10,6 +10,8 @@ a counter and a short list, and nothing is printed per change.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import itertools
 import os
 import time
@@ -94,6 +96,47 @@ def echo_off(stream: Any) -> Callable[[], None]:
     return lambda: termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
+# Signals whose default action ends the process, with no handler of kpstask's: under the live
+# table each first gives the terminal back, then ends the process as it would have.
+FATAL_SIGNALS = ("SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGXFSZ", "SIGPOLL")
+SHOW_CURSOR = b"\x1b[?25h"
+
+
+def give_back_on_exit(stream: Any, echo_back: Callable[[], None]) -> Callable[[], None]:
+    """Make every ending restore the terminal (echo back, cursor shown): an atexit hook, and
+    for the fatal default signals a handler that restores, then re-raises with the default
+    action. Gives back how to undo both (the display stopped the usual way)."""
+    import signal
+
+    def restore() -> None:
+        echo_back()
+        # Straight to the descriptor: the handler may run in the middle of a buffered write.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.write(stream.fileno(), SHOW_CURSOR)
+
+    def end(signum: int, frame: object) -> None:
+        restore()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    saved: dict[int, Any] = {}
+    for name in FATAL_SIGNALS:
+        signum = getattr(signal, name, None)
+        try:
+            if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+                saved[signum] = signal.signal(signum, end)
+        except ValueError:  # not the main thread: signals stay as they were
+            break
+    atexit.register(restore)
+
+    def undo() -> None:
+        atexit.unregister(restore)
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+    return undo
+
+
 class LiveProgress:
     """For a terminal: a live table (every task, or a bounded view of many), and a summary."""
 
@@ -111,6 +154,7 @@ class LiveProgress:
         self._waiting = dict.fromkeys(task_ids)  # not finished, in the order given
         self._live = Live(self, console=console, refresh_per_second=8, transient=True, redirect_stdout=False)
         self._echo_back = echo_off(console.file)
+        self._undo = give_back_on_exit(console.file, self._echo_back)
         self._live.start()
 
     def __rich__(self) -> Any:
@@ -200,6 +244,7 @@ class LiveProgress:
     def stop(self) -> None:
         self._live.stop()
         self._echo_back()
+        self._undo()
 
     def close(self, results: Sequence[TaskResult], interrupted: bool = False) -> None:
         self.stop()

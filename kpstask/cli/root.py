@@ -3,6 +3,7 @@ reads (click's plain formatter: no rich on the path of `--help`)."""
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -13,7 +14,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from kpstask import __version__
 from kpstask.context import Run
-from kpstask.errors import ExitCode, KpsError, interrupt_code, then
+from kpstask.errors import ExitCode, KpsError, UsageError, interrupt_code, interrupt_words, then
 from kpstask.text import printable
 
 EXIT_CODES_HELP = """\b
@@ -27,7 +28,9 @@ Exit codes:
   6    API error: other error status after retries, or an undocumented answer
   7    network error: DNS, connection, TLS, or timeout after retries
   70   a bug in kpstask (rerun with --debug and report it)
+  74   the output could not be written (disk full, I/O error, encoding)
   124  a wait reached its deadline
+  129  hung up (SIGHUP: the terminal closed)
   130  interrupted (Ctrl-C)
   141  stdout was closed early (broken pipe)
   143  terminated (SIGTERM, as CI runners and `timeout` send)
@@ -36,6 +39,25 @@ With several tasks the worst wins, in this order: 2, 4, 7, 6, 5, 1, 124, 3, 0.""
 
 class StdoutClosed(Exception):
     """The reader of stdout went away (`kpstask get ... | head -1`)."""
+
+
+class Reported(int):
+    """An exit code whose reason the command has said already (`demo`'s `interrupted: ...`
+    above its table): mapped, not said again."""
+
+
+class ClosedStdin(io.TextIOBase):
+    """Stands in for a standard input that was closed at start (`kpstask get - <&-`): reading
+    it is a usage error that says so, not a bug."""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> str:
+        raise UsageError("cannot read task ids: standard input is closed", hint="give the ids as arguments")
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        return self.read()
 
 
 def _command_path(ctx: Any) -> str:
@@ -142,6 +164,8 @@ class KpsGroup(TyperGroup):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
         if sys.stderr is None:
             sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+        if sys.stdin is None:
+            sys.stdin = ClosedStdin()
         run = Run()
         parent = super().main
         code = run_mapped(
@@ -190,17 +214,55 @@ def run_mapped(run: Run, call: Callable[[], Any]) -> int:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt) as exc:
         code = interrupt_code(exc)
-        run.say("error", "terminated (SIGTERM)" if code is ExitCode.TERMINATED else "interrupted")
+        run.say("error", interrupt_words(code))
         return code
     except (BrokenPipeError, StdoutClosed):
         _silence_stdout()
         return ExitCode.BROKEN_PIPE
     except Exception as exc:  # noqa: BLE001 - the one place a bug becomes exit 70
-        return _click_exit(run, exc) if _click_error(exc) else _report_bug(run, exc)
-    if rv in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):  # typer turns Ctrl-C into Exit(130)
+        return _click_exit(run, exc) if _click_error(exc) else _unwritten(run, exc) or _report_bug(run, exc)
+    interrupts = (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.HUNG_UP)
+    if rv in interrupts and not isinstance(rv, Reported):  # typer turns Ctrl-C into Exit(130)
         rv = interrupt_code()
-        run.say("error", "terminated (SIGTERM)" if rv is ExitCode.TERMINATED else "interrupted")
+        run.say("error", interrupt_words(rv))
     return int(rv) if isinstance(rv, int) else ExitCode.OK
+
+
+WRITE_ERRORS = {"ENOSPC", "EIO", "EDQUOT", "EFBIG", "EROFS", "EBADF", "ENXIO"}
+
+
+def _unwritten(run: Run, exc: Exception) -> int:
+    """Exit 74 with one line when the output could not be written (`> /dev/full`, a stdout
+    whose encoding lacks a character of the answer); 0 when `exc` is something else."""
+    import errno
+
+    if isinstance(exc, UnicodeEncodeError) and _output_encoding(exc.encoding):
+        char = exc.object[exc.start : exc.end]
+        why = f"its encoding ({exc.encoding}) has no {ascii(char)[1:-1]}; hint: set PYTHONIOENCODING=utf-8"
+    elif isinstance(exc, OSError) and errno.errorcode.get(exc.errno or 0) in WRITE_ERRORS and exc.filename is None:
+        why = exc.strerror or str(exc)
+    else:
+        return 0
+    stream = "standard error" if _still_failing(sys.stderr) else "standard output"
+    _silence_stdout()
+    run.say("error", f"cannot write to {stream}: {why}")
+    return ExitCode.IO
+
+
+def _output_encoding(name: str) -> bool:
+    """Whether `name` is the encoding of stdout or stderr."""
+    import codecs
+
+    names = {getattr(stream, "encoding", None) for stream in (sys.stdout, sys.stderr)}
+    return codecs.lookup(name).name in {codecs.lookup(each).name for each in names if each}
+
+
+def _still_failing(stream: Any) -> bool:
+    try:
+        stream.flush()
+    except (OSError, ValueError):
+        return True
+    return False
 
 
 def _click_exit(run: Run, exc: Any) -> int:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kpstask.cli.options import grouped
-from kpstask.cli.root import app
+from kpstask.cli.root import Reported, app
 from kpstask.context import Run
 from kpstask.errors import ExitCode, UsageError
 
@@ -81,6 +81,8 @@ def tasks_line(plan: Scenario) -> str:
 
 
 DEMO_TASKS = ("demo-bind-ok", "demo-replace-ok", "demo-unbind-failed", "demo-reset-ok", "demo-flaky")
+NARRATION_WIDTH = 80  # demo's own lines fit a terminal of 80 columns; ids and URLs are never split
+MEANING = {0: "every task succeeded", 1: "a task failed", 3: "a task is not finished yet"}
 
 
 @app.command()
@@ -100,22 +102,45 @@ def demo(
     plan = default_scenario()
     with Simulator(plan, port=0) as sim:
         args = ["wait", *DEMO_TASKS, "--endpoint", sim.url, "--project-id", plan.project_id]
-        run.raw_stderr.write(f"kpstask demo: a local KPS simulator is serving demo tasks at {sim.url}\n")
+        run.raw_stderr.write(f"kpstask demo: a KPS simulator serves demo tasks at {sim.url}\n")
         nested, secret = run, ["--token", plan.token]
         if keyless:
             nested, secret = _as_github_job(run, sim.url, plan.keyless.request_token), []
             args += ["--idp-id", plan.keyless.idp_id, "--iam-endpoint", sim.url, "--no-cache"]
-        run.raw_stderr.write(f"$ kpstask {' '.join(args)}\n")
+        run.raw_stderr.write("".join(f"{line}\n" for line in command_lines(["kpstask", *args])))
         run.raw_stderr.flush()
         code = _run_nested(nested, [*args, *secret, *(["--no-color"] if no_color else [])])
-    meaning = {0: "every task succeeded", 1: "a task failed", 3: "a task is not finished yet"}.get(code)
+    meaning = MEANING.get(code)
     if meaning is None:
-        return code
+        # Ctrl-C: the nested wait has said it already (`interrupted: ...` above its table); a
+        # SIGTERM or SIGHUP still gets its line, which says which.
+        return Reported(code) if code == ExitCode.INTERRUPTED else code
     run.raw_stderr.write(
-        f"kpstask demo: `kpstask wait` exited {code} ({meaning}); scripts branch on that code.\n"
-        "kpstask demo: run `kpstask simulate` to keep a simulator up and try any command against it.\n"
+        f"kpstask demo: `kpstask wait` exited {code} ({meaning});\n"
+        "kpstask demo: scripts branch on that code.\n"
+        "kpstask demo: run `kpstask simulate` to keep one up and try any command on it.\n"
     )
     return ExitCode.OK
+
+
+def command_lines(words: list[str], width: int = NARRATION_WIDTH) -> list[str]:
+    """`$ kpstask wait ...` as a shell would take it, in lines of at most `width` columns: broken
+    with ` \\` between arguments (an option with its value), never inside one."""
+    import shlex
+
+    units: list[str] = []
+    for word in map(shlex.quote, words):
+        if units and units[-1].startswith("--") and " " not in units[-1] and not word.startswith("--"):
+            units[-1] += f" {word}"  # an option and its value stay together
+        else:
+            units.append(word)
+    lines = ["$"]
+    for unit in units:
+        if len(lines[-1]) + 1 + len(unit) + len(" \\") > width and lines[-1].strip() not in ("$", ""):
+            lines[-1] += " \\"
+            lines.append("   ")
+        lines[-1] += f" {unit}"
+    return lines
 
 
 def _as_github_job(run: Run, url: str, request_token: str) -> Run:
@@ -126,7 +151,7 @@ def _as_github_job(run: Run, url: str, request_token: str) -> Run:
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN": request_token,
     }
     run.raw_stderr.write(
-        "kpstask demo: no stored secret, as in a GitHub Actions job with id-token: write:\n"
+        "kpstask demo: no stored secret, as a GitHub Actions job with id-token: write:\n"
         "kpstask demo: an ID token from GitHub (the simulator here), exchanged at IAM\n"
     )
     nested = Run(stdin=run.stdin, stdout=run.raw_stdout, stderr=run.raw_stderr, env={**run.env, **job})
@@ -135,13 +160,16 @@ def _as_github_job(run: Run, url: str, request_token: str) -> Run:
 
 
 def _run_nested(run: Run, args: list[str]) -> int:
-    """Run a kpstask command line in this process, through the real parser. Its errors and its
-    interrupt are left to demo's own mapping (`run_mapped`), so each is reported once."""
+    """Run a kpstask command line in this process, through the real parser. Its errors and an
+    interrupt it did not handle itself are left to demo's own mapping (`run_mapped`), so each is
+    reported once; what it returns (130 after its own `interrupted: ...`) is demo's to say."""
     from typer.core import TyperGroup
 
     from kpstask.cli import load
 
     command = typer.main.get_command(load())
     assert isinstance(command, TyperGroup)  # the app's KpsGroup
-    # TyperGroup's main, not KpsGroup's: that one maps (and reports) every outcome itself.
-    return int(TyperGroup.main(command, args=args, prog_name="kpstask", standalone_mode=False, obj=run) or 0)
+    # Not its `main`, which maps (and reports) every outcome itself, and typer's wrapper turns
+    # an unhandled Ctrl-C into a bare 130: the context and the invocation, as click's main does.
+    with command.make_context("kpstask", args, obj=run) as ctx:
+        return int(command.invoke(ctx) or 0)
