@@ -5,8 +5,10 @@ after repeated failures)."""
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from kpstask.choices import Pace
 from kpstask.errors import KpsError
@@ -14,7 +16,28 @@ from kpstask.models import Task, TaskResult
 from kpstask.policy import Action, RateLimiter, for_get
 from kpstask.runners import Runner, ThreadRunner
 
+if TYPE_CHECKING:
+    from kpstask.client import KpsClient
+
 Ask = Callable[[str], Task]
+Say = Callable[[str], None]
+
+
+def per_task(client: KpsClient, warn: Say | None) -> Ask:
+    """`client.get_task`, each task through its own copy of the transport (the same
+    connections), so that its retries are said with its id:
+    `task t3: retrying (1/3) in 0.5s: server error (empty body) (HTTP 503)`."""
+    from kpstask.client import KpsClient
+
+    if warn is None:
+        return client.get_task
+
+    def ask(task_id: str) -> Task:
+        transport = copy.copy(client.transport)
+        transport.on_retry = lambda line: warn(f"task {task_id}: {line}")
+        return KpsClient(transport, client.project_id, client.auth).get_task(task_id)
+
+    return ask
 
 
 def ask_once(ask: Ask, task_id: str) -> TaskResult:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kpstask.errors import ExitCode, KpsError, then
+from kpstask.durations import elapsed
+from kpstask.errors import ExitCode, KpsError
 from kpstask.models import Task, TaskResult
 
 
@@ -30,13 +31,14 @@ class TaskTrouble:
     grace_left_s: float | None = None
 
     def describe(self) -> str:
-        """The warning, the same in every display: `ID: what; retrying in 2.0s`."""
+        """The warning, the same in every display, and worded as `get`'s retries:
+        `task ID: retrying in 2.0s: what`."""
         if self.grace_left_s is not None:
             # A new task may take a moment to be visible: say how long we keep asking, and
             # which flag changes that, rather than the next retry's delay.
             left = max(1, round(self.grace_left_s))
-            return f"{self.task_id}: not found yet; asking again for up to {left}s (--not-found-grace)"
-        return then(f"{self.task_id}: {self.error}", f"retrying in {seconds(self.retry_in_s)}")  # no `?;`
+            return f"task {self.task_id}: not found yet; asking again for up to {left}s (--not-found-grace)"
+        return f"task {self.task_id}: retrying in {elapsed(self.retry_in_s)}: {self.error}"
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,6 @@ class Notice:
     """Something about the whole wait a person should know (a warning)."""
 
     text: str
-
-
-def seconds(delay: float) -> str:
-    """A delay: `2.0s`, or whole seconds from a minute on (a Retry-After can be long)."""
-    return f"{delay:.1f}s" if delay < 60 else f"{delay:.0f}s"
 
 
 Event = TaskSeen | TaskTrouble | TaskDone | Tick | Notice

@@ -28,11 +28,13 @@ def unexplained(results: Sequence[TaskResult]) -> set[str]:
 
 
 def failure_of(fields: dict[str, Any]) -> Failure | None:
-    """A record's code (may be null, as in the API's own example) and message."""
+    """A record's code (may be null, as in the API's own example), message and server name."""
     code, message = fields.get("task_error_code"), fields.get("task_error_msg")
     code = code.strip() if isinstance(code, str) and code.strip() else None
     message = message.strip()[:MAX_REASON] if isinstance(message, str) else ""
-    return Failure(code, message) if code or message else None
+    name = fields.get("server_name")
+    name = name.strip()[:MAX_REASON] if isinstance(name, str) and name.strip() else None
+    return Failure(code, message, name) if code or message else None
 
 
 def records(

@@ -58,12 +58,12 @@ def on_server(tasks: list[ListedTask], server: str | None, limit: int | None) ->
 def run_list(run: Run, target: connect.Target, kind: str, display: Display, listing: Listing) -> int:
     """`kpstask running` and `kpstask failed`: the list, in the chosen format; an empty list is fine."""
     server, limit = listing.server, listing.limit
+    out = out_for(run, display)  # first: `-q` holds from here on
     with connect.client(run, target) as client:
         tasks = fetch_listed(run, client, kind, None if server else limit, listing.page_size)
     tasks = on_server(tasks, server, limit)
-    if not tasks and not display.quiet and display.output is OutputFormat.HUMAN:
+    if not tasks and display.output is OutputFormat.HUMAN:
         run.say("info", f"no {kind} tasks" + (f" on server {one_line(server)}" if server else ""))
-    out = out_for(run, display)
     for task in tasks:
         out.listed(task, failed=kind == "failed")
     out.close()
@@ -86,6 +86,7 @@ def run_clear(run: Run, target: connect.Target, ids: list[str], display: Display
     """Delete failed-task records, after a confirmation on a terminal (or --yes). `--clear-all`
     uses the API's delete-all only with no --server or --limit; otherwise each record listed."""
     every = clear_all and listing.server is None and listing.limit is None
+    out = out_for(run, display)  # first: `-q` holds from here on
     with connect.client(run, target) as client:
         if clear_all:
             listed = fetch_listed(run, client, "failed", None, LIST_PAGE_LIMIT)
@@ -100,7 +101,6 @@ def run_clear(run: Run, target: connect.Target, ids: list[str], display: Display
             run.say("info", "nothing deleted")
             return ExitCode.OK
         results = _delete(run, client, ids, every)
-    out = out_for(run, display)
     for task_id, error in results:
         out.deletion(task_id, error)
     out.close()

@@ -130,6 +130,7 @@ class Failure(NamedTuple):
 
     code: str | None
     message: str
+    server_name: str | None = None  # the record's `server_name` (`db-1`), when it has one
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}" if self.code and self.message else self.code or self.message
@@ -152,6 +153,16 @@ class TaskResult(NamedTuple):
     deadline: bool = False
     already_done: bool = False
     failure: Failure | None = None
+
+    @property
+    def server(self) -> str:
+        """The task's server as a person reads it: `db-1 (c9aa...)` when the failed list named
+        it, else its id ("" when neither is known)."""
+        server_id = self.task.server_id if self.task is not None else None
+        name = self.failure.server_name if self.failure is not None else None
+        if name and server_id:
+            return f"{name} ({server_id})"
+        return name or server_id or ""
 
     @property
     def exit_code(self) -> ExitCode:

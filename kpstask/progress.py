@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, Protocol
 
+from kpstask.durations import elapsed as elapsed  # noqa: PLC0414 - re-exported: live.py takes it from here
 from kpstask.events import Event, Notice, TaskSeen, TaskTrouble, Tick
 from kpstask.models import State, TaskResult
 from kpstask.text import one_line
@@ -23,16 +24,6 @@ class Progress(Protocol):
         """Give the terminal back (idempotent); called even when something broke."""
 
     def close(self, results: Sequence[TaskResult], interrupted: bool = False) -> None: ...
-
-
-def elapsed(seconds: float) -> str:
-    """`4.2s`, `1m05s`, `1h02m`."""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = int(seconds)
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 def summary(results: Sequence[TaskResult], interrupted: bool) -> str:
@@ -59,23 +50,40 @@ def github_escape(text: str) -> str:
 
 
 def annotation(result: TaskResult) -> str | None:
-    """A GitHub Actions `::error::` line for a failed task or a task that ended in error."""
+    """A GitHub Actions `::error::` line for a task that failed, ended in error, or was not
+    finished at the --timeout deadline (exit 124 is a failed step too)."""
     if result.error is not None:
         what = f"task {result.task_id}: {result.error}"
     elif result.task is not None and result.task.state is State.FAILED:
         what = failed_line(result)
+    elif result.task is not None and result.deadline:
+        what = deadline_line(result)
     else:
         return None
     return f"::error::kpstask: {github_escape(one_line(what, 1000))}"
 
 
+def on_server(result: TaskResult) -> str:
+    """` on server db-1 (c9aa...)`, or nothing when the server is not known."""
+    return f" on server {result.server}" if result.server else ""
+
+
 def failed_line(result: TaskResult) -> str:
-    """`task T on server S: Reset failed (FAILED_RESET): KPS.2019: the server is stopped`."""
+    """`task T on server db-1 (S): Reset failed (FAILED_RESET): KPS.2019: the server is stopped`."""
     task = result.task
     assert task is not None
-    server = f" on server {task.server_id}" if task.server_id else ""
     why = f": {result.failure}" if result.failure is not None else ""
-    return f"task {result.task_id}{server}: {task.meaning} ({task.task_status}){why}"
+    return f"task {result.task_id}{on_server(result)}: {task.meaning} ({task.task_status}){why}"
+
+
+def deadline_line(result: TaskResult) -> str:
+    """`task T on server S: not finished at the --timeout deadline (2m10s): Resetting the key
+    pair (RUNNING_RESET)`."""
+    task = result.task
+    assert task is not None
+    took = f" ({elapsed(result.elapsed_s)})" if result.elapsed_s is not None else ""
+    what = f"{task.meaning} ({task.task_status})"
+    return f"task {result.task_id}{on_server(result)}: not finished at the --timeout deadline{took}: {what}"
 
 
 def failure_lines(results: Sequence[TaskResult]) -> list[str]:

@@ -14,8 +14,9 @@ import re
 import stat
 from collections.abc import Callable, Mapping, Sequence
 
+from kpstask.durations import elapsed
 from kpstask.models import State, TaskResult
-from kpstask.progress import elapsed, summary
+from kpstask.progress import summary
 from kpstask.text import one_line
 
 ENV = "GITHUB_STEP_SUMMARY"
@@ -40,19 +41,21 @@ def rank(result: TaskResult) -> int:
 
 
 def status_words(result: TaskResult) -> str:
+    """`Unbinding the key pair (RUNNING_UNBIND, deadline reached)`: one pair of brackets."""
     if result.error is not None:
         return "Query failed"
     if result.task is None:
         return "No answer" + (" before the deadline" if result.deadline else "")
-    return result.task.meaning + (" (deadline reached)" if result.deadline else "")
+    said = [result.task.task_status, *(["deadline reached"] if result.deadline else [])]
+    return f"{result.task.meaning} ({', '.join(said)})"
 
 
 def row(result: TaskResult, clean: Callable[[str], str]) -> str:
-    server = result.task.server_id if result.task is not None else None
-    status = status_words(result) + (f" ({result.task.task_status})" if result.task is not None else "")
+    server = result.server
+    status = status_words(result)
     took = "already done" if result.already_done else elapsed(result.elapsed_s) if result.elapsed_s is not None else ""
     why = result.error.message if result.error is not None else str(result.failure or "")
-    cells = (result.task_id, server or "", status, took, why)
+    cells = (result.task_id, server, status, took, why)
     return "| " + " | ".join(escaped(cell, clean) for cell in cells) + " |"
 
 

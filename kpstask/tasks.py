@@ -12,7 +12,7 @@ from kpstask.choices import Display, OutputFormat, Pace, ProgressMode, WaitOptio
 from kpstask.errors import AuthError, ExitCode, UsageError, interrupt_code, worst
 from kpstask.failures import explained, unexplained
 from kpstask.models import TaskResult, ids_from_text, validate_task_id
-from kpstask.output import Renderer, renderer
+from kpstask.output import Renderer, hush, renderer
 
 if TYPE_CHECKING:
     from kpstask.context import Run
@@ -51,15 +51,15 @@ def read_ids(run: Run, values: Sequence[str], stdin_taken: bool) -> list[str]:
 def run_get(run: Run, target: connect.Target, ids: list[str], display: Display, pace: Pace) -> int:
     """One request per task, several at a time; results in the order given, JSON and TSV
     lines streaming as answers come (from a failed task on, they wait for its reason)."""
-    from kpstask.asking import Asker, refused
+    from kpstask.asking import Asker, per_task, refused
 
-    out = out_for(run, display)
+    out = out_for(run, display)  # first: `-q` holds from here on
     results: list[TaskResult] = []
     held: int | None = None  # where results started to wait for the failure reasons
     reasons = wants_reasons(run, display, waiting=False)
-    # Each transport-level retry is said (a hung request can cost 20 s), except with -q.
-    with connect.client(run, target, pool=pace.concurrency, on_retry=None if display.quiet else run.warn) as client:
-        for result in Asker(client.get_task, pace)(ids):
+    # Each transport-level retry is said, with its task (a hung request can cost 20 s), except with -q.
+    with connect.client(run, target, pool=pace.concurrency) as client:
+        for result in Asker(per_task(client, None if run.quiet else run.warn), pace)(ids):
             if result.error is not None:
                 run.say("error", f"task {result.task_id}: {result.error}")
             results.append(result)
@@ -120,7 +120,8 @@ def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display,
     from kpstask.runners import ThreadRunner
     from kpstask.wait import WaitEngine
 
-    mode = ProgressMode.NONE if display.quiet else display.progress
+    hush(run, display.quiet)
+    mode = ProgressMode.NONE if run.quiet else display.progress
     # The engine re-polls on its own schedule, so the client does not retry inside a poll.
     client = connect.client(run, target._replace(timing=target.timing._replace(retries=0)), pool=options.concurrency)
     progress = make_progress(run, mode, ids, no_color=display.no_color, heartbeat_s=display.heartbeat_s)
@@ -136,7 +137,7 @@ def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display,
             progress.stop()
         if interrupted is None and wants_reasons(run, display, waiting=True):
             lister = partial(client.once().list_page, "failed")
-            note = None if display.quiet else partial(run.say, "info")
+            note = partial(run.say, "info")
             results, interrupted = _explained(run, results, lister, left_s=engine.left_s(), note=note)
     finally:
         client.close()
@@ -178,10 +179,9 @@ def _report(run: Run, results: list[TaskResult], display: Display) -> None:
     _annotate(run, results)
     for result in results:
         _check_answer(run, result)
-    if not display.quiet:  # `-q` is silent: the exit code tells; `--progress none` still names errors
-        for result in results:
-            if result.error is not None:
-                run.say("error", f"task {result.task_id}: {result.error}")
+    for result in results:  # errors are said whatever `-q` or `--progress` say (see `output.hush`)
+        if result.error is not None:
+            run.say("error", f"task {result.task_id}: {result.error}")
     out = out_for(run, display)
     for result in results:
         out.task(result)
@@ -189,7 +189,8 @@ def _report(run: Run, results: list[TaskResult], display: Display) -> None:
 
 
 def _annotate(run: Run, results: list[TaskResult]) -> None:
-    """In GitHub Actions, an `::error::` annotation for each failed task (whatever --progress says)."""
+    """In GitHub Actions, an `::error::` annotation for each task that failed, ended in error or
+    was not finished at the deadline (whatever --progress or -q say: they are errors)."""
     if not run.github_actions:
         return
     from kpstask.progress import annotation

@@ -218,12 +218,16 @@ class Transport:
         return Answer(response.status_code, response.headers, bytes(body), oversized)
 
     def _retrying(self, error: KpsError, wait: float, attempt: int, attempts: int) -> None:
-        """`retrying (2/4) in 1.0s: no answer from HOST within 5 s`: a retry can take a
-        while (a hung request costs a timeout), so a person hears of it, not silence.
-        The request id and the hint wait for the final error, if the retries are spent."""
+        """`retrying (1/3) in 1.0s: no answer from HOST within 5 s` before the first of 3
+        retries (`attempt` is the try about to be made, of `attempts` = retries + 1): a retry
+        can take a while (a hung request costs a timeout), so a person hears of it, not
+        silence; `on_retry` names the task. The request id and the hint wait for the final
+        error, if the retries are spent."""
+        from kpstask.durations import elapsed
+
         said = [part for part in (error.code, error.http_status and f"HTTP {error.http_status}") if part]
         what = f"{error.message} ({', '.join(said)})" if said else error.message
-        line = f"retrying ({attempt}/{attempts}) in {wait:.1f}s: {what}"
+        line = f"retrying ({attempt - 1}/{attempts - 1}) in {elapsed(wait)}: {what}"
         if self.on_retry is not None:
             self.on_retry(line)
         else:

@@ -81,8 +81,8 @@ def test_network_error_exit_7(kps: responses.RequestsMock, no_sleep: list[float]
     result = run("get", "t1", "--retries", "2")
     assert result.exit_code == 7
     retried, again, error = result.stderr.splitlines()  # each retry is said (tests/test_saying.py), then the error
-    assert retried.startswith("kpstask: warning: retrying (2/3) in ") and again.startswith(
-        "kpstask: warning: retrying (3/3)"
+    assert retried.startswith("kpstask: warning: task t1: retrying (1/2) in ") and again.startswith(
+        "kpstask: warning: task t1: retrying (2/2)"
     )
     assert error.startswith("kpstask: error: task t1: connection refused")
     assert len(no_sleep) == 2

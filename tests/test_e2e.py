@@ -118,7 +118,7 @@ def test_error_sequence_then_the_real_answer(sim: Simulator) -> None:
     assert result.exit_code == 1
     assert '"task_status":"FAILED_REPLACE"' in result.stdout
     assert [line.split(" in ")[0] for line in result.stderr.splitlines()] == [
-        f"kpstask: warning: retrying ({n}/4)" for n in (2, 3, 4)
+        f"kpstask: warning: task failed: retrying ({n}/3)" for n in (1, 2, 3)
     ]
 
 

@@ -69,7 +69,7 @@ def test_transient_faults_are_ridden_out(sim: Simulator) -> None:
     got = records(result.stdout)
     assert got["bind"]["task_status"] == "SUCCESS_BIND"
     assert got["unbind"]["task_status"] == "FAILED_UNBIND"
-    assert "warning: bind:" in result.stderr and "warning: unbind:" in result.stderr
+    assert "warning: task bind: retrying" in result.stderr and "warning: task unbind: retrying" in result.stderr
     assert "\x1b" not in result.stderr
     assert_clean_lines(result.stderr)
 

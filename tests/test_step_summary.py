@@ -39,7 +39,7 @@ def test_wait_appends_a_table_and_totals(sim: Simulator, tmp_path: Path) -> None
     assert "| Task | Server | Status | Elapsed | Failure reason |" in lines
     failed = next(line for line in lines if line.startswith("| reset-1"))
     reason = "KPS.2019: the server \\| is stopped"  # a | in server text cannot end the cell
-    assert failed == f"| reset-1 | srv-1 | Reset failed (FAILED\\_RESET) | already done | {reason} |"
+    assert failed == f"| reset-1 | ecs-demo (srv-1) | Reset failed (FAILED\\_RESET) | already done | {reason} |"
     succeeded = next(line for line in lines if line.startswith("| ok-2"))
     assert lines.index(failed) < lines.index(succeeded)  # failures first
     assert "**Totals:** 1 succeeded, 1 failed (2 task(s))" in lines

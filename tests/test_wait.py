@@ -360,7 +360,7 @@ def test_plain_progress_lines_heartbeat_and_no_escape_codes() -> None:
     display.close([TaskResult("t1", task=Task("t1", "SUCCESS_RESET", "s1", {}), elapsed_s=71.0, polls=9)])
     lines = stream.getvalue().splitlines()
     assert lines[0] == "2027-01-15T08:00:00Z t1 on server s1: RUNNING_RESET [31m (In progress (unknown operation))"
-    assert "warning: t1: server error (HTTP 503); retrying in 2.0s" in lines[1]
+    assert "warning: task t1: retrying in 2.0s: server error (HTTP 503)" in lines[1]
     assert "still waiting after 1m01s on 1 task(s): t1" in lines[2]
     assert lines[3].endswith("t1: RUNNING_RESET -> SUCCESS_RESET (Reset succeeded) after 1m11s")
     assert lines[4].endswith("done: 1 succeeded after 1m11s")
@@ -375,8 +375,8 @@ def test_not_found_yet_says_how_long_kpstask_keeps_asking() -> None:
     _, _, events, _ = run({"a": appears}, not_found_grace_s=30.0)
     troubles = [e for e in events if isinstance(e, TaskTrouble)]
     assert len(troubles) >= 2
-    assert troubles[0].describe() == "a: not found yet; asking again for up to 30s (--not-found-grace)"
-    assert troubles[-1].describe() == "a: not found yet; asking again for up to 20s (--not-found-grace)"
+    assert troubles[0].describe() == "task a: not found yet; asking again for up to 30s (--not-found-grace)"
+    assert troubles[-1].describe() == "task a: not found yet; asking again for up to 20s (--not-found-grace)"
     stream = io.StringIO()
     display = PlainProgress(stream, wall=lambda: 1_800_000_000.0)
     for event in events:
@@ -384,17 +384,17 @@ def test_not_found_yet_says_how_long_kpstask_keeps_asking() -> None:
     lines = stream.getvalue().splitlines()
     warnings = [line for line in lines if "warning:" in line]
     # once, not at every retry; and none of the old words
-    said = "2027-01-15T08:00:00Z warning: a: not found yet; asking again for up to 30s (--not-found-grace)"
+    said = "2027-01-15T08:00:00Z warning: task a: not found yet; asking again for up to 30s (--not-found-grace)"
     assert warnings == [said]
     assert "retrying in" not in stream.getvalue()
 
 
 def test_trouble_describes_itself_for_every_display() -> None:
     trouble = TaskTrouble("t1", ApiError("server error", http_status=503), 2.0, 1.0)
-    assert trouble.describe() == "t1: server error (HTTP 503); retrying in 2.0s"
-    assert TaskTrouble("t1", ApiError("throttled"), 120.0, 1.0).describe() == "t1: throttled; retrying in 120s"
+    assert trouble.describe() == "task t1: retrying in 2.0s: server error (HTTP 503)"
+    assert TaskTrouble("t1", ApiError("throttled"), 120.0, 1.0).describe() == "task t1: retrying in 2m00s: throttled"
     almost = TaskTrouble("t1", NotFoundError("not found"), 0.2, 29.8, grace_left_s=0.2)
-    assert almost.describe() == "t1: not found yet; asking again for up to 1s (--not-found-grace)"
+    assert almost.describe() == "task t1: not found yet; asking again for up to 1s (--not-found-grace)"
 
 
 def test_github_annotation_for_failed_tasks() -> None:

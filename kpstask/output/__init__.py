@@ -67,8 +67,25 @@ class Silent:
         pass
 
 
-def renderer(run: Run, output: OutputFormat, *, quiet: bool = False, no_color: bool = False) -> Renderer:
+def hush(run: Run, quiet: bool) -> None:
+    """The rule of `-q`, the same for every command that has it (get, wait, running, failed,
+    config show), decided here and nowhere else.
+
+    `-q` silences everything on stdout (the `Silent` renderer) and, on stderr, every line that
+    is not an error: a wait's progress display, `info` lines and `warning` lines (retries
+    included), through `Run.quiet`, which `Run.say` reads. It never silences an error: a
+    `kpstask: error:` line and the hint lines under it are always said, and so are GitHub's
+    `::error::` annotations (errors, for CI). `--debug` lines, asked for, are still said; a
+    question on a terminal (`failed --clear` without --yes) is still asked. The exit code is
+    the same with or without `-q`. Called before a command says anything."""
     if quiet:
+        run.quiet = True
+
+
+def renderer(run: Run, output: OutputFormat, *, quiet: bool = False, no_color: bool = False) -> Renderer:
+    """The renderer of `output`; nothing at all under `-q` (see `hush`)."""
+    hush(run, quiet)
+    if run.quiet:
         return Silent()
     module, name = RENDERERS[output]
     made: Renderer = getattr(import_module(module), name)(run, no_color=no_color)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
 from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+from kpstask.durations import elapsed
 from kpstask.models import State
 from kpstask.output.layout import SEPARATOR, Column, own_lines, plan, rule
 from kpstask.text import printable
@@ -238,7 +239,7 @@ def took(result: TaskResult) -> str:
     """A wait's ELAPSED cell: "already done" for a task finished before the wait began."""
     if result.already_done:
         return "already done"
-    return f"{result.elapsed_s:.1f}s" if result.elapsed_s is not None else ""
+    return elapsed(result.elapsed_s) if result.elapsed_s is not None else ""
 
 
 def reason(result: TaskResult) -> str:
@@ -260,7 +261,7 @@ def result_cells(result: TaskResult, extra: tuple[Column, ...], clean: Clean) ->
         cells, style = ("", "", "No answer yet"), ""
     else:
         meaning = task.meaning + (" (deadline reached)" if result.deadline else "")
-        cells = (clean(task.server_id or "-"), clean(task.task_status), printable(meaning))
+        cells = (clean(result.server or "-"), clean(task.task_status), printable(meaning))
         style = STATE_STYLE[task.state]
     more = tuple(took(result) if column is ELAPSED else clean(reason(result)) for column in extra)
     return (clean(result.task_id), *cells, *more), ("", "", style, "", *("",) * len(more))
@@ -277,7 +278,8 @@ def results_grid(results: list[TaskResult], clean: Clean = printable) -> Grid:
 
 def listed_cells(task: ListedTask, failed: bool, clean: Clean) -> tuple[str, ...]:
     """Task, server name and id, key pair, operation, started (and the error)."""
-    server = " ".join(part for part in (task.text("server_name"), f"({task.text('server_id')})") if part != "()")
+    name, server_id = task.text("server_name"), task.text("server_id")
+    server = " ".join(part for part in (name, f"({server_id})" if server_id else "") if part)
     cells = [task.task_id, server, task.text("keypair_name"), task.operation or task.text("operate_type"),
              task.started or task.text("task_time")]  # fmt: skip
     if failed:

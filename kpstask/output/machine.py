@@ -40,6 +40,8 @@ def task_record(result: TaskResult) -> dict[str, Any]:
         record.update(task_status=None, server_id=None, operation=None, state=State.UNKNOWN.value)
     if result.failure is not None:
         record["failure"] = {"code": result.failure.code, "message": result.failure.message}
+        if result.failure.server_name is not None:  # the failed list's `server_name`, as the API gave it
+            record.setdefault("server_name", result.failure.server_name)
     if result.elapsed_s is not None:
         record["elapsed_s"] = result.elapsed_s
         record["polls"] = result.polls
