@@ -135,10 +135,11 @@ def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display,
             results, interrupted = stop.results, stop.code
         finally:
             progress.stop()
-        if interrupted is None and wants_reasons(run, display, waiting=True):
+        if wants_reasons(run, display, waiting=True):  # an interrupted table keeps its reasons too
             lister = partial(client.once().list_page, "failed")
             note = partial(run.say, "info")
-            results, interrupted = _explained(run, results, lister, left_s=engine.left_s(), note=note)
+            results, again = _explained(run, results, lister, left_s=engine.left_s(), note=note)
+            interrupted = interrupted or again
     finally:
         client.close()
     progress.close(results, interrupted is not None)

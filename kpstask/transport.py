@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode, urlsplit
 
 from kpstask import __version__
-from kpstask.answers import Answer, error_for
+from kpstask.answers import Answer, check_headers, error_for
 from kpstask.endpoints import is_loopback
 from kpstask.errors import KpsError, NetworkError, unreachable
 from kpstask.policy import Interval
@@ -205,6 +205,7 @@ class Transport:
 
     def _read(self, response: requests.Response, started: float) -> Answer:
         """Read at most 1 MiB, within a whole-body deadline (a server can drip bytes)."""
+        check_headers(response)  # a header line http.client only half read is an error, not dropped
         body = bytearray()
         oversized = False
         for chunk in response.iter_content(chunk_size=65536):

@@ -142,3 +142,31 @@ def test_a_list_error_leaves_the_results_as_they_were() -> None:
     said: list[str] = []
     assert explained(failed, refuses, said.append) == failed
     assert said == ["failed-tasks: boom; no failure reasons"]
+
+
+def test_an_interrupted_wait_keeps_the_failed_tasks_reason() -> None:
+    """Ctrl-C after a task failed: the table printed then still says why (issue 20, item 2)."""
+    import signal
+    import subprocess
+
+    from tests.test_e2e import KPSTASK, child_env
+    from tests.test_simulator import read_to_end, read_until
+
+    tasks = [{"id": "broken", "outcome": "failed", "ready_s": 0, "running_s": 0.2, "error_msg": MESSAGE},
+             {"id": "stuck", "outcome": "never", "ready_s": 0}]  # fmt: skip
+    with Simulator(Scenario.parse({"token": CANARY, "tasks": tasks})) as sim:
+        proc = subprocess.Popen([str(KPSTASK), "wait", "broken", "stuck", "--progress", "plain"],
+                                env=child_env(sim), stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        assert proc.stderr is not None and proc.stdout is not None
+        try:
+            seen = read_until(proc.stderr.fileno(), b"FAILED_RESET")
+            proc.send_signal(signal.SIGINT)
+            read_to_end(proc.stderr.fileno(), seen)
+            out = proc.stdout.read().decode()
+            assert proc.wait(timeout=20) == 130
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+    assert "broken" in out and MESSAGE in out, out

@@ -46,11 +46,6 @@ def task(task_id: str, status: str, server_id: str | None = SERVER) -> Task:
 # -- 1. `-q` means quiet: nothing but errors ---------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the `N task(s) running` info line is said in kpstask/cli/tasks.py before any -q-aware code runs; "
-    "fixed by calling kpstask.output.hush(run, ...) in kpstask/cli/options.py's `_display`",
-)
 def test_quiet_wait_all_running_prints_nothing(kps: responses.RequestsMock, fake_time: FakeClock) -> None:
     kps.get(RUNNING_URL, json={"total": 1, "tasks": [{"task_id": "stuck", "server_id": SERVER}]})
     add_task(kps, "stuck", "RUNNING_RESET")

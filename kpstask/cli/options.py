@@ -196,6 +196,9 @@ _CONNECTION = (
 
 
 def _display(run: Run, values: dict[str, Any], given: list[str]) -> Display:
+    from kpstask.output import hush  # -q holds from the command's first line (see `hush`)
+
+    hush(run, values["quiet"])
     return Display(values["output"], values["quiet"], values["no_color"])
 
 
@@ -203,7 +206,8 @@ OUTPUT = Group(
     (
         option("output", OutputFormat, OutputFormat.HUMAN, "--output", "-o", case_sensitive=False,
                help="Result format on stdout."),
-        option("quiet", bool, False, "--quiet", "-q", help="Print nothing on stdout; the exit code says it all."),
+        option("quiet", bool, False, "--quiet", "-q",
+               help="Nothing on stdout, no progress or warning; errors are still said."),
         option("no_color", bool, False, "--no-color", help="No colour, even on a terminal. [env: NO_COLOR]"),
     ),
     _display,

@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from kpstask.models import State
-from kpstask.text import escaped, printable
+from kpstask.text import BIDI_CONTROLS, INVISIBLE, LINE_BREAKS, SURROGATES, escaped, printable
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 # json.dumps escapes C0 controls itself; C1 and bidirectional controls it passes through, and
 # lone surrogates too, which UTF-8 cannot encode: all are written as JSON escapes.
-_UNSAFE_JSON_RE = re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_JSON_RE = re.compile(f"[\\x7f-\\x9f{LINE_BREAKS}{BIDI_CONTROLS}{INVISIBLE}{SURROGATES}]")
 
 
 # kpstask's own keys: a server field of the same name is left out, never mixed in.

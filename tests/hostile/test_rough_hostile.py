@@ -239,7 +239,6 @@ def test_check_headers_refuses_a_header_block_http_client_only_half_read(why: st
         answers_module.check_headers(requests.get(url, timeout=2, stream=True))  # a sound one passes
 
 
-@pytest.mark.xfail(strict=True, reason="needs `check_headers(response)` at the start of transport.Transport._read")
 @pytest.mark.parametrize("why", list(UNPARSED))
 def test_a_header_line_http_client_cannot_parse_is_named_as_such(why: str) -> None:
     with hostile(raw(UNPARSED[why])) as url:
