@@ -160,6 +160,8 @@ def test_ctrl_c_while_entry_imports_is_130() -> None:
 def before_kpstask(stderr: str) -> bool:
     """A traceback from before kpstask's first line ran: the interpreter's `site` (the editable
     install's finder imports pathlib and re there) or the console script's own `import re`."""
+    if "Fatal Python error" in stderr and "kpstask/" not in stderr:  # the interpreter's own start-up
+        return True
     return "init_import_site" in stderr or ('bin/kpstask", line' in stderr and "kpstask/" not in stderr)
 
 
