@@ -90,10 +90,22 @@ def iam_url(region: str | None) -> str:
 
 
 # The regions the SDK knows an STS in (`huaweicloudsdkcore.auth.endpoint`); others use cn-north-4's.
-STS_REGIONS = frozenset({
-    "cn-north-4", "cn-south-1", "cn-east-3", "cn-southwest-2", "ap-southeast-1", "ap-southeast-2",
-    "ap-southeast-3", "ap-southeast-4", "sa-brazil-1", "la-south-2", "af-south-1", "tr-west-1",
-})  # fmt: skip
+STS_REGIONS = frozenset(
+    {
+        "cn-north-4",
+        "cn-south-1",
+        "cn-east-3",
+        "cn-southwest-2",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "sa-brazil-1",
+        "la-south-2",
+        "af-south-1",
+        "tr-west-1",
+    }
+)
 
 
 def sts_url(region: str | None) -> str:

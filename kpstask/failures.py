@@ -93,8 +93,10 @@ def _looked_up(lister: Lister, wanted: set[str], left_s: float | None, debug: Sa
             records(lister, wanted, found=found)
         except KpsError as error:
             if spent():  # cut at the deadline: a person hears why a reason is missing
-                note(f"the failure reason of {len(wanted) - len(found)} failed task(s) not found: "
-                     "the --timeout deadline came first")  # fmt: skip
+                note(
+                    f"the failure reason of {len(wanted) - len(found)} failed task(s) not found: "
+                    "the --timeout deadline came first"
+                )
             else:  # a list that cannot be read adds nothing, as ever
                 debug(f"failed-tasks: {error}; no failure reasons")
             return found

@@ -148,8 +148,9 @@ def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display,
     return interrupted if interrupted is not None else worst(result.exit_code for result in results)
 
 
-def _explained(run: Run, results: list[TaskResult], lister: Lister, *, left_s: float | None,
-               note: Callable[[str], None] | None) -> tuple[list[TaskResult], ExitCode | None]:  # fmt: skip
+def _explained(
+    run: Run, results: list[TaskResult], lister: Lister, *, left_s: float | None, note: Callable[[str], None] | None
+) -> tuple[list[TaskResult], ExitCode | None]:
     """The reasons of failed tasks, within what is left of the deadline; Ctrl-C while they
     are asked for still shows the results."""
     try:

@@ -82,8 +82,12 @@ def assume(issuer: Issuer, request: Request) -> Reply:
         return _sts_error(401, "STS.0401", refused.message)
     duration = body.get("duration_seconds", STS_DURATION_S[2])
     key = issuer.credential(min(duration, issuer.spec.credential_ttl_s), "sts")
-    credentials = {"access_key_id": key.access_key, "secret_access_key": key.secret_key,
-                   "security_token": key.security_token, "expiration": _iso(key.expires)}  # fmt: skip
+    credentials = {
+        "access_key_id": key.access_key,
+        "secret_access_key": key.secret_key,
+        "security_token": key.security_token,
+        "expiration": _iso(key.expires),
+    }
     return json_reply(200, {"credentials": credentials})
 
 

@@ -46,8 +46,15 @@ def _sign(secret: bytes, signing_input: str) -> str:
 def claims_for(issuer: str, audience: str, subject: str, now: float, ttl_s: float) -> dict[str, Any]:
     """The claims of a fresh token; whole seconds, as NumericDate values usually are."""
     issued = math.floor(now)
-    return {"iss": issuer, "sub": subject, "aud": audience, "iat": issued, "nbf": issued,
-            "exp": math.floor(now + ttl_s), "jti": uuid.uuid4().hex}  # fmt: skip
+    return {
+        "iss": issuer,
+        "sub": subject,
+        "aud": audience,
+        "iat": issued,
+        "nbf": issued,
+        "exp": math.floor(now + ttl_s),
+        "jti": uuid.uuid4().hex,
+    }
 
 
 def encode(secret: bytes, claims: dict[str, Any]) -> str:

@@ -46,8 +46,9 @@ class Issuer:
     def id_token(self, audience: str | None = None, ttl_s: float | None = None, subject: str | None = None) -> str:
         """A signed ID token, as the simulated identity provider (GitHub, GitLab, Kubernetes) issues it."""
         ttl = self.spec.id_token_ttl_s if ttl_s is None else ttl_s
-        claims = claims_for(self.spec.issuer, audience or self.spec.client_ids[0], subject or DEFAULT_SUBJECT,
-                            self.wall(), ttl)  # fmt: skip
+        claims = claims_for(
+            self.spec.issuer, audience or self.spec.client_ids[0], subject or DEFAULT_SUBJECT, self.wall(), ttl
+        )
         self.counts["id_tokens"] += 1
         return encode(self._secret, claims)
 

@@ -77,6 +77,10 @@ def _security_key(issuer: Issuer, request: Request) -> Reply:
     if not issuer.spec.agency:
         return _text(401, NO_AGENCY)
     key = issuer.credential(issuer.spec.credential_ttl_s, "metadata")
-    credential = {"access": key.access_key, "secret": key.secret_key, "securitytoken": key.security_token,
-                  "expires_at": _iso(key.expires)}  # fmt: skip
+    credential = {
+        "access": key.access_key,
+        "secret": key.secret_key,
+        "securitytoken": key.security_token,
+        "expires_at": _iso(key.expires),
+    }
     return json_reply(200, {"credential": credential})

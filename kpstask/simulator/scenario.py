@@ -220,8 +220,19 @@ class Scenario:
 
     @classmethod
     def parse(cls, spec: Any, now: float | None = None) -> Scenario:
-        keys = {"project_id", "token", "tasks", "faults", "seed", "auth", "access_keys", "users", "token_ttl_s",
-                "clock", "keyless"}  # fmt: skip
+        keys = {
+            "project_id",
+            "token",
+            "tasks",
+            "faults",
+            "seed",
+            "auth",
+            "access_keys",
+            "users",
+            "token_ttl_s",
+            "clock",
+            "keyless",
+        }
         top = "top level"
         spec = check_keys(spec, keys, top)
         if spec.get("auth", "token") not in ("token", "any"):
