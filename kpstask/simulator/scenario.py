@@ -202,6 +202,21 @@ class SimTask:
         }
 
 
+SCENARIO_KEYS = (
+    "project_id",
+    "token",
+    "tasks",
+    "faults",
+    "seed",
+    "auth",
+    "access_keys",
+    "users",
+    "token_ttl_s",
+    "clock",
+    "keyless",
+)
+
+
 @dataclass
 class Scenario:
     """Everything the simulator serves."""
@@ -220,21 +235,8 @@ class Scenario:
 
     @classmethod
     def parse(cls, spec: Any, now: float | None = None) -> Scenario:
-        keys = {
-            "project_id",
-            "token",
-            "tasks",
-            "faults",
-            "seed",
-            "auth",
-            "access_keys",
-            "users",
-            "token_ttl_s",
-            "clock",
-            "keyless",
-        }
         top = "top level"
-        spec = check_keys(spec, keys, top)
+        spec = check_keys(spec, set(SCENARIO_KEYS), top)
         if spec.get("auth", "token") not in ("token", "any"):
             raise fail(top, "auth must be token or any")
         clock = spec.get("clock", "start")
