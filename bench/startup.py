@@ -9,7 +9,7 @@ rotating order), against the local simulator:
     in its own virtual environment (bench/.sdk-venv)
   (kpstask and the requests script run from bench/.kpstask-venv, where this tree is
   installed with a plain `pip install .`, as users install it)
-  - `kpstask get TASK -o json`
+  - `kpstask get TASK -o json`, signing with AK/SK like the SDK (the same keys)
   - a Tab completion (`_KPSTASK_COMPLETE=complete_bash ...`)
   - `kpstask --version`
 and reports the median wall time and peak memory (max RSS) of each process.
@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 SDK_VENV = HERE / ".sdk-venv"
 KPSTASK_VENV = HERE / ".kpstask-venv"
 TASK = "bench-task-1"
+ACCESS_KEY, SECRET_KEY = "AKBENCHMARK00000000", "benchmark-secret-key"
 
 REQUESTS_SCRIPT = """
 import json, os, sys
@@ -48,7 +49,7 @@ SDK_SCRIPT = """
 import os, sys
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkkps.v3 import KpsClient, ListKeypairTaskRequest
-credentials = BasicCredentials("AKBENCHMARK00000000", "benchmark-secret-key", os.environ["PID"])
+credentials = BasicCredentials(os.environ["AK"], os.environ["SK"], os.environ["PID"])
 client = KpsClient.new_builder().with_credentials(credentials).with_endpoints([os.environ["EP"]]).build()
 print(client.list_keypair_task(ListKeypairTaskRequest(task_id=sys.argv[1])))
 """
@@ -96,9 +97,11 @@ def main() -> int:
     kpstask = python.with_name("kpstask")
     scenario = Scenario.parse({"auth": "any", "tasks": [{"id": TASK, "status": "SUCCESS_RESET"}]})
     with Simulator(scenario) as sim:
+        # kpstask and the SDK do the same work: the same AK/SK, each request signed (SDK-HMAC-SHA256).
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "EP": sim.url, "PID": scenario.project_id,
-               "TOKEN": scenario.token, "KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": scenario.project_id,
-               "KPSTASK_TOKEN": scenario.token}  # fmt: skip
+               "TOKEN": scenario.token, "AK": ACCESS_KEY, "SK": SECRET_KEY, "KPSTASK_ENDPOINT": sim.url,
+               "KPSTASK_PROJECT_ID": scenario.project_id, "KPSTASK_ACCESS_KEY": ACCESS_KEY,
+               "KPSTASK_SECRET_KEY": SECRET_KEY}  # fmt: skip
         complete = {**env, "_KPSTASK_COMPLETE": "complete_bash", "COMP_WORDS": "kpstask get --region cn-n",
                     "COMP_CWORD": "3"}  # fmt: skip
         variants: dict[str, tuple[list[str], dict[str, str]]] = {
