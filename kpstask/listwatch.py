@@ -10,16 +10,26 @@ otherwise (401) end the wait, with no further request.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, cast
 
+from kpstask.errors import AuthError, KpsError
 from kpstask.models import State, Task, classify
+from kpstask.policy import LIST_ROUND, POLL, Interval
 
 LIST_JOB = "\x00running-tasks"  # a runner job name no task id can be
 LIST_FROM = 5  # a wait on this many tasks or more watches the list
 PAGE_SIZE = 1000  # the API's largest page
 MAX_LISTED = 100_000  # as for `kpstask running`: a list past this is a server paging wrong
 FAILURES_TO_GIVE_UP = 3
+# The list's rounds may take at most this share of --max-rate: the GETs that confirm what
+# the list says must still go out. A longer list gets its rounds further apart.
+LIST_SHARE = 0.5
+# While tasks are polled on their own, the list is measured again (its first page only) after
+# 30 s, then 60, 120 ... at most 5 minutes apart: projects' lists grow and shrink.
+REMEASURE = Interval(base_s=30.0, growth=2.0, cap_s=300.0)
+MIDDLE = 0.5  # the cost model uses the schedules without their random spread
 
 Lister = Callable[[int, int], tuple[int | None, list[dict[str, Any]]]]  # (limit, offset) -> (total, items)
 
@@ -35,8 +45,25 @@ class ListWatch:
         self.next_at = 0.0
         self.failures = 0
         self.rounds = 0
+        self.watching = False  # the list, not per-task polls, watches the tasks it shows
+        self.total: int | None = None  # running tasks in the project, as the last page said
+        self.measures = 0  # first pages asked while tasks were polled on their own
         self._offset = 0
         self.seen: dict[str, dict[str, Any]] = {}
+
+    @property
+    def first_page(self) -> bool:
+        """The page just taken was a round's first: the total is known, nothing else asked."""
+        return self._offset <= self.page_size
+
+    def pages(self) -> int:
+        """Requests a whole round costs."""
+        listed = self.total if self.total is not None else len(self.seen)
+        return max(1, math.ceil(min(listed, MAX_LISTED) / self.page_size))
+
+    def round_s(self, age_s: float, rate: float, rand: Callable[[], float] = lambda: MIDDLE) -> float:
+        """Seconds between rounds: as often as young tasks are polled, and within LIST_SHARE."""
+        return max(LIST_ROUND(age_s, rand), self.pages() / (LIST_SHARE * rate))
 
     def due(self, now: float) -> bool:
         return self.active and not self.in_flight and now >= self.next_at
@@ -50,6 +77,7 @@ class ListWatch:
         """Take one page; True when the round is complete."""
         total, items = cast("tuple[int | None, list[dict[str, Any]]]", outcome)
         self.failures = 0
+        self.total = total if isinstance(total, int) and total >= 0 else None
         for item in items:
             self.seen[str(item["task_id"])] = item
         self._offset += len(items)
@@ -67,6 +95,31 @@ class ListWatch:
         self.seen = {}
         self.next_at = at
 
+    def measure_later(self, now: float) -> None:
+        """Polling it is: the list's first page again after REMEASURE."""
+        self.watching = False
+        self.next_round(now + REMEASURE(self.measures, lambda: 1.0))
+        self.measures += 1
+
+
+def list_wins(pending: int, pages: int, age_s: float, rate: float) -> tuple[bool, str]:
+    """The watch that confirms tasks sooner within the cap, and why. Per-task polling costs a
+    request per pending task per interval; the list costs `pages` per round, whoever is waited
+    for. The list is chosen when it costs no more; or when polling every task would need more
+    than the whole cap (each task is then asked less often than its schedule wants) and a
+    round comes sooner than a task's turn."""
+    poll_s = POLL(age_s, lambda: MIDDLE)
+    round_s = max(LIST_ROUND(age_s, lambda: MIDDLE), pages / (LIST_SHARE * rate))
+    poll_cost, list_cost = pending / poll_s, pages / round_s
+    said = (
+        f"{pending} task(s) polled every {poll_s:.1f}s cost {poll_cost:.2f} requests/s; "
+        f"the running list ({pages} page(s) every {round_s:.1f}s) {list_cost:.2f}/s"
+    )
+    if list_cost <= poll_cost:
+        return True, said
+    rate_bound = poll_cost > rate
+    return rate_bound and pending / rate > round_s, said
+
 
 def listed_task(task_id: str, item: dict[str, Any]) -> Task:
     """What the list says of a task, for display: in flight (never finished: only a GET says that)."""
@@ -74,3 +127,15 @@ def listed_task(task_id: str, item: dict[str, Any]) -> Task:
     status = kind.upper() if classify(kind.upper())[0] is State.PENDING else f"RUNNING_{kind.upper()}"
     server = item.get("server_id")
     return Task(task_id, status, server if isinstance(server, str) else None, {"task_id": task_id, "listed": True})
+
+
+def refusals(error: KpsError) -> tuple[AuthError, AuthError]:
+    """The list refused the credentials: what the first task carries, and what the rest say."""
+    said = AuthError(
+        f"not waited for: the running-tasks list: {error.message}",
+        hint=error.hint,
+        code=error.code,
+        http_status=error.http_status,
+        request_id=error.request_id,
+    )
+    return said, AuthError("not waited for: the credentials were refused for the running-tasks list")

@@ -67,14 +67,16 @@ def for_wait(error: KpsError) -> Action:
 
 class Interval(NamedTuple):
     """Seconds to wait, from a step: a retry number (exponential) or an age in seconds
-    (proportional). Bounded to [floor, cap], then spread by a random factor in `jitter`."""
+    (proportional to the age past `after_s`). Bounded to [floor, cap], then spread by a
+    random factor in `jitter`."""
 
-    base_s: float = 1.0  # exponential: the first delay; proportional: the share of the age
+    base_s: float = 1.0  # exponential: the first delay; proportional: seconds per second of age
     growth: float = 2.0  # exponential: the factor per step; 0: proportional to the step
     floor_s: float = 0.0
     cap_s: float = math.inf
     jitter: tuple[float, float] = (1.0, 1.0)
     retries: int = 0  # how many times a request is tried again (for the transport)
+    after_s: float = 0.0  # proportional: the age at which growth starts
 
     @classmethod
     def exponential(cls, base_s: float = 0.5, cap_s: float = 8.0, retries: int = 3) -> Interval:
@@ -82,33 +84,24 @@ class Interval(NamedTuple):
         return cls(base_s, 2.0, 0.0, cap_s, (0.5, 1.0), retries)
 
     def __call__(self, step: float, rand: Callable[[], float]) -> float:
-        raw = self.base_s * step if self.growth == 0 else self.base_s * self.growth**step
+        raw = self.base_s * (step - self.after_s) if self.growth == 0 else self.base_s * self.growth**step
         low, high = self.jitter
         spread = min(self.cap_s, max(self.floor_s, raw)) * (low + (high - low) * rand())
         return min(self.cap_s, max(self.floor_s, spread))
 
 
-# Wait schedules: a task's poll interval is about 15 % of its age (1 to 15 s, +/- 10 %);
-# trouble backs off 1, 2, 4 ... 30 s while it lasts.
-POLL = Interval(base_s=0.15, growth=0.0, floor_s=1.0, cap_s=15.0, jitter=(0.9, 1.1))
+# One task's polls key on its age, never on a guessed duration (the status says what a
+# task does, not how long it takes): every 6.5 s while it is younger than 30 s, then 0.4 s
+# more per second of age, up to 15.8 s (reached at 53 s); +/- 10 % so that a fleet's polls
+# do not fall into step. A task that finishes in 30 s, a bind or a reset, is seen about
+# 3.3 s late for 6 requests, a 1-minute one 7 s late, a 10-minute reset 7.7 s late for 44
+# (bench/poll_schedule.py).
+POLL = Interval(base_s=0.4, growth=0.0, floor_s=6.5, cap_s=15.8, jitter=(0.9, 1.1), after_s=13.75)
+MIN_INTERVAL_S = 1.0  # never poll one task faster than this (--interval's floor)
 TROUBLE = Interval(base_s=1.0, growth=2.0, floor_s=0.0, cap_s=30.0)
 # A round of the running list serves every task at once for a request per 1000 of them,
-# so rounds come as often as young tasks are polled, but never more than 4 s apart.
+# so rounds come every second while the wait is young, then 15 % of its age, at most 4 s apart.
 LIST_ROUND = Interval(base_s=0.15, growth=0.0, floor_s=1.0, cap_s=4.0, jitter=(0.9, 1.1))
-
-
-# One task's polls, by what its status says it does (typical durations, DEW user guide:
-# bind ~30 s, replace and unbind ~1 min, bind on a stopped server ~5 min, reset ~10 min):
-# every 5 s while young, then about a fifth of its age up to 15 s; a reset, which takes
-# minutes, grows to its cap sooner. A 30 s bind is seen within ~2.3 s for ~7 requests, a
-# 10-minute reset within ~7.4 s for ~43 (bench/poll_schedule.py).
-POLL_SHORT = Interval(base_s=0.2, growth=0.0, floor_s=5.0, cap_s=15.0, jitter=(0.9, 1.1))
-POLL_RESET = Interval(base_s=0.5, growth=0.0, floor_s=6.0, cap_s=15.5, jitter=(0.9, 1.1))
-
-
-def poll_interval(operation: str | None) -> Interval:
-    """The schedule of one task's polls, once its operation is known."""
-    return POLL_RESET if operation == "reset" else POLL_SHORT
 
 
 # -- the rate limiter -------------------------------------------------------------------

@@ -15,36 +15,22 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from kpstask.choices import WaitOptions
-from kpstask.errors import AuthError, DeadlineError, KpsError, NetworkError, NotFoundError, interrupt_code
+from kpstask.errors import AuthError, KpsError, NetworkError, NotFoundError, interrupt_code
 from kpstask.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble, Tick, WaitInterrupted
-from kpstask.listwatch import LIST_FROM, LIST_JOB, Lister, ListWatch, listed_task
+from kpstask.listwatch import LIST_FROM, LIST_JOB, Lister, ListWatch, list_wins, listed_task, refusals
 from kpstask.models import State, Task, TaskResult
-from kpstask.policy import LIST_ROUND, POLL, TROUBLE, Action, RateLimiter, for_wait, poll_interval
+from kpstask.policy import MIN_INTERVAL_S, POLL, TROUBLE, Action, RateLimiter, for_wait
 from kpstask.runners import Outcome, Runner
+from kpstask.tracked import Tracked
 
-MIN_INTERVAL_S = POLL.floor_s  # never poll one task faster than this
 NOT_FOUND_RETRY_S = 5.0
 # An endpoint that has never answered (a typo in the region: DNS fails; a closed port) ends
 # the wait after this many network errors, rather than at the deadline.
 NEVER_ANSWERED_TRIES = 3
 SHOWN_PENDING = 5  # how many pending ids a Tick carries
-
-
-@dataclass(slots=True)
-class _Tracked:
-    task_id: str
-    next_at: float = 0.0
-    last_start: float | None = None
-    polls: int = 0
-    task: Task | None = None
-    last_error: KpsError | None = None
-    errors_in_row: int = 0
-    not_found_since: float | None = None
-    in_flight: bool = False
-    queued: bool = False  # has a live entry in the heap of due polls
-    listed: bool = False  # in the last round of the running list: the list watches it
 
 
 @dataclass
@@ -58,10 +44,11 @@ class WaitEngine:
     sleep: Callable[[float], None] = field(default_factory=lambda: time.sleep)
     rand: Callable[[], float] = field(default_factory=lambda: random.random)
     on_event: Callable[[Event], None] = lambda event: None
-    lister: Lister | None = None  # the running list; used for LIST_FROM tasks or more
+    lister: Lister | None = None  # the running list; used for LIST_FROM tasks or more, when it costs less
+    debug: Callable[[str], None] = lambda line: None  # --debug: the watch chosen, and why
 
     def __post_init__(self) -> None:
-        self._tracked = {task_id: _Tracked(task_id) for task_id in self.task_ids}
+        self._tracked = {task_id: Tracked(task_id) for task_id in self.task_ids}
         self._pending = dict.fromkeys(self.task_ids)  # in the order given; O(1) removal
         self._results: dict[str, TaskResult] = {}
         self._due: list[tuple[float, int, str]] = []
@@ -144,18 +131,18 @@ class WaitEngine:
             tracked.polls += 1
             self.runner.submit(tracked.task_id)
 
-    def _push(self, tracked: _Tracked, at: float) -> None:
+    def _push(self, tracked: Tracked, at: float) -> None:
         tracked.next_at = at
         tracked.queued = True
         heapq.heappush(self._due, (at, next(self._order), tracked.task_id))
 
-    def _live(self, at: float, task_id: str) -> _Tracked | None:
+    def _live(self, at: float, task_id: str) -> Tracked | None:
         """The task a heap entry stands for, if the entry is still the task's own."""
         tracked = self._tracked[task_id]
         usable = tracked.queued and tracked.next_at == at and not tracked.in_flight and task_id in self._pending
         return tracked if usable and not tracked.listed else None
 
-    def _pop_due(self, now: float) -> _Tracked | None:
+    def _pop_due(self, now: float) -> Tracked | None:
         while self._due and self._due[0][0] <= now:
             at, _, task_id = heapq.heappop(self._due)
             tracked = self._live(at, task_id)
@@ -231,7 +218,7 @@ class WaitEngine:
         self._finish_all(lambda t: self._result(t, cancelled=True, reason=stop))
         return True
 
-    def _on_task(self, tracked: _Tracked, task: Task, now: float) -> None:
+    def _on_task(self, tracked: Tracked, task: Task, now: float) -> None:
         previous = tracked.task.task_status if tracked.task is not None else None
         tracked.task = task
         tracked.last_error = None
@@ -247,7 +234,7 @@ class WaitEngine:
             return
         self._schedule(tracked, now, self._interval(now, tracked))
 
-    def _on_not_found(self, tracked: _Tracked, error: NotFoundError, now: float) -> None:
+    def _on_not_found(self, tracked: Tracked, error: NotFoundError, now: float) -> None:
         if tracked.not_found_since is None:
             tracked.not_found_since = now
         remaining = tracked.not_found_since + self.options.not_found_grace_s - now
@@ -259,7 +246,7 @@ class WaitEngine:
         self.on_event(TaskTrouble(tracked.task_id, error, delay, now - self._start, grace_left_s=remaining))
         self._schedule(tracked, now, delay)
 
-    def _on_trouble(self, tracked: _Tracked, error: KpsError, now: float) -> None:
+    def _on_trouble(self, tracked: Tracked, error: KpsError, now: float) -> None:
         tracked.last_error = error
         tracked.errors_in_row += 1
         backoff = TROUBLE(tracked.errors_in_row - 1, self.rand)
@@ -267,13 +254,12 @@ class WaitEngine:
         self.on_event(TaskTrouble(tracked.task_id, error, delay, now - self._start))
         self._schedule(tracked, now, delay)
 
-    def _interval(self, now: float, tracked: _Tracked | None = None) -> float:
+    def _interval(self, now: float, tracked: Tracked | None = None) -> float:
         if self.options.interval_s is not None:
             return max(MIN_INTERVAL_S, self.options.interval_s)
-        operation = tracked.task.operation if tracked is not None and tracked.task is not None else None
-        return poll_interval(operation)(now - self._start, self.rand)
+        return POLL(now - self._start, self.rand)
 
-    def _schedule(self, tracked: _Tracked, now: float, delay: float) -> None:
+    def _schedule(self, tracked: Tracked, now: float, delay: float) -> None:
         start = tracked.last_start if tracked.last_start is not None else now
         next_at = max(now + delay, start + MIN_INTERVAL_S)
         deadline = self._deadline()
@@ -301,10 +287,34 @@ class WaitEngine:
                 self._fall_back(outcome, now)
             return
         self._answered = True
-        if watch.page(outcome):
+        complete = watch.page(outcome)
+        if watch.first_page and not self._choose(watch, now):
+            self._to_polling(watch, now)
+        elif complete:
             self._round_done(watch, now)
         else:
             watch.next_at = now  # the next page, at once
+
+    def _choose(self, watch: ListWatch, now: float) -> bool:
+        """At a round's first page, the total is known: the list or per-task polls, by cost."""
+        if self.options.interval_s is not None:  # a fixed interval: every round costs as asked
+            chosen, why = True, f"--interval {self.options.interval_s:g}s"
+        else:
+            chosen, why = list_wins(len(self._pending), watch.pages(), now - self._start, self.options.max_rate)
+        if chosen != watch.watching or watch.rounds == 0:
+            self.debug(f"wait: watching with {'the running list' if chosen else 'per-task polls'}: {why}")
+        watch.watching = chosen
+        return chosen
+
+    def _to_polling(self, watch: ListWatch, now: float) -> None:
+        """Each task on its own schedule; tasks the list watched are spread over an interval."""
+        watch.measure_later(now)
+        for task_id in self._pending:
+            tracked = self._tracked[task_id]
+            if tracked.listed or not (tracked.in_flight or tracked.queued):
+                delay = 0.0 if tracked.polls == 0 else self._interval(now, tracked) * self.rand()
+                tracked.listed = False
+                self._push(tracked, now + delay)
 
     def _round_done(self, watch: ListWatch, now: float) -> None:
         """Tasks that left the list, or were never in it, are asked about once."""
@@ -318,10 +328,10 @@ class WaitEngine:
                 self._push(tracked, now)
             else:
                 tracked.listed = False
-        interval = self.options.interval_s or LIST_ROUND(now - self._start, self.rand)
+        interval = self.options.interval_s or watch.round_s(now - self._start, self.options.max_rate, self.rand)
         watch.next_round(now + max(MIN_INTERVAL_S, interval))
 
-    def _listed(self, tracked: _Tracked, item: dict[str, object], now: float) -> None:
+    def _listed(self, tracked: Tracked, item: dict[str, object], now: float) -> None:
         if not tracked.listed and tracked.task is None:  # the display learns what the list says
             tracked.task = listed_task(tracked.task_id, item)
             self.on_event(TaskSeen(tracked.task, None, now - self._start))
@@ -336,14 +346,7 @@ class WaitEngine:
         self._watch.active = False
         if not self._pending:  # the last task finished in the same batch of outcomes
             return
-        said = AuthError(
-            f"not waited for: the running-tasks list: {error.message}",
-            hint=error.hint,
-            code=error.code,
-            http_status=error.http_status,
-            request_id=error.request_id,
-        )
-        skipped = AuthError("not waited for: the credentials were refused for the running-tasks list")
+        said, skipped = refusals(error)
         first = next(iter(self._pending))
         self._finish(self._tracked[first], self._result(self._tracked[first])._replace(error=said))
         self._finish_all(lambda t: self._result(t, cancelled=True, reason=skipped))
@@ -360,31 +363,14 @@ class WaitEngine:
 
     # -- results ------------------------------------------------------------------------
 
-    def _result(
-        self, tracked: _Tracked, *, deadline: bool = False, cancelled: bool = False, reason: KpsError | None = None
-    ) -> TaskResult:
-        # A task never seen reports why. At the deadline: the last error, else that no answer
-        # came. Cut short (Ctrl-C, fail-fast): only the reason the wait ended, if it is an
-        # error; trouble that was still being retried means "not finished", not an error.
-        error = None
-        if tracked.task is None and deadline:
-            error = tracked.last_error or DeadlineError("no answer before the deadline")
-        elif tracked.task is None and cancelled:
-            error = reason
-        return TaskResult(
-            tracked.task_id,
-            task=tracked.task,
-            error=error,
-            elapsed_s=round(self.clock() - self._start, 3),
-            polls=tracked.polls,
-            deadline=deadline,
-        )
+    def _result(self, tracked: Tracked, **how: Any) -> TaskResult:
+        return tracked.result(round(self.clock() - self._start, 3), **how)
 
-    def _finish(self, tracked: _Tracked, result: TaskResult) -> None:
+    def _finish(self, tracked: Tracked, result: TaskResult) -> None:
         self._results[tracked.task_id] = result
         self._pending.pop(tracked.task_id, None)
         self.on_event(TaskDone(result))
 
-    def _finish_all(self, make: Callable[[_Tracked], TaskResult]) -> None:
+    def _finish_all(self, make: Callable[[Tracked], TaskResult]) -> None:
         for task_id in list(self._pending):
             self._finish(self._tracked[task_id], make(self._tracked[task_id]))

@@ -22,7 +22,7 @@ import typer
 from kpstask.choices import Display, OutputFormat, Pace, ProgressMode, Timing, WaitOptions
 from kpstask.context import Run
 from kpstask.errors import UsageError
-from kpstask.policy import POLL
+from kpstask.policy import MIN_INTERVAL_S
 from kpstask.settings import SETTINGS, Setting, env_help, file_help
 
 KEYWORD = inspect.Parameter.KEYWORD_ONLY
@@ -261,8 +261,8 @@ def _waiting(run: Run, values: dict[str, Any], given: list[str]) -> Waiting:
     from kpstask.durations import parse_duration
 
     interval = parse_duration(values["interval"], "--interval") if values["interval"] is not None else None
-    if interval is not None and interval < POLL.floor_s:
-        raise UsageError(f"--interval: at least {POLL.floor_s:g}s per task")
+    if interval is not None and interval < MIN_INTERVAL_S:
+        raise UsageError(f"--interval: at least {MIN_INTERVAL_S:g}s per task")
     options = WaitOptions(
         timeout_s=parse_duration(values["timeout"], "--timeout") or None,
         interval_s=interval,
