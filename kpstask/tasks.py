@@ -126,7 +126,8 @@ def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display,
     client = connect.client(run, target._replace(timing=target.timing._replace(retries=0)), pool=options.concurrency)
     progress = make_progress(run, mode, ids, no_color=display.no_color, heartbeat_s=display.heartbeat_s)
     runner = ThreadRunner(client.get_task, options.concurrency)
-    engine = WaitEngine(ids, runner, options, on_event=progress, lister=partial(client.list_page, "running"))
+    lister = partial(client.list_page, "running")
+    engine = WaitEngine(ids, runner, options, on_event=progress, lister=lister, debug=run.debug)
     interrupted: ExitCode | None = None
     try:
         try:

@@ -31,6 +31,7 @@ NOT_FOUND_RETRY_S = 5.0
 # the wait after this many network errors, rather than at the deadline.
 NEVER_ANSWERED_TRIES = 3
 SHOWN_PENDING = 5  # how many pending ids a Tick carries
+LIST_PATIENCE_S = 5.0  # how long due GETs may keep a round of the running list waiting
 
 
 @dataclass
@@ -117,12 +118,16 @@ class WaitEngine:
     # -- starting requests: the heap of due polls, the list rounds, the one rate cap -------
 
     def _launch(self, now: float) -> None:
+        # Due GETs go before a round of the list: they confirm tasks the list says have left
+        # it, and a burst of them must not wait behind a long list. A round kept waiting
+        # LIST_PATIENCE_S goes first, so that the watch is never starved.
         while self.runner.in_flight < self.options.concurrency and self._limiter.free_at(now) <= now:
-            if self._watch is not None and self._watch.due(now):
+            watch = self._watch
+            tracked = None if watch is not None and watch.due(now - LIST_PATIENCE_S) else self._pop_due(now)
+            if tracked is None and watch is not None and watch.due(now):
                 self._limiter.take(now)
-                self.runner.submit(LIST_JOB, self._watch.call())
+                self.runner.submit(LIST_JOB, watch.call())
                 continue
-            tracked = self._pop_due(now)
             if tracked is None:
                 return
             self._limiter.take(now)

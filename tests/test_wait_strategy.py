@@ -1,0 +1,154 @@
+"""The wait engine chooses its watch by cost: the running list when it costs no more (or
+when polling every task would need more than the cap), per-task polls otherwise; and
+keeps choosing as tasks finish and the project's list grows or shrinks. Fake clock."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from kpstask.choices import WaitOptions
+from kpstask.errors import ExitCode
+from kpstask.listwatch import LIST_SHARE, list_wins
+from kpstask.models import TaskResult
+from kpstask.runners import InlineRunner
+from kpstask.wait import WaitEngine
+from tests.test_wait import FakeClock
+from tests.test_wait_fleet import Fleet
+
+
+@dataclass
+class Project(Fleet):
+    """The fleet waited for, inside a project with `others` more running tasks listed first."""
+
+    others: int = 0
+
+    def page(self, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        self.pages.append(self.clock.now)
+        ours = [t for t in self.finish if self.status(t).startswith("RUNNING") and t not in self.unlisted]
+        total = self.others + len(ours)
+        shown = range(offset, min(offset + limit, total))
+        items = [{"task_id": f"other-{i}"} if i < self.others else {"task_id": ours[i - self.others]} for i in shown]
+        return total, [{**item, "operate_type": "RUNNING_RESET"} for item in items]
+
+
+def wait(project: Project, **options: Any) -> tuple[list[TaskResult], list[str]]:
+    said: list[str] = []
+    engine = WaitEngine(
+        list(project.finish),
+        InlineRunner(project.get),
+        WaitOptions(**options),
+        clock=project.clock,
+        sleep=project.clock.sleep,
+        rand=lambda: 0.5,
+        lister=project.page,
+        debug=said.append,
+    )
+    return engine.run(), said
+
+
+def project(n: int, others: int, finish_s: float = 600.0) -> Project:
+    return Project(FakeClock(), {f"t{i}": finish_s for i in range(n)}, others=others)
+
+
+def per_task_cost(n: int, finish_s: float) -> int:
+    """What polling the same tasks on their own costs: one engine without a list."""
+    alone = project(n, 0, finish_s)
+    engine = WaitEngine(
+        list(alone.finish),
+        InlineRunner(alone.get),
+        WaitOptions(),
+        clock=alone.clock,
+        sleep=alone.clock.sleep,
+        rand=lambda: 0.5,
+    )
+    engine.run()
+    return len(alone.gets)
+
+
+def test_five_tasks_among_twenty_thousand_cost_what_polling_them_costs() -> None:
+    waited = project(5, 20_000)
+    results, said = wait(waited)
+    assert all(result.exit_code == ExitCode.OK for result in results)
+    requests = len(waited.gets) + len(waited.pages)
+    assert requests <= 1.1 * per_task_cost(5, 600.0)
+    # The list was measured (its first page), never paged through.
+    assert len(waited.pages) <= 6
+    assert any("per-task polls" in line for line in said)
+
+
+def test_a_fleet_that_is_the_whole_project_is_watched_with_the_list() -> None:
+    waited = project(1000, 0, finish_s=100.0)
+    results, said = wait(waited)
+    assert all(result.exit_code == ExitCode.OK for result in results)
+    assert len(waited.gets) <= 1.1 * 1000  # about one GET per task: after it left the list
+    assert "the running list" in said[0]
+
+
+def test_five_hundred_among_twenty_thousand_use_the_list_within_its_share() -> None:
+    waited = project(500, 20_000, finish_s=300.0)
+    results, said = wait(waited, timeout_s=1200)
+    assert all(result.exit_code == ExitCode.OK for result in results)
+    assert "the running list" in said[0]
+    # 21 pages a round, rounds no closer than the list's share of the cap allows.
+    rounds = math.ceil(len(waited.pages) / 21)
+    assert rounds <= 300.0 / (21 / (LIST_SHARE * 10.0)) + 2
+    assert len(waited.gets) <= 1.2 * 500
+
+
+def test_the_choice_changes_as_tasks_finish() -> None:
+    """Many tasks: the list; once only a few are left, their own polls cost less."""
+    waited = Project(FakeClock(), {f"t{i}": (20.0 if i < 195 else 900.0) for i in range(200)}, others=5000)
+    results, said = wait(waited, timeout_s=1800)
+    assert all(result.exit_code == ExitCode.OK for result in results)
+    assert "the running list" in said[0]
+    assert any("per-task polls" in line for line in said[1:])
+    late_pages = [at for at in waited.pages if at > 100.0]
+    assert len(late_pages) <= 10  # measured now and then, not paged every round
+
+
+def test_a_list_that_shrinks_is_taken_up_again() -> None:
+    waited = project(20, 50_000, finish_s=900.0)
+    engine_said: list[str] = []
+
+    def shrink(limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        if waited.clock.now > 60.0:
+            waited.others = 0  # the project's other tasks have finished
+        return Project.page(waited, limit, offset)
+
+    engine = WaitEngine(
+        list(waited.finish),
+        InlineRunner(waited.get),
+        WaitOptions(),
+        clock=waited.clock,
+        sleep=waited.clock.sleep,
+        rand=lambda: 0.5,
+        lister=shrink,
+        debug=engine_said.append,
+    )
+    engine.run()
+    assert "per-task polls" in engine_said[0]
+    assert any("the running list" in line for line in engine_said[1:])
+    # Once the list is taken up, about one GET per task is left to make.
+    assert len([at for at, _, _ in waited.gets if at > 300.0]) <= 1.2 * 20
+
+
+@pytest.mark.parametrize(
+    ("pending", "pages", "age", "rate", "chosen"),
+    [
+        (5, 20, 0.0, 10.0, False),  # a long list for a few tasks: polls
+        (8, 1, 0.0, 10.0, True),  # one page a round serves them all for no more
+        (5, 1, 0.0, 10.0, False),  # five young tasks: 0.77 polls a second, against a round a second
+        (5, 1, 60.0, 10.0, True),  # older: a round every 4 s costs less than their polls
+        (500, 20, 0.0, 10.0, True),  # polling 500 would need the whole cap and more
+        (1000, 100, 60.0, 10.0, True),  # 100,000 running: rounds slow, polls slower
+        (2, 1, 0.0, 10.0, False),  # two tasks: their polls cost less than a round a second
+    ],
+)
+def test_the_cost_model(pending: int, pages: int, age: float, rate: float, chosen: bool) -> None:
+    wins, why = list_wins(pending, pages, age, rate)
+    assert wins is chosen
+    assert f"{pending} task(s)" in why and f"{pages} page(s)" in why
