@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from kpstask.choices import Pace
 from kpstask.errors import KpsError
 from kpstask.models import Task, TaskResult
-from kpstask.policy import Action, RateLimiter, for_get
+from kpstask.policy import Action, for_get
+from kpstask.rate import RateLimiter
 from kpstask.runners import Runner, ThreadRunner
 
 if TYPE_CHECKING:
@@ -23,21 +24,31 @@ Ask = Callable[[str], Task]
 Say = Callable[[str], None]
 
 
-def per_task(client: KpsClient, warn: Say | None) -> Ask:
+class PerTask:
     """`client.get_task`, each task through its own copy of the transport (the same
     connections), so that its retries are said with its id:
-    `task t3: retrying (1/3) in 0.5s: server error (empty body) (HTTP 503)`."""
-    from kpstask.client import KpsClient
+    `task t3: retrying (1/3) in 0.5s: server error (empty body) (HTTP 503)`, and keep to
+    the rate cap of the Asker that runs it (`limiter`)."""
 
-    if warn is None:
-        return client.get_task
+    def __init__(self, client: KpsClient, warn: Say | None) -> None:
+        self.client = client
+        self.warn = warn
+        self.limiter: RateLimiter | None = None  # set by the Asker
 
-    def ask(task_id: str) -> Task:
-        transport = copy.copy(client.transport)
-        transport.on_retry = lambda line: warn(f"task {task_id}: {line}")
-        return KpsClient(transport, client.project_id, client.auth).get_task(task_id)
+    def __call__(self, task_id: str) -> Task:
+        from kpstask.client import KpsClient
 
-    return ask
+        transport = copy.copy(self.client.transport)
+        transport.limiter = self.limiter
+        warn = self.warn
+        if warn is not None:
+            transport.on_retry = lambda line: warn(f"task {task_id}: {line}")
+        return KpsClient(transport, self.client.project_id, self.client.auth).get_task(task_id)
+
+
+def per_task(client: KpsClient, warn: Say | None) -> PerTask:
+    """Each task asked on its own, its retries said with its id unless `warn` is None."""
+    return PerTask(client, warn)
 
 
 def ask_once(ask: Ask, task_id: str) -> TaskResult:
@@ -52,16 +63,26 @@ def refused(result: TaskResult) -> bool:
 
 
 class Asker:
-    """Yields a result per id, in order, until the ids run out or the credentials are refused."""
+    """Yields a result per id, in order, until the ids run out or the credentials are refused.
+    The rate adapts: a throttle lowers it for every task, answers raise it again (`rate`)."""
 
-    def __init__(self, ask: Ask, pace: Pace, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] | None = None, runner: Runner | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        ask: Ask,
+        pace: Pace,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        runner: Runner | None = None,
+    ) -> None:
         self._ask = ask
         self._pace = pace
         self._clock = clock
         self._sleep = sleep or time.sleep  # looked up now: tests swap the module's function
         self._runner = runner
-        self._limiter = RateLimiter(pace.max_rate)
+        self.limiter = RateLimiter(pace.max_rate)
+        if isinstance(ask, PerTask):  # its transport's retries keep to the cap, and cut the rate on a 429
+            ask.limiter = self.limiter
         self._stopped = False  # the credentials were refused
 
     def __call__(self, ids: list[str]) -> Iterator[TaskResult]:
@@ -76,14 +97,18 @@ class Asker:
 
     def _slot(self) -> None:
         now = self._clock()
-        if self._limiter.free_at(now) > now:
-            self._sleep(self._limiter.free_at(now) - now)
-        self._limiter.take(self._clock())
+        start = self.limiter.claim(now)  # a worker's retry may claim a start meanwhile
+        if start > now:
+            self._sleep(start - now)
+
+    def _heard(self, result: TaskResult) -> TaskResult:
+        self.limiter.feedback(result.error or result.task, self._clock())
+        return result
 
     def _one_by_one(self, ids: list[str]) -> Iterator[TaskResult]:
         for task_id in ids:
             self._slot()
-            result = ask_once(self._ask, task_id)
+            result = self._heard(ask_once(self._ask, task_id))
             yield result
             if refused(result):
                 return
@@ -111,8 +136,8 @@ class Asker:
     def _collect(self, runner: Runner, done: dict[str, TaskResult], timeout_s: float) -> None:
         for task_id, outcome in runner.collect(timeout_s):
             if isinstance(outcome, Task):
-                done[task_id] = TaskResult(task_id, task=outcome)
+                done[task_id] = self._heard(TaskResult(task_id, task=outcome))
             else:
                 assert isinstance(outcome, KpsError)
-                done[task_id] = TaskResult(task_id, error=outcome)
+                done[task_id] = self._heard(TaskResult(task_id, error=outcome))
                 self._stopped = self._stopped or refused(done[task_id])

@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # a Protocol costs a millisecond to define at start-up; only 
 
     import requests
 
+    from kpstask.rate import RateLimiter
+
     class Credential(Protocol):
         """What a request needs from a credential: its headers, made afresh for each attempt."""
 
@@ -60,6 +62,9 @@ class Transport:
     `send` returns an Answer or raises; it never prints."""
 
     unreached_hint: str | None = None  # the hint when the host cannot be reached (a region typo)
+    # The process's rate cap (`get`'s), if its retries are to keep to it: a 429 then lowers the
+    # rate for every task, and a retry waits for its turn under the cap as a first try does.
+    limiter: RateLimiter | None = None
 
     def __init__(
         self,
@@ -137,9 +142,22 @@ class Transport:
                 wait = retryable.wait_s
                 if wait is None:
                     wait = self.retry(attempt, self.rand)
+                wait = self._paced(retryable.error, wait)
                 self._retrying(retryable.error, wait, attempt + 2, attempts)
                 self.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _paced(self, error: KpsError, wait: float) -> float:
+        """The wait before a retry, under the limiter if there is one: a throttle first lowers
+        the rate, then the retry claims the first start it allows after `wait`."""
+        if self.limiter is None:
+            return wait
+        from kpstask.rate import is_throttle
+
+        now = self.clock()
+        if is_throttle(error):
+            self.limiter.throttled(now)
+        return self.limiter.claim(now + wait) - now
 
     def _attempt(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         import requests
