@@ -93,6 +93,16 @@ def count(spec: Mapping[str, Any], key: str, where: str, default: int | None) ->
     return int(value)
 
 
+def quota(spec: Mapping[str, Any], where: str) -> int | None:
+    """Requests per second, as the gateway counts them: a whole number from 1 to MAX_COUNT (10.0 is 10)."""
+    value = typed(spec, "quota", (int, float), where, None)
+    if value is None:
+        return None
+    if not 1 <= value <= MAX_COUNT or value != int(value):  # the range first: nan and inf fail it
+        raise fail(where, f"quota must be a whole number of requests per second, from 1 to {MAX_COUNT}")
+    return int(value)
+
+
 def statuses(spec: Mapping[str, Any], where: str) -> list[int]:
     """`status` (one code) or `statuses` (a list): HTTP codes from 100 to 599."""
     found = list(typed(spec, "statuses", list, where, []))

@@ -45,6 +45,14 @@ HTML_ERROR = (
 )
 
 
+def over_quota(limit: int) -> dict[str, str]:
+    """The gateway's words when a throttling policy's limit is reached (a project-wide `quota`)."""
+    return {
+        "error_code": THROTTLED["error_code"],
+        "error_msg": f"{THROTTLED['error_msg']}: policy user over ratelimit,limit:{limit},time:1 second",
+    }
+
+
 class Request(NamedTuple):
     """What the gateway sees of a request."""
 

@@ -96,6 +96,25 @@ class Fault:
         return self.statuses[max(index, 0)] if self.statuses else 200
 
 
+TASK_KEYS = (
+    "id",
+    "task_id",
+    "server_id",
+    "operation",
+    "outcome",
+    "ready_s",
+    "running_s",
+    "status",
+    "server_name",
+    "keypair_name",
+    "faults",
+    "operate_type",
+    "error_code",
+    "error_msg",
+    "listed",
+)
+
+
 @dataclass
 class SimTask:
     """A task that is READY for `ready_s`, RUNNING for `running_s`, then done."""
@@ -114,13 +133,13 @@ class SimTask:
     operate_type: str | None = None  # the lists' operate_type; None: RUNNING_<OP> / FAILED_<OP>
     error_code: str | None = DEFAULT_ERROR_CODE  # the failed-task record's; None is JSON null, as in the API
     error_msg: str | None = None  # the failed-task record's; None: a message naming the operation
+    in_list: bool = True  # key `listed`: false keeps it out of the running list (an eventual-consistency gap)
     requests: int = 0
     cleared: bool = False  # its failed-task record was deleted
 
     @classmethod
     def parse(cls, spec: Any, where: str, now: float | None = None) -> SimTask:
-        keys = {"id", "task_id", "server_id", "operation", "outcome", "ready_s", "running_s", "status",
-                "server_name", "keypair_name", "faults", "operate_type", "error_code", "error_msg"}  # fmt: skip
+        keys = set(TASK_KEYS)
         spec = check_keys(spec, keys, where)
         task_id = checks.task_id(spec.get("id", spec.get("task_id")), where)
         where = f"{where} (task {task_id})"  # a valid id is safe to show
@@ -146,6 +165,7 @@ class SimTask:
             operate_type=checks.text(spec, "operate_type", where, None),
             error_code=checks.nullable_text(spec, "error_code", where, DEFAULT_ERROR_CODE),
             error_msg=checks.text(spec, "error_msg", where, None),
+            in_list=typed(spec, "listed", bool, where, True),
         )
 
     def status_at(self, now: float) -> str:
@@ -214,6 +234,7 @@ SCENARIO_KEYS = (
     "token_ttl_s",
     "clock",
     "keyless",
+    "quota",
 )
 
 
@@ -232,6 +253,7 @@ class Scenario:
     token_ttl_s: float = 86400.0  # lifetime of the tokens the simulated IAM issues
     clock: str = "start"  # when task clocks start: one of CLOCKS
     keyless: KeylessSpec = field(default_factory=KeylessSpec)  # the credential services besides the API
+    quota: int | None = None  # API requests a second, project-wide; more in 1 s get 429 APIGW.0308
 
     @classmethod
     def parse(cls, spec: Any, now: float | None = None) -> Scenario:
@@ -260,6 +282,7 @@ class Scenario:
             token_ttl_s=checks.number(spec, "token_ttl_s", top, 86400.0, MAX_DURATION_S) or 0.0,
             clock=clock,
             keyless=KeylessSpec.parse(spec.get("keyless", {})),
+            quota=checks.quota(spec, top),
         )  # fmt: skip
         ids = [task.task_id for task in scenario.tasks]
         if len(set(ids)) != len(ids):

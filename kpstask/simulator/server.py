@@ -13,6 +13,7 @@ import json
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,7 @@ from kpstask.simulator.replies import (
     fault_reply,
     gateway_reply,
     json_reply,
+    over_quota,
 )
 from kpstask.simulator.scenario import Fault, Scenario, SimTask
 from kpstask.simulator.wire import (
@@ -71,6 +73,8 @@ class Simulator:
         self._random = random.Random(scenario.seed)  # noqa: S311 - fault dice, not secrets
         self._global_requests = 0
         self.faults_served = 0  # answers a fault replaced (latency aside)
+        self.throttled = 0  # API requests the quota refused (429 APIGW.0308)
+        self._window: deque[float] = deque()  # when the API requests the quota let through in the last second came
         self._lock = threading.Lock()
         self.stopping = threading.Event()
         # A connection idle for idle_timeout seconds is closed; at most max_connections are served at once.
@@ -150,6 +154,7 @@ class Simulator:
                 "project_id": self.scenario.project_id,
                 "tasks": [task.describe(now) for task in self.scenario.tasks],
                 "requests": len(self.requests),
+                "throttled": self.throttled,
             }
 
     def expire_tokens(self) -> int:
@@ -192,7 +197,7 @@ class Simulator:
                 return keyless, 0.0
             number = self._global_requests
             self._global_requests += 1
-            refused = self._gate.check(request)
+            refused = self._gate.check(request) or self._over_quota(path)
             if refused is not None:
                 return refused, 0.0
             if LIST_PATH.match(path) or FAILED_PATH.match(path):
@@ -218,6 +223,21 @@ class Simulator:
                     reply = json_reply(200, {"task_id": task.task_id, "task_status": task.status_at(self.clock()),
                                              "server_id": task.server_id})  # fmt: skip
             return reply, delay
+
+    def _over_quota(self, path: str) -> Reply | None:
+        """The gateway's throttling: past `quota` API requests in the last second (all clients
+        together, a sliding window), the next gets 429 APIGW.0308 and never reaches the service."""
+        limit = self.scenario.quota
+        if limit is None or not any(route.match(path) for route in (TASK_PATH, LIST_PATH, FAILED_PATH)):
+            return None
+        now = self.clock()
+        while self._window and self._window[0] <= now - 1.0:
+            self._window.popleft()
+        if len(self._window) >= limit:
+            self.throttled += 1
+            return gateway_reply(429, over_quota(limit))
+        self._window.append(now)
+        return None
 
     def _task_lists(self, request: Request) -> Reply:
         """running-tasks and failed-tasks, paged with limit/offset; deleting failed-task records."""
@@ -246,7 +266,7 @@ class Simulator:
             return json_reply(400, {"error_code": "KPS.0002", "error_msg": "limit and offset must be integers"})
         if not 0 < limit <= 1000 or offset < 0:
             return json_reply(400, {"error_code": "KPS.0002", "error_msg": "limit or offset out of range"})
-        running = [t for t in self.scenario.tasks if t.status_at(now).startswith(("READY", "RUNNING"))]
+        running = [t for t in self.scenario.tasks if t.in_list and t.status_at(now).startswith(("READY", "RUNNING"))]
         chosen = running if listing.group(2) == "running" else failed
         shown = chosen[offset : offset + limit]
         for task in shown:  # listed is queried: a `first_query` clock starts (or the list would never end)
