@@ -15,9 +15,12 @@ from kpstask.models import TaskResult, ids_from_text, validate_task_id
 from kpstask.output import Renderer, hush, renderer
 
 if TYPE_CHECKING:
+    from kpstask.client import KpsClient
     from kpstask.context import Run
+    from kpstask.events import Event
     from kpstask.listwatch import Lister
     from kpstask.progress import Progress
+    from kpstask.resultstream import ResultStream
 
 MAX_STDIN_BYTES = 10 * 1024 * 1024
 STEP_SUMMARY = "GITHUB_STEP_SUMMARY"  # GitHub Actions' job summary file (see `stepsummary`)
@@ -114,8 +117,9 @@ def _skip(run: Run, rest: list[str], refused: str, out: Renderer) -> list[TaskRe
 
 
 def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display, *,
-             options: WaitOptions) -> int:  # fmt: skip
-    """Poll until every task is terminal or the deadline; the result on stdout at the end."""
+             options: WaitOptions, stream: bool = False) -> int:  # fmt: skip
+    """Poll until every task is terminal or the deadline. With `stream` (`wait -o json|tsv`)
+    each task's line goes to stdout when it is final; otherwise the results at the end."""
     from kpstask.events import WaitInterrupted
     from kpstask.runners import ThreadRunner
     from kpstask.wait import WaitEngine
@@ -125,9 +129,13 @@ def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display,
     # The engine re-polls on its own schedule, so the client does not retry inside a poll.
     client = connect.client(run, target._replace(timing=target.timing._replace(retries=0)), pool=options.concurrency)
     progress = make_progress(run, mode, ids, no_color=display.no_color, heartbeat_s=display.heartbeat_s)
+    out = out_for(run, display)
     runner = ThreadRunner(client.get_task, options.concurrency)
     lister = partial(client.list_page, "running")
     engine = WaitEngine(ids, runner, options, on_event=progress, lister=lister, debug=run.debug)
+    lines = _stream(run, display, out, client, engine.left_s) if stream else None
+    if lines is not None:
+        engine.on_event = _both(progress, lines)
     interrupted: ExitCode | None = None
     try:
         try:
@@ -136,6 +144,7 @@ def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display,
             results, interrupted = stop.results, stop.code
         finally:
             progress.stop()
+        results = results if lines is None else lines.known(results)
         if wants_reasons(run, display, waiting=True):  # an interrupted table keeps its reasons too
             lister = partial(client.once().list_page, "failed")
             note = partial(run.say, "info")
@@ -144,9 +153,36 @@ def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display,
     finally:
         client.close()
     progress.close(results, interrupted is not None)
-    _report(run, results, display)
+    _report(run, results, out, results if lines is None else lines.unwritten(results))
     _summarize(run, "wait", results, interrupted=interrupted is not None)
     return interrupted if interrupted is not None else worst(result.exit_code for result in results)
+
+
+def _stream(
+    run: Run, display: Display, out: Renderer, client: KpsClient, left_s: Callable[[], float | None]
+) -> ResultStream | None:
+    """The sink that writes each line when its task is final: JSON and TSV only (a table is
+    drawn at the end), and nothing under -q."""
+    from kpstask.resultstream import ResultStream
+
+    if run.quiet or display.output is OutputFormat.HUMAN:
+        return None
+    if not wants_reasons(run, display, waiting=False):
+        return ResultStream(out, None)
+
+    def explain(held: list[TaskResult]) -> list[TaskResult]:
+        lister = partial(client.once().list_page, "failed")
+        return explained(held, lister, run.debug, left_s=left_s(), note=partial(run.say, "info"))
+
+    return ResultStream(out, explain)
+
+
+def _both(first: Callable[[Event], None], second: Callable[[Event], None]) -> Callable[[Event], None]:
+    def both(event: Event) -> None:
+        first(event)
+        second(event)
+
+    return both
 
 
 def _explained(
@@ -177,16 +213,15 @@ def make_progress(run: Run, mode: ProgressMode, task_ids: Sequence[str], *, no_c
     return LiveProgress(make_console(run.stderr, no_color or run.no_color), task_ids, run.redact)
 
 
-def _report(run: Run, results: list[TaskResult], display: Display) -> None:
-    """Annotations and errors on stderr, then the results on stdout."""
+def _report(run: Run, results: list[TaskResult], out: Renderer, unwritten: list[TaskResult]) -> None:
+    """Annotations and errors on stderr, then the results not written yet on stdout."""
     _annotate(run, results)
     for result in results:
         _check_answer(run, result)
     for result in results:  # errors are said whatever `-q` or `--progress` say (see `output.hush`)
         if result.error is not None:
             run.say("error", f"task {result.task_id}: {result.error}")
-    out = out_for(run, display)
-    for result in results:
+    for result in unwritten:
         out.task(result)
     out.close()
 

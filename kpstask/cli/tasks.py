@@ -83,12 +83,13 @@ def wait_command(
     tolerating transient errors, until --timeout. Progress goes to stderr; the final
     result to stdout.
     """
-    return _query(run, task_ids or [], api, output, pace=pace, waiting=waiting, all_running=all_running)
+    return _query(run, task_ids or [], api, output, pace=pace, waiting=waiting, all_running=all_running, stream=True)
 
 
 def _query(run: Run, ids: list[str], api: Api, output: Display, *, pace: Pace, waiting: Waiting | None,
-           all_running: bool = False) -> int:  # fmt: skip
-    """`get` and `wait` alike: check everything, then ask (and, with `waiting`, wait)."""
+           all_running: bool = False, stream: bool = False) -> int:  # fmt: skip
+    """`get` and `wait` alike: check everything, then ask (and, with `waiting`, wait). `wait`
+    streams its JSON and TSV lines as tasks finish; `get --wait` keeps `get`'s order."""
     from kpstask import connect, tasks
 
     stdin_taken = "-" in {api.flags.get(name) for name in ("token_file", "secret_key_file", "password_file")}
@@ -103,7 +104,7 @@ def _query(run: Run, ids: list[str], api: Api, output: Display, *, pace: Pace, w
     if waiting is None:
         return tasks.run_get(run, target, ids, output, pace)
     options = waiting.options._replace(max_rate=pace.max_rate, concurrency=pace.concurrency)
-    return tasks.run_wait(run, target, ids, waiting.display(output), options=options)
+    return tasks.run_wait(run, target, ids, waiting.display(output), options=options, stream=stream)
 
 
 def _with_running(run: Run, ids: list[str], target: Target, api: Api) -> list[str]:
