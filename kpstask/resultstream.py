@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from kpstask.models import TaskResult
     from kpstask.output import Renderer
 
-HOLD_S = 5.0  # how long a failed task's line may wait for its reason
+HOLD_S = 2.0  # how long a failed task's line may wait for its reason
 Explain = Callable[[list["TaskResult"]], list["TaskResult"]]
 
 

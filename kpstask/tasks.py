@@ -144,7 +144,9 @@ def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display,
             results, interrupted = stop.results, stop.code
         finally:
             progress.stop()
-        results = results if lines is None else lines.known(results)
+        if lines is not None:  # the failed tasks held for their reasons go before the unfinished
+            interrupted = interrupted or _flushed(lines)
+            results = lines.known(results)
         if wants_reasons(run, display, waiting=True):  # an interrupted table keeps its reasons too
             lister = partial(client.once().list_page, "failed")
             note = partial(run.say, "info")
@@ -175,6 +177,14 @@ def _stream(
         return explained(held, lister, run.debug, left_s=left_s(), note=partial(run.say, "info"))
 
     return ResultStream(out, explain)
+
+
+def _flushed(lines: ResultStream) -> ExitCode | None:
+    try:
+        lines.flush()
+    except KeyboardInterrupt as stop:
+        return interrupt_code(stop)
+    return None
 
 
 def _both(first: Callable[[Event], None], second: Callable[[Event], None]) -> Callable[[Event], None]:
