@@ -9,7 +9,6 @@ the running list (which serves every task at once) looks at every task.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import random
 import time
@@ -24,14 +23,17 @@ from kpstask.listwatch import LIST_FROM, LIST_JOB, Lister, ListWatch, list_wins,
 from kpstask.models import State, Task, TaskResult
 from kpstask.policy import MIN_INTERVAL_S, POLL, TROUBLE, Action, RateLimiter, for_wait
 from kpstask.runners import Outcome, Runner
-from kpstask.tracked import Tracked
+from kpstask.tracked import DuePolls, Tracked
 
 NOT_FOUND_RETRY_S = 5.0
 # An endpoint that has never answered (a typo in the region: DNS fails; a closed port) ends
 # the wait after this many network errors, rather than at the deadline.
 NEVER_ANSWERED_TRIES = 3
 SHOWN_PENDING = 5  # how many pending ids a Tick carries
+GAP_ROUNDS = 2  # rounds of the list at which a running task it does not show is asked again
+UNLISTED_CAP_S = 8.0  # at most this between GETs of a running task the list does not show
 LIST_PATIENCE_S = 5.0  # how long due GETs may keep a round of the running list waiting
+OVERDUE_S = 15.0  # a poll of a task the list does not show waits at most this long behind urgent ones
 
 
 @dataclass
@@ -52,8 +54,7 @@ class WaitEngine:
         self._tracked = {task_id: Tracked(task_id) for task_id in self.task_ids}
         self._pending = dict.fromkeys(self.task_ids)  # in the order given; O(1) removal
         self._results: dict[str, TaskResult] = {}
-        self._due: list[tuple[float, int, str]] = []
-        self._order = itertools.count()
+        self._polls = DuePolls(self._tracked, self._pending, OVERDUE_S)
         self._limiter = RateLimiter(self.options.max_rate)
         self._watch = ListWatch(self.lister) if self.lister and len(self.task_ids) >= LIST_FROM else None
         self._start = 0.0
@@ -68,7 +69,7 @@ class WaitEngine:
             self._watch.next_at = self._start
         else:
             for tracked in self._tracked.values():
-                self._push(tracked, self._start)
+                self._polls.push(tracked, self._start)
         try:
             self._loop()
         except KeyboardInterrupt as stop:
@@ -123,7 +124,7 @@ class WaitEngine:
         # LIST_PATIENCE_S goes first, so that the watch is never starved.
         while self.runner.in_flight < self.options.concurrency and self._limiter.free_at(now) <= now:
             watch = self._watch
-            tracked = None if watch is not None and watch.due(now - LIST_PATIENCE_S) else self._pop_due(now)
+            tracked = None if watch is not None and watch.due(now - LIST_PATIENCE_S) else self._polls.pop(now)
             if tracked is None and watch is not None and watch.due(now):
                 self._limiter.take(now)
                 self.runner.submit(LIST_JOB, watch.call())
@@ -136,34 +137,9 @@ class WaitEngine:
             tracked.polls += 1
             self.runner.submit(tracked.task_id)
 
-    def _push(self, tracked: Tracked, at: float) -> None:
-        tracked.next_at = at
-        tracked.queued = True
-        heapq.heappush(self._due, (at, next(self._order), tracked.task_id))
-
-    def _live(self, at: float, task_id: str) -> Tracked | None:
-        """The task a heap entry stands for, if the entry is still the task's own."""
-        tracked = self._tracked[task_id]
-        usable = tracked.queued and tracked.next_at == at and not tracked.in_flight and task_id in self._pending
-        return tracked if usable and not tracked.listed else None
-
-    def _pop_due(self, now: float) -> Tracked | None:
-        while self._due and self._due[0][0] <= now:
-            at, _, task_id = heapq.heappop(self._due)
-            tracked = self._live(at, task_id)
-            if tracked is not None:
-                tracked.queued = False
-                return tracked
-        return None
-
-    def _first_due(self) -> float | None:
-        while self._due and self._live(self._due[0][0], self._due[0][2]) is None:
-            heapq.heappop(self._due)  # a stale entry: dropped once, never scanned again
-        return self._due[0][0] if self._due else None
-
     def _next_wake(self, now: float, deadline: float | None) -> float:
         wake = now + self.options.tick_s
-        due = [at for at in (self._first_due(),) if at is not None]
+        due = [at for at in (self._polls.first(),) if at is not None]
         if self._watch is not None and self._watch.active and not self._watch.in_flight:
             due.append(self._watch.next_at)
         if due and self.runner.in_flight < self.options.concurrency:
@@ -262,7 +238,15 @@ class WaitEngine:
     def _interval(self, now: float, tracked: Tracked | None = None) -> float:
         if self.options.interval_s is not None:
             return max(MIN_INTERVAL_S, self.options.interval_s)
-        return POLL(now - self._start, self.rand)
+        interval = POLL(now - self._start, self.rand)
+        if (
+            tracked is not None
+            and tracked.gap_rounds >= GAP_ROUNDS
+            and self._watch is not None
+            and self._watch.watching
+        ):
+            return min(interval, UNLISTED_CAP_S)  # the list will not say when it ends: only a GET can
+        return interval
 
     def _schedule(self, tracked: Tracked, now: float, delay: float) -> None:
         start = tracked.last_start if tracked.last_start is not None else now
@@ -271,7 +255,7 @@ class WaitEngine:
         if deadline is not None and next_at > deadline:
             # One last look just before the deadline, rather than none at all.
             next_at = max(min(next_at, deadline - 0.5), start + MIN_INTERVAL_S)
-        self._push(tracked, next_at)
+        self._polls.push(tracked, next_at)
 
     # -- the running list -------------------------------------------------------------
 
@@ -319,18 +303,22 @@ class WaitEngine:
             if tracked.listed or not (tracked.in_flight or tracked.queued):
                 delay = 0.0 if tracked.polls == 0 else self._interval(now, tracked) * self.rand()
                 tracked.listed = False
-                self._push(tracked, now + delay)
+                self._polls.push(tracked, now + delay)
 
     def _round_done(self, watch: ListWatch, now: float) -> None:
-        """Tasks that left the list, or were never in it, are asked about once."""
+        """Tasks that left the list, or were never in it, are asked about at once. One the list
+        does not show though it runs (created after the round, or a gap in what the list
+        knows) is asked again at each of the next GAP_ROUNDS rounds, then on its own schedule."""
         for task_id in self._pending:
             tracked = self._tracked[task_id]
             item = watch.seen.get(task_id)
             if item is not None:
                 self._listed(tracked, item, now)
-            elif (tracked.listed or tracked.polls == 0) and not (tracked.in_flight or tracked.queued):
+            elif not tracked.in_flight and (tracked.listed or tracked.polls == 0 or tracked.gap_rounds < GAP_ROUNDS):
+                left = tracked.listed  # it ran at the last round: it has most likely finished
+                tracked.gap_rounds += 0 if left or tracked.polls == 0 else 1
                 tracked.listed = False
-                self._push(tracked, now)
+                self._polls.push(tracked, now, urgent=left or tracked.polls == 0)
             else:
                 tracked.listed = False
         interval = self.options.interval_s or watch.round_s(now - self._start, self.options.max_rate, self.rand)
@@ -364,7 +352,7 @@ class WaitEngine:
             tracked = self._tracked[task_id]
             tracked.listed = False
             if not (tracked.in_flight or tracked.queued):
-                self._push(tracked, now)
+                self._polls.push(tracked, now)
 
     # -- results ------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ keeps choosing as tasks finish and the project's list grows or shrinks. Fake clo
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from kpstask.errors import ExitCode
 from kpstask.listwatch import LIST_SHARE, list_wins
 from kpstask.models import TaskResult
 from kpstask.runners import InlineRunner
-from kpstask.wait import WaitEngine
+from kpstask.wait import GAP_ROUNDS, OVERDUE_S, UNLISTED_CAP_S, WaitEngine
 from tests.test_wait import FakeClock
 from tests.test_wait_fleet import Fleet
 
@@ -152,3 +153,47 @@ def test_the_cost_model(pending: int, pages: int, age: float, rate: float, chose
     wins, why = list_wins(pending, pages, age, rate)
     assert wins is chosen
     assert f"{pending} task(s)" in why and f"{pages} page(s)" in why
+
+
+# -- tasks the list does not show --------------------------------------------------------
+
+
+def unlisted_fleet(finish: dict[str, float], every: int = 20) -> Project:
+    ids = list(finish)
+    return Project(FakeClock(), finish, unlisted=set(ids[::every]))
+
+
+def delays(project: Project, results: list[TaskResult], ids: set[str]) -> list[float]:
+    return [r.elapsed_s - project.finish[r.task_id] for r in results if r.task_id in ids]  # type: ignore[operator]
+
+
+def test_tasks_the_list_never_shows_are_seen_within_five_seconds() -> None:
+    waited = unlisted_fleet({f"t{i}": 200 * (i + 1) / 1000 for i in range(1000)})
+    results, _ = wait(waited, timeout_s=1800)
+    unlisted = delays(waited, results, waited.unlisted)
+    assert sum(unlisted) / len(unlisted) <= 5.0
+    assert max(unlisted) <= UNLISTED_CAP_S + 1.0
+    listed = delays(waited, results, set(waited.finish) - waited.unlisted)
+    assert sum(listed) / len(listed) <= 5.0
+
+
+def test_a_task_the_list_does_not_show_is_asked_at_the_next_rounds() -> None:
+    waited = Project(FakeClock(), {**{f"t{i}": 300.0 for i in range(20)}, "late": 12.0}, unlisted={"late"})
+    wait(waited, timeout_s=600)
+    asked = [at for at, task_id, _ in waited.gets if task_id == "late"]
+    first_rounds = [at for at in waited.pages if at <= asked[GAP_ROUNDS]]
+    assert len(asked) <= 5 and asked[-1] - 12.0 <= 8.0
+    assert len(first_rounds) >= GAP_ROUNDS + 1  # one GET after each of the first rounds
+
+
+def test_a_task_that_left_the_list_is_asked_before_the_polls_of_unlisted_ones() -> None:
+    """A burst: 300 tasks finish at once while 50 unlisted ones are due; the cap lets 10 a
+    second through. The tasks that left the list go first; the others wait, but not for ever."""
+    finish = {f"t{i}": 30.0 for i in range(300)} | {f"u{i}": 900.0 for i in range(50)}
+    waited = Project(FakeClock(), finish, unlisted={f"u{i}" for i in range(50)})
+    results, _ = wait(waited, timeout_s=1200)
+    burst = delays(waited, results, {f"t{i}" for i in range(300)})
+    assert max(burst) <= 300 / 10 * 1.5 + 5.0  # near the rate-bound ideal of 30 s for the last
+    during = sorted(at for at, task_id, _ in waited.gets if task_id.startswith("u") and 30.0 < at < 60.0)
+    assert during  # the unlisted tasks were still asked about during the burst
+    assert all(b - a <= OVERDUE_S + 16.0 for a, b in itertools.pairwise(during))
