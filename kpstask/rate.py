@@ -4,9 +4,11 @@ that slows down when the gateway throttles and speeds up again as clean answers 
 The shape is botocore's adaptive retry mode (`botocore/retries/adaptive.py`,
 `throttling.py`): on a throttle the rate is cut to BETA times the rate the process was
 really sending at, that rate is remembered as W_max, and clean answers then grow the
-rate along the CUBIC curve C (t - K)^3 + W_max, which climbs back to W_max in K seconds,
-stays near it a while, then probes above it (C far smaller than botocore's: see SCALE). It
-never goes above the configured rate (`--max-rate`) nor below a floor. The clock is the
+rate along the CUBIC curve C (t - K)^3 + W_max, which climbs back to W_max in K seconds
+(1.5 s from a cut at 5 a second). One change: the curve rests at W_max for REST_S seconds,
+then probes above it on a gentler curve (see REST_S). Throttles within HOLD_S of a cut are
+the same burst: they cut nothing more, but the climb starts again from the latest of them.
+It never goes above the configured rate (`--max-rate`) nor below a floor. The clock is the
 caller's: nothing here sleeps.
 """
 
@@ -20,16 +22,20 @@ from kpstask.errors import KpsError
 # Requests start a hair more than 1/rate apart: network jitter then never puts rate + 1 in one second.
 RATE_MARGIN = 1.02
 BETA = 0.7  # a throttle cuts the rate to this share of what was sent (botocore, TCP CUBIC)
-# CUBIC's C, in (requests/s) per s^3. botocore's 0.4 brings a share of 5 requests/s back in 1.5 s
-# and probes above it at once: two processes sharing a quota of 10/s then have one request in 8
-# throttled. At 0.005 the way back takes 6.7 s (8.4 s from a cut at 10/s) and about one in 37 is
-# throttled, for the same throughput (a model of the two processes, issue 19).
-SCALE = 0.005
+SCALE = 0.4  # CUBIC's C on the way back to W_max, in (requests/s) per s^3 (botocore's)
+# Above W_max no rate has been seen to work, and every probe there ends in a throttle: probes set
+# how many requests are throttled. So the curve rests at W_max first, then probes on a gentler
+# curve, which overshoots less while the answers that would stop it are on their way. Two processes
+# sharing a quota of 10/s (a model of them, issue 19; 5 ms to 0.6 s per answer): on botocore's curve
+# alone, one request in 8 to 10 throttled and 89-91 % of the quota used; with the rest and the
+# gentler probe, one in 23 to 37 and 93-95 %.
+REST_S = 8.0
+PROBE_SCALE = 0.02  # C above W_max: 5 requests/s more takes 6.3 s
 MIN_RATE = 0.5  # requests per second: never slower (botocore's token bucket's floor)
 # The gateway counts requests in 1 s windows: throttles within a second of a cut answer requests
 # sent at the old rate, or into a window still full of them, and say nothing of the new rate.
 HOLD_S = 1.0
-MEASURE_S = 1.0  # the rate the process really sends at: its starts in the last second
+MEASURE_S = 1.0  # the rate the process really sends at: from its starts in the last second
 THROTTLE_CODES = frozenset({"APIGW.0308"})  # the API gateway's "throttling threshold reached"
 
 
@@ -50,8 +56,9 @@ class RateLimiter:
         self._last = -float("inf")  # the latest start claimed
         self._starts: deque[float] = deque()  # starts within MEASURE_S of the latest
         self._w_max: float | None = None  # the rate at the last cut; None: never throttled
-        self._k = 0.0  # seconds from the last cut until the curve is back at W_max
+        self._k = 0.0  # seconds from the latest throttle until the curve is back at W_max
         self._cut_at = -float("inf")
+        self._calm_from = -float("inf")  # the latest throttle: the curve's clock starts there
         self._lock = threading.Lock()
 
     @property
@@ -79,25 +86,30 @@ class RateLimiter:
             self._start(start)
             return start
 
-    def throttled(self, now: float) -> None:
-        """The gateway throttled a request: cut the rate, once per burst."""
+    def throttled(self, now: float) -> bool:
+        """The gateway throttled a request: cut the rate, once per burst. True if this cut it."""
         with self._lock:
+            self._calm_from = now  # whether it cuts or not, no growth while throttles come
             if now - self._cut_at < HOLD_S:
-                return  # the same burst: requests sent before the cut, or into the same full window
+                return False  # the same burst: requests sent before the cut, or into a window still full of them
             sent = min(self._rate, self._measured(now))
             self._w_max = sent
             self._k = (sent * (1 - BETA) / SCALE) ** (1 / 3)
             self._cut_at = now
             self._rate = max(self.floor, sent * BETA)
             self.cuts += 1
+            return True
 
     def answered(self, now: float) -> None:
-        """A clean answer came back: the rate grows along the curve since the last cut."""
+        """A clean answer came back: the rate grows along the curve since the last throttle."""
         with self._lock:
             if self._w_max is None:
                 return  # never throttled: already at the configured rate
-            since = max(0.0, now - self._cut_at)
-            curve = SCALE * (since - self._k) ** 3 + self._w_max
+            since = max(0.0, now - self._calm_from)
+            if since <= self._k:  # on the way back
+                curve = self._w_max - SCALE * (self._k - since) ** 3
+            else:  # at rest on W_max, then probing above it
+                curve = self._w_max + PROBE_SCALE * max(0.0, since - self._k - REST_S) ** 3
             self._rate = min(self.max_rate, max(self._rate, self.floor, curve))
 
     def feedback(self, outcome: object, now: float) -> None:
@@ -123,5 +135,11 @@ class RateLimiter:
             self._starts.popleft()
 
     def _measured(self, now: float) -> float:
-        """Starts in the last MEASURE_S seconds, per second (claims still ahead not counted)."""
-        return sum(1 for start in self._starts if now - MEASURE_S < start <= now) / MEASURE_S
+        """Requests per second over the starts of the last MEASURE_S seconds (claims still ahead
+        not counted): their spacing, or less if none started lately. Not a count per second,
+        which moves by a whole request: at 5 a second that is 20 %, and the processes sharing a
+        quota would settle at shares a whole request apart, below it."""
+        starts = [start for start in self._starts if now - MEASURE_S < start <= now]
+        if len(starts) < 2:
+            return len(starts) / MEASURE_S
+        return min((len(starts) - 1) / (starts[-1] - starts[0]), len(starts) / (now - starts[0]))

@@ -155,8 +155,8 @@ class Transport:
         from kpstask.rate import is_throttle
 
         now = self.clock()
-        if is_throttle(error):
-            self.limiter.throttled(now)
+        if is_throttle(error) and self.limiter.throttled(now):
+            self.say_debug(f"throttled: {self.limiter.rate:.2f} requests a second from now on, all tasks together")
         return self.limiter.claim(now + wait) - now
 
     def _attempt(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:

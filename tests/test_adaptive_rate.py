@@ -19,7 +19,17 @@ from kpstask.credentials import TokenAuth
 from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, NotFoundError
 from kpstask.models import Task
 from kpstask.policy import Interval
-from kpstask.rate import BETA, HOLD_S, MIN_RATE, RATE_MARGIN, SCALE, RateLimiter, is_throttle
+from kpstask.rate import (
+    BETA,
+    HOLD_S,
+    MIN_RATE,
+    PROBE_SCALE,
+    RATE_MARGIN,
+    REST_S,
+    SCALE,
+    RateLimiter,
+    is_throttle,
+)
 from kpstask.settings import BY_NAME, FLAG, Found
 from kpstask.transport import Transport
 from tests.conftest import CANARY, ENDPOINT, PROJECT, SERVER, task_url
@@ -35,14 +45,17 @@ def send_for(limiter: RateLimiter, start: float, seconds: float) -> float:
     return now
 
 
-def cut_at_ten(max_rate: float = 10.0) -> tuple[RateLimiter, float]:
-    """A limiter that sent 10 a second for 5 s, then was throttled."""
+def cut_at_ten(max_rate: float = 100.0) -> tuple[RateLimiter, float]:
+    """A limiter that sent 10 a second for 5 s (whatever its cap), then was throttled."""
     limiter = RateLimiter(max_rate)
     now = 0.0
     while now < 5.0:
-        now = limiter.claim(now + 0.101)  # 10 in every second, whatever the cap
+        now = limiter.claim(now + 0.1)
     limiter.throttled(now)
     return limiter, now
+
+
+SENT = 10 / RATE_MARGIN  # what a limiter allowed 10 a second really sends
 
 
 # -- the curve, on a fake clock ----------------------------------------------------------
@@ -60,17 +73,34 @@ def test_it_starts_at_the_configured_rate_with_the_margin() -> None:
 
 def test_a_throttle_cuts_to_beta_times_what_was_sent() -> None:
     limiter = RateLimiter(10.0)
-    last = send_for(limiter, 0.0, 5.0)  # 10 a second, 1.02 / 10 apart: 10 in the last second
+    last = send_for(limiter, 0.0, 5.0)  # 1.02 / 10 apart
     limiter.throttled(last)
-    assert limiter.rate == pytest.approx(BETA * 10)
+    assert limiter.rate == pytest.approx(BETA * SENT)
     assert limiter.cuts == 1
     # The next start waits the new spacing from the last one, at once.
-    assert limiter.free_at(last) == pytest.approx(last + RATE_MARGIN / (BETA * 10))
+    assert limiter.free_at(last) == pytest.approx(last + RATE_MARGIN / (BETA * SENT))
 
 
 def test_the_cut_is_from_the_rate_really_sent_not_the_cap() -> None:
     limiter, _ = cut_at_ten(max_rate=100.0)  # allowed 100 a second, sent 10
     assert limiter.rate == pytest.approx(BETA * 10)
+
+
+@pytest.mark.parametrize(
+    ("starts", "at", "sent"),
+    [
+        ([0.0, 0.2, 0.4, 0.6, 0.8], 0.8, 5.0),  # 5 a second: 5, not a count that moves by a whole request
+        ([0.0, 0.1, 0.2], 0.9, 3 / 0.9),  # a burst, then nothing: 3 in 0.9 s, not 10 a second
+        ([0.5], 0.9, 1.0),  # one request: one a second
+        ([], 0.9, 0.0),  # none: the floor
+    ],
+)
+def test_what_was_sent_is_measured_over_the_last_second(starts: list[float], at: float, sent: float) -> None:
+    limiter = RateLimiter(100.0)
+    for start in [-5.0, *starts]:  # one long before: out of the window
+        assert limiter.take(start)
+    limiter.throttled(at)
+    assert limiter.rate == pytest.approx(max(MIN_RATE, BETA * sent))
 
 
 def test_a_burst_of_throttles_cuts_once() -> None:
@@ -79,23 +109,25 @@ def test_a_burst_of_throttles_cuts_once() -> None:
     for i in range(8):  # eight requests in flight answered 429 together, and the next few
         limiter.throttled(last + i * HOLD_S / 10)
     assert limiter.cuts == 1
-    assert limiter.rate == pytest.approx(BETA * 10)
+    assert limiter.rate == pytest.approx(BETA * SENT)
     later = send_for(limiter, last, 3.0)
     limiter.throttled(later)  # a throttle after the hold: the new rate is still too high
     assert limiter.cuts == 2
-    assert limiter.rate == pytest.approx(BETA * BETA * 10, rel=0.1)
+    assert limiter.rate == pytest.approx(BETA * BETA * SENT / RATE_MARGIN)
 
 
-def test_clean_answers_climb_back_along_the_curve_and_probe_above() -> None:
+def test_clean_answers_climb_back_along_the_curve_rest_then_probe_above() -> None:
     limiter, cut = cut_at_ten(max_rate=100.0)
-    k = (10 * (1 - BETA) / SCALE) ** (1 / 3)  # seconds back to W_max = 10
+    k = (10 * (1 - BETA) / SCALE) ** (1 / 3)  # seconds back to W_max = 10: 1.96
     limiter.answered(cut + k / 2)
     assert limiter.rate == pytest.approx(10 - SCALE * (k / 2) ** 3)  # concave: most of the way already
     assert BETA * 10 < limiter.rate < 10
     limiter.answered(cut + k)
     assert limiter.rate == pytest.approx(10)
-    limiter.answered(cut + k + 10)
-    assert limiter.rate == pytest.approx(10 + SCALE * 10**3)  # then it probes above W_max
+    limiter.answered(cut + k + REST_S)
+    assert limiter.rate == pytest.approx(10)  # at rest on the rate that was throttled
+    limiter.answered(cut + k + REST_S + 5)
+    assert limiter.rate == pytest.approx(10 + PROBE_SCALE * 5**3)  # then it probes above it, gently
 
 
 def test_it_never_goes_above_the_configured_rate() -> None:
@@ -109,11 +141,24 @@ def test_it_never_goes_above_the_configured_rate() -> None:
 
 
 def test_the_rate_grows_only_as_clean_answers_come() -> None:
-    limiter, cut = cut_at_ten()
+    limiter, cut = cut_at_ten(max_rate=12.0)
     assert limiter.free_at(cut + 60) == cut + 60
     assert limiter.rate == pytest.approx(BETA * 10)  # a minute of nothing: no answer, no growth
     limiter.answered(cut + 60)
-    assert limiter.rate == 10.0
+    assert limiter.rate == 12.0
+
+
+def test_a_throttle_in_the_hold_cuts_nothing_but_restarts_the_climb() -> None:
+    k = (10 * (1 - BETA) / SCALE) ** (1 / 3)
+    calm, _ = cut_at_ten()
+    busy, cut = cut_at_ten()
+    busy.throttled(cut + 0.5)  # the same burst: no second cut, but the rate is not yet known to be low enough
+    assert busy.cuts == 1
+    assert busy.rate == pytest.approx(BETA * 10)
+    for limiter in (calm, busy):
+        limiter.answered(cut + 1.0)
+    assert calm.rate == pytest.approx(10 - SCALE * (k - 1.0) ** 3)
+    assert busy.rate == pytest.approx(10 - SCALE * (k - 0.5) ** 3)  # half a second on the curve, not one
 
 
 def test_answers_before_any_throttle_change_nothing() -> None:
@@ -214,7 +259,7 @@ def test_is_throttle(error: KpsError, throttle: bool) -> None:
 )
 def test_feedback_from_an_outcome(outcome: object, effect: str) -> None:
     limiter, cut = cut_at_ten()
-    limiter.feedback(outcome, cut + 2 * HOLD_S)  # the curve is at 8.7 a second by then
+    limiter.feedback(outcome, cut + 2 * HOLD_S)  # the curve is back at 10 a second by then (7 after the cut)
     rate = limiter.rate
     assert ("cut" if rate < BETA * 10 - 1e-9 else "grown" if rate > BETA * 10 + 1e-9 else "unchanged") == effect
 
@@ -235,8 +280,15 @@ class Clock:
         self.now += seconds
 
 
-def client(clock: Clock, limiter: RateLimiter | None) -> KpsClient:
-    transport = Transport(ENDPOINT, retry=Interval.exponential(), sleep=clock.sleep, rand=lambda: 0.5, clock=clock)
+def client(clock: Clock, limiter: RateLimiter | None, debug: list[str] | None = None) -> KpsClient:
+    transport = Transport(
+        ENDPOINT,
+        retry=Interval.exponential(),
+        sleep=clock.sleep,
+        rand=lambda: 0.5,
+        clock=clock,
+        debug=None if debug is None else debug.append,
+    )
     transport.limiter = limiter
     return KpsClient(transport, PROJECT, TokenAuth(CANARY, Found(BY_NAME["token"], CANARY, "--token", FLAG)))
 
@@ -251,12 +303,14 @@ def test_a_429_in_a_transport_retry_cuts_the_rate_and_the_retry_waits_its_turn(k
     clock.now = send_for(limiter, 90.0, 10.0)  # the request is the latest of 2 a second
     kps.get(task_url("t1"), status=429, json=GATEWAY_429)
     kps.get(task_url("t1"), json=OK)
-    task = client(clock, limiter).get_task("t1")
+    lines: list[str] = []
+    task = client(clock, limiter, lines).get_task("t1")
     assert task.task_status == "RUNNING_RESET"
     assert limiter.cuts == 1
-    assert limiter.rate == pytest.approx(BETA * 2)
+    assert "throttled: 1.37 requests a second from now on, all tasks together" in lines
+    assert limiter.rate == pytest.approx(BETA * 2 / RATE_MARGIN)
     # The next free start under the cut rate, not the backoff's 0.375 s.
-    assert clock.sleeps == [pytest.approx(RATE_MARGIN / (BETA * 2))]
+    assert clock.sleeps == [pytest.approx(RATE_MARGIN / limiter.rate)]
 
 
 def test_a_retry_waits_for_a_start_the_others_left_free(kps: responses.RequestsMock) -> None:

