@@ -61,9 +61,9 @@ class ListWatch:
         listed = self.total if self.total is not None else len(self.seen)
         return max(1, math.ceil(min(listed, MAX_LISTED) / self.page_size))
 
-    def round_s(self, age_s: float, rate: float, rand: Callable[[], float] = lambda: MIDDLE) -> float:
-        """Seconds between rounds: as often as young tasks are polled, and within LIST_SHARE."""
-        return max(LIST_ROUND(age_s, rand), self.pages() / (LIST_SHARE * rate))
+    def round_s(self, pending: int, age_s: float, rate: float, rand: Callable[[], float] = lambda: MIDDLE) -> float:
+        """Seconds between rounds (see `round_interval`), the random spread of LIST_ROUND included."""
+        return round_interval(pending, self.pages(), age_s, rate, rand)
 
     def due(self, now: float) -> bool:
         return self.active and not self.in_flight and now >= self.next_at
@@ -102,23 +102,37 @@ class ListWatch:
         self.measures += 1
 
 
+def poll_cost(pending: int, age_s: float, rate: float) -> float:
+    """Requests a second that polling every pending task on its schedule takes, within the cap."""
+    return min(pending / POLL(age_s, lambda: MIDDLE), rate)
+
+
+def round_interval(
+    pending: int, pages: int, age_s: float, rate: float, rand: Callable[[], float] = lambda: MIDDLE
+) -> float:
+    """Seconds between rounds of the list: as often as young tasks are polled, up to 4 s apart
+    (LIST_ROUND); within LIST_SHARE of the cap; and never costing more than polling the same
+    tasks would (a long list for a few tasks gets its rounds further apart)."""
+    return max(LIST_ROUND(age_s, rand), pages / (LIST_SHARE * rate), pages / poll_cost(pending, age_s, rate))
+
+
 def list_wins(pending: int, pages: int, age_s: float, rate: float) -> tuple[bool, str]:
-    """The watch that confirms tasks sooner within the cap, and why. Per-task polling costs a
-    request per pending task per interval; the list costs `pages` per round, whoever is waited
-    for. The list is chosen when it costs no more; or when polling every task would need more
-    than the whole cap (each task is then asked less often than its schedule wants) and a
-    round comes sooner than a task's turn."""
+    """The watch that confirms tasks sooner within the cap, and why. Polling looks at a task
+    once per interval (or less often, when the cap cannot take every task's polls), at a
+    request per task; a round of the list looks at every task for `pages` requests, whoever
+    is waited for. With rounds that cost no more than the polls would, the list is chosen
+    when its rounds come sooner than a task's next poll: when fewer pages than tasks, or
+    when the cap holds the polls back."""
     poll_s = POLL(age_s, lambda: MIDDLE)
-    round_s = max(LIST_ROUND(age_s, lambda: MIDDLE), pages / (LIST_SHARE * rate))
-    poll_cost, list_cost = pending / poll_s, pages / round_s
+    cost = poll_cost(pending, age_s, rate)
+    gap_s, round_s = pending / cost, round_interval(pending, pages, age_s, rate)
     said = (
-        f"{pending} task(s) polled every {poll_s:.1f}s cost {poll_cost:.2f} requests/s; "
-        f"the running list ({pages} page(s) every {round_s:.1f}s) {list_cost:.2f}/s"
+        f"{pending} task(s) polled every {gap_s:.1f}s cost {cost:.2f} requests/s; "
+        f"the running list ({pages} page(s)) every {round_s:.1f}s, {pages / round_s:.2f}/s"
     )
-    if list_cost <= poll_cost:
-        return True, said
-    rate_bound = poll_cost > rate
-    return rate_bound and pending / rate > round_s, said
+    if gap_s > poll_s:
+        said += " (the cap holds the polls back)"
+    return round_s < gap_s, said
 
 
 def listed_task(task_id: str, item: dict[str, Any]) -> Task:

@@ -1,6 +1,6 @@
 """Decisions shared by every command that sends requests: what each kind of
-error means for `get` and for `wait` (one table), how long to wait before the
-next try (one interval type), and how fast requests may start (one limiter).
+error means for `get` and for `wait` (one table) and how long to wait before the
+next try (one interval type). How fast requests may start is `kpstask.rate`.
 """
 
 from __future__ import annotations
@@ -102,29 +102,3 @@ TROUBLE = Interval(base_s=1.0, growth=2.0, floor_s=0.0, cap_s=30.0)
 # A round of the running list serves every task at once for a request per 1000 of them,
 # so rounds come every second while the wait is young, then 15 % of its age, at most 4 s apart.
 LIST_ROUND = Interval(base_s=0.15, growth=0.0, floor_s=1.0, cap_s=4.0, jitter=(0.9, 1.1))
-
-
-# -- the rate limiter -------------------------------------------------------------------
-
-# Requests start a hair more than 1/rate apart: network jitter then never puts rate + 1 in one second.
-RATE_MARGIN = 1.02
-
-
-class RateLimiter:
-    """Request starts at least RATE_MARGIN / rate apart, all tasks together. The wait
-    engine asks it before each start; runners start a request as soon as they get it."""
-
-    def __init__(self, rate: float) -> None:
-        self._spacing = RATE_MARGIN / rate
-        self._next = -math.inf
-
-    def free_at(self, now: float) -> float:
-        """When the next request may start."""
-        return max(now, self._next)
-
-    def take(self, now: float) -> bool:
-        """Claim a start at `now`, if the cap allows one."""
-        if now < self._next:
-            return False
-        self._next = now + self._spacing
-        return True

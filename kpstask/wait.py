@@ -21,7 +21,8 @@ from kpstask.errors import AuthError, KpsError, NetworkError, NotFoundError, int
 from kpstask.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble, Tick, WaitInterrupted
 from kpstask.listwatch import LIST_FROM, LIST_JOB, Lister, ListWatch, list_wins, listed_task, refusals
 from kpstask.models import State, Task, TaskResult
-from kpstask.policy import MIN_INTERVAL_S, POLL, TROUBLE, Action, RateLimiter, for_wait
+from kpstask.policy import MIN_INTERVAL_S, POLL, TROUBLE, Action, for_wait
+from kpstask.rate import RateLimiter, is_throttle
 from kpstask.runners import Outcome, Runner
 from kpstask.tracked import DuePolls, Tracked
 
@@ -152,10 +153,20 @@ class WaitEngine:
 
     def _handle_all(self, outcomes: list[tuple[str, Outcome]]) -> None:
         for job, outcome in outcomes:
+            self._pace(outcome)
             if job == LIST_JOB:
                 self._on_list(outcome)
             else:
                 self._handle(job, outcome)
+
+    def _pace(self, outcome: Outcome) -> None:
+        """A throttle slows every task's requests down, clean answers speed them up again."""
+        now = self.clock()
+        if isinstance(outcome, KpsError) and is_throttle(outcome):
+            if self._limiter.throttled(now):
+                self.debug(f"wait: throttled: at most {self._limiter.rate:.2f} requests/s for now")
+        else:
+            self._limiter.feedback(outcome, now)
 
     def _handle(self, task_id: str, outcome: Outcome) -> None:
         tracked = self._tracked[task_id]
@@ -231,7 +242,10 @@ class WaitEngine:
         tracked.last_error = error
         tracked.errors_in_row += 1
         backoff = TROUBLE(tracked.errors_in_row - 1, self.rand)
-        delay = max(self._interval(now, tracked), backoff, error.retry_after_s or 0.0)
+        # A throttled poll was never made: it is due again once the (now slower) rate allows,
+        # not a whole poll interval later.
+        interval = 0.0 if is_throttle(error) else self._interval(now, tracked)
+        delay = max(interval, backoff, error.retry_after_s or 0.0)
         self.on_event(TaskTrouble(tracked.task_id, error, delay, now - self._start))
         self._schedule(tracked, now, delay)
 
@@ -321,7 +335,9 @@ class WaitEngine:
                 self._polls.push(tracked, now, urgent=left or tracked.polls == 0)
             else:
                 tracked.listed = False
-        interval = self.options.interval_s or watch.round_s(now - self._start, self.options.max_rate, self.rand)
+        interval = self.options.interval_s or watch.round_s(
+            len(self._pending), now - self._start, self.options.max_rate, self.rand
+        )
         watch.next_round(now + max(MIN_INTERVAL_S, interval))
 
     def _listed(self, tracked: Tracked, item: dict[str, object], now: float) -> None:

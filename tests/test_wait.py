@@ -420,7 +420,7 @@ def test_wait_events_are_only_data() -> None:
 
 
 def test_rate_limiter_spaces_starts() -> None:
-    from kpstask.policy import RATE_MARGIN, RateLimiter
+    from kpstask.rate import RATE_MARGIN, RateLimiter
 
     limiter = RateLimiter(10.0)
     assert limiter.take(0.0)

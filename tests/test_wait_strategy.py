@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from kpstask.choices import WaitOptions
-from kpstask.errors import ExitCode
+from kpstask.errors import ApiError, ExitCode
 from kpstask.listwatch import LIST_SHARE, list_wins
-from kpstask.models import TaskResult
+from kpstask.models import Task, TaskResult
+from kpstask.rate import RateLimiter
 from kpstask.runners import InlineRunner
 from kpstask.wait import GAP_ROUNDS, OVERDUE_S, UNLISTED_CAP_S, WaitEngine
 from tests.test_wait import FakeClock
@@ -140,13 +141,13 @@ def test_a_list_that_shrinks_is_taken_up_again() -> None:
 @pytest.mark.parametrize(
     ("pending", "pages", "age", "rate", "chosen"),
     [
-        (5, 20, 0.0, 10.0, False),  # a long list for a few tasks: polls
-        (8, 1, 0.0, 10.0, True),  # one page a round serves them all for no more
-        (5, 1, 0.0, 10.0, False),  # five young tasks: 0.77 polls a second, against a round a second
-        (5, 1, 60.0, 10.0, True),  # older: a round every 4 s costs less than their polls
-        (500, 20, 0.0, 10.0, True),  # polling 500 would need the whole cap and more
+        (5, 21, 0.0, 10.0, False),  # 20,000 running for five tasks: polls
+        (5, 1, 0.0, 10.0, True),  # one page: rounds every 1.3 s cost what five tasks' polls cost
+        (5, 5, 0.0, 10.0, False),  # as many pages as tasks: a round no sooner than a poll
+        (2, 1, 60.0, 10.0, True),  # fewer pages than tasks: sooner for the same cost
+        (50, 21, 0.0, 10.0, True),  # 21 pages look at 50 tasks
+        (500, 21, 0.0, 10.0, True),  # polling 500 would need the whole cap and more
         (1000, 100, 60.0, 10.0, True),  # 100,000 running: rounds slow, polls slower
-        (2, 1, 0.0, 10.0, False),  # two tasks: their polls cost less than a round a second
     ],
 )
 def test_the_cost_model(pending: int, pages: int, age: float, rate: float, chosen: bool) -> None:
@@ -197,3 +198,46 @@ def test_a_task_that_left_the_list_is_asked_before_the_polls_of_unlisted_ones() 
     during = sorted(at for at, task_id, _ in waited.gets if task_id.startswith("u") and 30.0 < at < 60.0)
     assert during  # the unlisted tasks were still asked about during the burst
     assert all(b - a <= OVERDUE_S + 16.0 for a, b in itertools.pairwise(during))
+
+
+# -- throttling: one rate for every task ------------------------------------------------------
+
+
+@dataclass
+class Quota(Project):
+    """A project whose gateway answers 429 APIGW.0308 above `per_second` requests in any 1 s."""
+
+    per_second: int = 5
+    sent: list[float] = field(default_factory=list)
+    throttled: int = 0
+
+    def _admit(self) -> None:
+        now = self.clock.now
+        self.sent = [at for at in self.sent if at > now - 1.0]
+        if len(self.sent) >= self.per_second:
+            self.throttled += 1
+            raise ApiError("throttled", code="APIGW.0308", http_status=429)
+        self.sent.append(now)
+
+    def get(self, task_id: str) -> Task:
+        self._admit()
+        return super().get(task_id)
+
+    def page(self, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        self._admit()
+        return super().page(limit, offset)
+
+
+def test_a_throttle_slows_every_task_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    def throttled_share(adapt: bool) -> tuple[float, list[str]]:
+        waited = Quota(FakeClock(), {f"t{i}": 2.0 + i * 0.1 for i in range(300)}, per_second=5)
+        if not adapt:
+            monkeypatch.setattr(RateLimiter, "throttled", lambda self, now: False)
+        results, said = wait(waited, timeout_s=1800)
+        assert all(result.exit_code == ExitCode.OK for result in results)
+        return waited.throttled / (waited.throttled + len(waited.gets) + len(waited.pages)), said
+
+    adaptive, said = throttled_share(True)
+    fixed, _ = throttled_share(False)
+    assert adaptive <= 0.1 and adaptive < fixed / 2
+    assert any("throttled: at most" in line for line in said)
