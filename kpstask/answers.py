@@ -217,8 +217,9 @@ def error_for(answer: Answer, host: str, refusal_hint: RefusalHint | None = None
         refused = (refusal_hint(status) if refusal_hint else None) or _AUTH_HINTS.get(code or "", default)
         return AuthError(f"credentials refused{said}", hint=refused, **kwargs)
     if code == "APIGW.0101":  # the gateway has no such API: a wrong endpoint, not a missing task
-        return ApiError(f"the endpoint does not serve this API{said}",
-                        hint="check --endpoint (its path) or --region", **kwargs)  # fmt: skip
+        return ApiError(
+            f"the endpoint does not serve this API{said}", hint="check --endpoint (its path) or --region", **kwargs
+        )
     if status == 404 or (status == 400 and code in ("KPS.0001", "KPS.0005")):
         return NotFoundError(f"not found{said}", **kwargs)
     if status == 429:

@@ -56,8 +56,11 @@ class KpsClient:
         if not isinstance(tasks, list) or not all(
             isinstance(t, dict) and isinstance(t.get("task_id"), str) for t in tasks
         ):
-            raise ApiError("unexpected answer: no list of tasks with task ids", http_status=answer.status,
-                           request_id=answer.request_id)  # fmt: skip
+            raise ApiError(
+                "unexpected answer: no list of tasks with task ids",
+                http_status=answer.status,
+                request_id=answer.request_id,
+            )
         return (total if isinstance(total, int) and not isinstance(total, bool) else None), tasks
 
     def delete_failed(self, task_id: str | None) -> None:

@@ -112,8 +112,9 @@ def load_profile(chosen: str | None, env: Mapping[str, str]) -> Profile:
         raise UsageError(f"config {path}: [{name}] must be a table")
     unknown = sorted(set(table) - set(PROFILE_KEYS))
     if unknown:
-        raise UsageError(f"config {path}: profile {name} has unknown key(s) {', '.join(unknown)}",
-                         hint=key_hint(unknown))  # fmt: skip
+        raise UsageError(
+            f"config {path}: profile {name} has unknown key(s) {', '.join(unknown)}", hint=key_hint(unknown)
+        )
     values = {}
     for key, value in table.items():
         if not isinstance(value, str):

@@ -142,8 +142,9 @@ def report(run: Run, flags: Mapping[str, object]) -> tuple[list[Row], list[Probl
     doubts: list[UsageError] = []  # a region not in kpstask's table: a problem here, not a warning
     resolver.checks = resolver.checks._replace(doubt=doubts.append)
     config_env = BY_NAME["config"].env[0]
-    rows: list[Row] = [("config file", str(config.config_path(run.env)),
-                        config_env if run.env.get(config_env) else "default")]  # fmt: skip
+    rows: list[Row] = [
+        ("config file", str(config.config_path(run.env)), config_env if run.env.get(config_env) else "default")
+    ]
     chosen = resolver.chosen_profile
     try:
         profile = resolver.profile
@@ -202,8 +203,13 @@ def _unresolved(resolver: Resolver, name: str, done: Resolved) -> Row:
         return _endpoint_row(resolver, done)
     if name == "credentials":
         lacking = any(problem.missing and problem.label == "credentials" for problem in done.problems)
-        return label, "", "none: set a token, an access key pair, a password login or an OIDC login" if lacking else \
-            "none: see the problems"  # fmt: skip
+        return (
+            label,
+            "",
+            "none: set a token, an access key pair, a password login or an OIDC login"
+            if lacking
+            else "none: see the problems",
+        )
     found = resolver.find(name)
     if found is not None:
         return label, "(invalid)", found.source

@@ -93,8 +93,13 @@ class AkSkAuth(Credential):
 
     kind: Kind = "aksk"
 
-    def __init__(self, values: dict[str, str], parts: tuple[Found, ...], project_id: str,
-                 now: Callable[[], datetime] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        values: dict[str, str],
+        parts: tuple[Found, ...],
+        project_id: str,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self._values = values
         self.parts = parts
         self.project_id = project_id
@@ -290,8 +295,10 @@ def _aksk(find: Finder) -> Candidate | None:
         assert half is not None
         have, missing = ("an access key", "its secret key") if access else ("a secret key", "its access key")
         other = BY_NAME["secret_key" if access else "access_key"]
-        problem = UsageError(f"{have} is given ({half.source}) but not {missing}",
-                             hint=f"set the {other.label} too: {short_where(other)}")  # fmt: skip
+        problem = UsageError(
+            f"{have} is given ({half.source}) but not {missing}",
+            hint=f"set the {other.label} too: {short_where(other)}",
+        )
         return Candidate("aksk", (half,), f"half an AK/SK ({half.source})", problem)
     security = find("security_token", partner=access)
     parts = (access, secret) + ((security,) if security else ())

@@ -15,15 +15,38 @@ from kpstask.errors import UsageError, suggest, then
 
 # The official SDK's KpsRegion table, plus the European region on its own domain.
 KNOWN_REGIONS: tuple[str, ...] = (
-    "af-north-1", "af-south-1",
-    "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
-    "cn-east-2", "cn-east-3", "cn-east-4", "cn-east-5",
-    "cn-north-1", "cn-north-2", "cn-north-4", "cn-north-9", "cn-north-11", "cn-north-12",
-    "cn-south-1", "cn-south-2", "cn-south-4", "cn-southwest-2", "cn-southwest-3",
+    "af-north-1",
+    "af-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "cn-east-2",
+    "cn-east-3",
+    "cn-east-4",
+    "cn-east-5",
+    "cn-north-1",
+    "cn-north-2",
+    "cn-north-4",
+    "cn-north-9",
+    "cn-north-11",
+    "cn-north-12",
+    "cn-south-1",
+    "cn-south-2",
+    "cn-south-4",
+    "cn-southwest-2",
+    "cn-southwest-3",
     "eu-west-101",
-    "la-north-2", "la-south-2", "me-east-1", "my-kualalumpur-1", "na-mexico-1",
-    "ru-moscow-1", "sa-brazil-1", "tr-west-1",
-)  # fmt: skip
+    "la-north-2",
+    "la-south-2",
+    "me-east-1",
+    "my-kualalumpur-1",
+    "na-mexico-1",
+    "ru-moscow-1",
+    "sa-brazil-1",
+    "tr-west-1",
+)
 
 _REGION_RE = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
 _HOST_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
@@ -50,8 +73,10 @@ def check_region(value: str, label: str, source: str, checks: Checks) -> str:
         close = suggest(value[:40].lower().replace("_", "-"), KNOWN_REGIONS)
         if close:
             raise UsageError(f"invalid region {value!a} (from {source})", hint=f"did you mean {close}?")
-        raise UsageError(f"invalid region from {source}: {len(value)} characters, not a region id",
-                         hint="a region id looks like cn-north-4")  # fmt: skip
+        raise UsageError(
+            f"invalid region from {source}: {len(value)} characters, not a region id",
+            hint="a region id looks like cn-north-4",
+        )
     if value not in KNOWN_REGIONS:
         close = suggest(value, KNOWN_REGIONS)
         if checks.doubt is not None:

@@ -76,8 +76,7 @@ def explained(
     if not wanted:
         return results
     found = _looked_up(lister, wanted, left_s, debug, note or debug)
-    return [result._replace(failure=found[result.task_id]) if result.task_id in found else result
-            for result in results]  # fmt: skip
+    return [result._replace(failure=found[result.task_id]) if result.task_id in found else result for result in results]
 
 
 def _looked_up(lister: Lister, wanted: set[str], left_s: float | None, debug: Say, note: Say) -> dict[str, Failure]:

@@ -81,8 +81,9 @@ def running_ids(run: Run, target: connect.Target) -> list[str]:
     return [task_id for task_id in listed if TASK_ID_RE.fullmatch(task_id)]
 
 
-def run_clear(run: Run, target: connect.Target, ids: list[str], display: Display, listing: Listing,
-              *, clear_all: bool, yes: bool) -> int:  # fmt: skip
+def run_clear(
+    run: Run, target: connect.Target, ids: list[str], display: Display, listing: Listing, *, clear_all: bool, yes: bool
+) -> int:
     """Delete failed-task records, after a confirmation on a terminal (or --yes). `--clear-all`
     uses the API's delete-all only with no --server or --limit; otherwise each record listed."""
     every = clear_all and listing.server is None and listing.limit is None

@@ -34,8 +34,13 @@ from kpstask.text import one_line
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 # As the terminal narrows: the operation goes, the server moves under its task, then the
 # elapsed time goes; ids and statuses are never cut (see `output.layout`).
-COLUMNS = (Column("TASK"), Column("SERVER", "line", 2), Column("OPERATION", "drop", 1), Column("STATUS", "line", 4),
-           Column("ELAPSED", "drop", 3))  # fmt: skip
+COLUMNS = (
+    Column("TASK"),
+    Column("SERVER", "line", 2),
+    Column("OPERATION", "drop", 1),
+    Column("STATUS", "line", 4),
+    Column("ELAPSED", "drop", 3),
+)
 ASKING = "asking"  # the count of tasks not answered yet
 SHOWN_FAILURES = 10  # why tasks failed, said under the live table at the end (the results have all)
 
@@ -219,8 +224,13 @@ class LiveProgress:
         self._troubles.clear(task.task_id)
         row = self._rows[task.task_id]
         status = self._clean(task.task_status)
-        self._change(row, server=self._clean(task.server_id or "-"), operation=task.operation or "?", status=status,
-                     state=task.state)  # fmt: skip
+        self._change(
+            row,
+            server=self._clean(task.server_id or "-"),
+            operation=task.operation or "?",
+            status=status,
+            state=task.state,
+        )
         if self.compact:
             return
         before = f"{self._clean(event.previous)} → " if event.previous else ""

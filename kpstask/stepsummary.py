@@ -63,9 +63,13 @@ def markdown(command: str, results: Sequence[TaskResult], interrupted: bool, cle
     """A heading, the table (problems first, at most MAX_ROWS), and the totals."""
     totals = summary(results, interrupted)
     shown = sorted(results, key=rank)[:MAX_ROWS]
-    lines = [f"### kpstask {command}: {totals}", "",
-             "| Task | Server | Status | Elapsed | Failure reason |", "| --- | --- | --- | --- | --- |",
-             *(row(result, clean) for result in shown)]  # fmt: skip
+    lines = [
+        f"### kpstask {command}: {totals}",
+        "",
+        "| Task | Server | Status | Elapsed | Failure reason |",
+        "| --- | --- | --- | --- | --- |",
+        *(row(result, clean) for result in shown),
+    ]
     if len(results) > len(shown):
         lines.append(f"\n… and {len(results) - len(shown)} more (succeeded or still running); the log has them all.")
     lines += ["", f"**Totals:** {totals.partition(': ')[2]} ({len(results)} task(s))", ""]
@@ -85,8 +89,15 @@ def append(path: str, text: str) -> None:
         os.close(fd)
 
 
-def write(env: Mapping[str, str], command: str, results: Sequence[TaskResult], *,
-          interrupted: bool, clean: Callable[[str], str], warn: Callable[[str], None]) -> None:  # fmt: skip
+def write(
+    env: Mapping[str, str],
+    command: str,
+    results: Sequence[TaskResult],
+    *,
+    interrupted: bool,
+    clean: Callable[[str], str],
+    warn: Callable[[str], None],
+) -> None:
     """Append the summary when `GITHUB_STEP_SUMMARY` names a file; one warning if it cannot be."""
     path = env.get(ENV)
     if not path or not results:

@@ -203,8 +203,10 @@ class WaitEngine:
         self._unanswered += 1
         if self._unanswered < NEVER_ANSWERED_TRIES:
             return False
-        stop = NetworkError(f"{error.message} ({self._unanswered} tries, never an answer)",
-                            hint=error.hint or "check --region / --endpoint and the network")  # fmt: skip
+        stop = NetworkError(
+            f"{error.message} ({self._unanswered} tries, never an answer)",
+            hint=error.hint or "check --region / --endpoint and the network",
+        )
         for task_id in self._pending:
             self._tracked[task_id].last_error = stop
         self._finish_all(lambda t: self._result(t, cancelled=True, reason=stop))

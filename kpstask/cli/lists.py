@@ -20,7 +20,7 @@ LISTING = Group(
     ),
     lambda run, values, given: Listing(**values),
     "Listing",
-)  # fmt: skip
+)
 
 
 @app.command(epilog=EXIT_CODES_HELP)

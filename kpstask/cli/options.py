@@ -13,130 +13,28 @@ Each group names its `--help` heading; an option may name its own (typer's publi
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable
-from typing import Annotated, Any, NamedTuple, get_args, get_origin
-
-import typer
+from typing import Any, NamedTuple
 
 from kpstask.choices import Display, OutputFormat, Pace, ProgressMode, Timing, WaitOptions
+from kpstask.cli.grouping import (
+    CONNECTION,
+    CREDENTIALS,
+    OTHER,
+    OUTPUT_HEADING,
+    REQUESTS,
+    WAITING_HEADING,
+    Group,
+    flag_of,
+    grouped,
+    option,
+)
 from kpstask.context import Run
 from kpstask.errors import UsageError
 from kpstask.policy import MIN_INTERVAL_S
 from kpstask.settings import SETTINGS, Setting, env_help, file_help
 
-KEYWORD = inspect.Parameter.KEYWORD_ONLY
-
-# `--help` headings. OPTIONS holds a command's own options that name no heading.
-OPTIONS, CONNECTION, CREDENTIALS, REQUESTS, OTHER = "Options", "Connection", "Credentials", "Requests", "Other"
-
-
-class Group(NamedTuple):
-    """Options given to a command as one value: `make(run, values, given)`, where
-    `given` names the options set on the command line (not left at their default).
-    `heading`: where `--help` lists them (unless an option names its own)."""
-
-    params: tuple[inspect.Parameter, ...]
-    make: Callable[[Run, dict[str, Any], list[str]], Any]
-    heading: str = OPTIONS
-
-
-def finite(value: float | None) -> float | None:
-    """`nan` and `inf` pass a float option's range check: refuse them."""
-    if value is not None and not math.isfinite(value):
-        raise typer.BadParameter("not a finite number")
-    return value
-
-
-def option(name: str, kind: Any, default: Any, *decls: str, **settings: Any) -> inspect.Parameter:
-    """One option: `--flag` with its help, as typer reads it off a signature."""
-    settings.setdefault("show_default", default is not None and default is not False)
-    if kind is float:
-        settings.setdefault("callback", finite)
-    annotation = Annotated[kind, typer.Option(*decls, **settings)]
-    return inspect.Parameter(name, KEYWORD, default=default, annotation=annotation)
-
-
-def _option_info(param: inspect.Parameter) -> Any:
-    """The typer.Option of an annotated parameter; None for an argument (or no annotation).
-    (`__metadata__` is what `get_args(Annotated[...])[1:]` reads, at a fifth of the cost.)"""
-    metadata = getattr(param.annotation, "__metadata__", ())
-    return next((meta for meta in metadata if isinstance(meta, typer.models.OptionInfo)), None)
-
-
-def flag_of(param: inspect.Parameter) -> str:
-    """`--request-timeout` for the parameter `request_timeout`."""
-    info = _option_info(param)
-    return str(info.param_decls[0]) if info.param_decls else "--" + param.name.replace("_", "-")
-
-
-def _under(heading: str, param: inspect.Parameter) -> inspect.Parameter:
-    """`param` listed under `heading`, unless it names its own. Set on the declaration itself
-    (an option belongs to one group, so every command agrees): a copy per command cost 0.4 ms
-    of start-up."""
-    info = _option_info(param)
-    if info is not None and not info.rich_help_panel:
-        info.rich_help_panel = heading
-    return param
-
-
-def _laid_out(params: list[inspect.Parameter]) -> list[inspect.Parameter]:
-    """Arguments as declared, then the options by heading (stable, so each heading keeps the
-    order of its declarations): `--help` shows a heading where its first option is. Options
-    become keyword-only, so a command's own option may follow a group's."""
-    pairs = [(param, _option_info(param)) for param in params]
-    arguments = [param for param, info in pairs if info is None]
-    options = sorted(((param, info) for param, info in pairs if info is not None), key=_rank)
-    return arguments + [param.replace(kind=KEYWORD) for param, _ in options]
-
-
-def _rank(option: tuple[inspect.Parameter, Any]) -> int:
-    heading = option[1].rich_help_panel or OPTIONS
-    return HEADINGS.index(heading if heading in HEADINGS else None)
-
-
-def grouped(func: Callable[..., int]) -> Callable[..., int]:
-    """Expand the option groups named in `func`'s annotations; inject the run context."""
-    own = inspect.signature(func, eval_str=True)
-    params: list[inspect.Parameter] = []
-    groups: dict[str, Group] = {}
-    for param in own.parameters.values():
-        group = _group_in(param.annotation)
-        if param.name == "run":
-            continue
-        if group is None:
-            params.append(param)
-        else:
-            groups[param.name] = group
-            params.extend(_under(group.heading, p) for p in group.params)
-    params = [*_laid_out(params), inspect.Parameter("ctx", KEYWORD, annotation=typer.Context)]
-
-    def command(**values: Any) -> int:
-        ctx: typer.Context = values.pop("ctx")
-        run: Run = ctx.obj if isinstance(ctx.obj, Run) else Run()
-        for name, group in groups.items():
-            mine = {param.name: values.pop(param.name) for param in group.params}
-            given = [flag_of(p) for p in group.params if _source(ctx, p.name) not in ("DEFAULT", "DEFAULT_MAP")]
-            values[name] = group.make(run, mine, given)
-        return func(run=run, **values)
-
-    command.__name__, command.__qualname__, command.__doc__ = func.__name__, func.__qualname__, func.__doc__
-    command.__module__ = func.__module__
-    command.__signature__ = own.replace(parameters=params)  # type: ignore[attr-defined]
-    command.__annotations__ = {param.name: param.annotation for param in params}
-    return command
-
-
-def _group_in(annotation: Any) -> Group | None:
-    if get_origin(annotation) is not Annotated:
-        return None
-    return next((meta for meta in get_args(annotation)[1:] if isinstance(meta, Group)), None)
-
-
-def _source(ctx: typer.Context, name: str) -> str:
-    source = ctx.get_parameter_source(name)
-    return source.name if source is not None else "DEFAULT"
-
+__all__ = ["Group", "flag_of", "grouped", "option"]  # the machinery, where commands found it
 
 # -- the connection: one option per settings-table flag -------------------------------
 
@@ -174,22 +72,52 @@ def _setting_options(index: int, setting: Setting) -> list[inspect.Parameter]:
     heading = _heading(index, setting)
     if setting.flag:
         decls = [setting.flag, *([setting.short] if setting.short else [])]
-        options.append(option(setting.name, str | None, None, *decls, metavar=setting.metavar,
-                              help=setting.help + env_help(setting), rich_help_panel=heading,
-                              autocompletion=COMPLETERS.get(setting.name)))  # fmt: skip
+        options.append(
+            option(
+                setting.name,
+                str | None,
+                None,
+                *decls,
+                metavar=setting.metavar,
+                help=setting.help + env_help(setting),
+                rich_help_panel=heading,
+                autocompletion=COMPLETERS.get(setting.name),
+            )
+        )
     if setting.file_flag:
-        options.append(option(f"{setting.name}_file", str | None, None, setting.file_flag, metavar="PATH",
-                              help=file_help(setting), rich_help_panel=heading))  # fmt: skip
+        options.append(
+            option(
+                f"{setting.name}_file",
+                str | None,
+                None,
+                setting.file_flag,
+                metavar="PATH",
+                help=file_help(setting),
+                rich_help_panel=heading,
+            )
+        )
     return options
 
 
 _CONNECTION = (
     *(param for index, setting in enumerate(SETTINGS) for param in _setting_options(index, setting)),
-    option("allow_http", bool, False, "--allow-http", rich_help_panel=CONNECTION,
-           help="Allow plain http:// to a non-loopback host (credentials in clear text)."),
-    option("no_cache", bool, False, "--no-cache", rich_help_panel=CREDENTIALS,
-           help="Neither read nor write the IAM token cache."),
-)  # fmt: skip
+    option(
+        "allow_http",
+        bool,
+        False,
+        "--allow-http",
+        rich_help_panel=CONNECTION,
+        help="Allow plain http:// to a non-loopback host (credentials in clear text).",
+    ),
+    option(
+        "no_cache",
+        bool,
+        False,
+        "--no-cache",
+        rich_help_panel=CREDENTIALS,
+        help="Neither read nor write the IAM token cache.",
+    ),
+)
 
 
 # -- output, requests, waiting --------------------------------------------
@@ -204,22 +132,59 @@ def _display(run: Run, values: dict[str, Any], given: list[str]) -> Display:
 
 OUTPUT = Group(
     (
-        option("output", OutputFormat, OutputFormat.HUMAN, "--output", "-o", case_sensitive=False,
-               help="Result format on stdout."),
-        option("quiet", bool, False, "--quiet", "-q",
-               help="Nothing on stdout, no progress or warning; errors are still said."),
+        option(
+            "output",
+            OutputFormat,
+            OutputFormat.HUMAN,
+            "--output",
+            "-o",
+            case_sensitive=False,
+            help="Result format on stdout.",
+        ),
+        option(
+            "quiet",
+            bool,
+            False,
+            "--quiet",
+            "-q",
+            help="Nothing on stdout, no progress or warning; errors are still said.",
+        ),
         option("no_color", bool, False, "--no-color", help="No colour, even on a terminal. [env: NO_COLOR]"),
     ),
     _display,
-    "Output",
-)  # fmt: skip
+    OUTPUT_HEADING,
+)
 
-_TIMEOUT = option("request_timeout", float, 5.0, "--request-timeout", metavar="SECONDS", min=0.1, max=300.0,
-                  rich_help_panel=REQUESTS, help="Connect and read timeout of each request.")  # fmt: skip
-_RETRIES = option("retries", int, 3, "--retries", metavar="N", min=0, max=10, rich_help_panel=REQUESTS,
-                  help="Retries after a connection error, timeout, 429, 502, 503 or 504.")  # fmt: skip
-_DEBUG = option("debug", bool, False, "--debug", rich_help_panel=OTHER,
-                help="Log each request and response on stderr (secrets masked); tracebacks on bugs.")  # fmt: skip
+_TIMEOUT = option(
+    "request_timeout",
+    float,
+    5.0,
+    "--request-timeout",
+    metavar="SECONDS",
+    min=0.1,
+    max=300.0,
+    rich_help_panel=REQUESTS,
+    help="Connect and read timeout of each request.",
+)
+_RETRIES = option(
+    "retries",
+    int,
+    3,
+    "--retries",
+    metavar="N",
+    min=0,
+    max=10,
+    rich_help_panel=REQUESTS,
+    help="Retries after a connection error, timeout, 429, 502, 503 or 504.",
+)
+_DEBUG = option(
+    "debug",
+    bool,
+    False,
+    "--debug",
+    rich_help_panel=OTHER,
+    help="Log each request and response on stderr (secrets masked); tracebacks on bugs.",
+)
 
 
 class Api(NamedTuple):
@@ -274,33 +239,67 @@ def _waiting(run: Run, values: dict[str, Any], given: list[str]) -> Waiting:
 
 WAITING = Group(
     (
-        option("timeout", str, "30m", "--timeout", metavar="DURATION",
-               help="Overall deadline of a wait: 90, 90s, 5m, 1h; 0 = no limit."),
-        option("interval", str | None, None, "--interval", metavar="DURATION",
-               help="Poll each task at this fixed interval (at least 1s) instead of the adaptive schedule."),
-        option("not_found_grace", str, "30s", "--not-found-grace", metavar="DURATION",
-               help="Keep asking about a task that is not found for this long (it may be new)."),
+        option(
+            "timeout",
+            str,
+            "30m",
+            "--timeout",
+            metavar="DURATION",
+            help="Overall deadline of a wait: 90, 90s, 5m, 1h; 0 = no limit.",
+        ),
+        option(
+            "interval",
+            str | None,
+            None,
+            "--interval",
+            metavar="DURATION",
+            help="Poll each task at this fixed interval (at least 1s) instead of the adaptive schedule.",
+        ),
+        option(
+            "not_found_grace",
+            str,
+            "30s",
+            "--not-found-grace",
+            metavar="DURATION",
+            help="Keep asking about a task that is not found for this long (it may be new).",
+        ),
         option("fail_fast", bool, False, "--fail-fast", help="Stop waiting at the first failed task."),
-        option("progress", ProgressMode, ProgressMode.AUTO, "--progress", case_sensitive=False,
-               help="Progress on stderr: auto = live on a terminal, plain lines elsewhere."),
-        option("heartbeat", str, "60s", "--heartbeat", metavar="DURATION",
-               help="With plain progress, a line this often while nothing changes; 0 = never."),
+        option(
+            "progress",
+            ProgressMode,
+            ProgressMode.AUTO,
+            "--progress",
+            case_sensitive=False,
+            help="Progress on stderr: auto = live on a terminal, plain lines elsewhere.",
+        ),
+        option(
+            "heartbeat",
+            str,
+            "60s",
+            "--heartbeat",
+            metavar="DURATION",
+            help="With plain progress, a line this often while nothing changes; 0 = never.",
+        ),
     ),
     _waiting,
-    "Waiting",
-)  # fmt: skip
+    WAITING_HEADING,
+)
 
 
 PACE = Group(
     (
-        option("max_rate", float, 10.0, "--max-rate", metavar="PER_SECOND", min=0.1, max=1000.0,
-               help="At most this many requests per second, all tasks together."),
+        option(
+            "max_rate",
+            float,
+            10.0,
+            "--max-rate",
+            metavar="PER_SECOND",
+            min=0.1,
+            max=1000.0,
+            help="At most this many requests per second, all tasks together.",
+        ),
         option("concurrency", int, 8, "--concurrency", metavar="N", min=1, max=64, help="Requests in flight at once."),
     ),
     lambda run, values, given: Pace(values["max_rate"], values["concurrency"]),
     REQUESTS,
-)  # fmt: skip
-
-# The order of the headings in `--help`; None stands for any other (a group declared elsewhere).
-HEADINGS: tuple[str | None, ...] = (OPTIONS, CONNECTION, CREDENTIALS, OUTPUT.heading, WAITING.heading, None,
-                                    REQUESTS, OTHER)  # fmt: skip
+)

@@ -21,9 +21,12 @@ TaskIds = Annotated[
 ]
 MaybeTaskIds = Annotated[
     list[str] | None,
-    typer.Argument(metavar="[TASK_ID...]", show_default=False,
-                   help="Task ids, as returned by the KPS APIs; - reads them from stdin."),
-]  # fmt: skip
+    typer.Argument(
+        metavar="[TASK_ID...]",
+        show_default=False,
+        help="Task ids, as returned by the KPS APIs; - reads them from stdin.",
+    ),
+]
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -86,8 +89,17 @@ def wait_command(
     return _query(run, task_ids or [], api, output, pace=pace, waiting=waiting, all_running=all_running, stream=True)
 
 
-def _query(run: Run, ids: list[str], api: Api, output: Display, *, pace: Pace, waiting: Waiting | None,
-           all_running: bool = False, stream: bool = False) -> int:  # fmt: skip
+def _query(
+    run: Run,
+    ids: list[str],
+    api: Api,
+    output: Display,
+    *,
+    pace: Pace,
+    waiting: Waiting | None,
+    all_running: bool = False,
+    stream: bool = False,
+) -> int:
     """`get` and `wait` alike: check everything, then ask (and, with `waiting`, wait). `wait`
     streams its JSON and TSV lines as tasks finish; `get --wait` keeps `get`'s order."""
     from kpstask import connect, tasks

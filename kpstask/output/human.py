@@ -44,8 +44,13 @@ def make_console(file: IO[str], plain: bool) -> Console:
     never wrapped at 80 columns. Markup and emoji codes are off: data is never interpreted."""
     from rich.console import Console
 
-    options: dict[str, Any] = {"file": file, "highlight": False, "no_color": plain or None, "emoji": False,
-                               "markup": False}  # fmt: skip
+    options: dict[str, Any] = {
+        "file": file,
+        "highlight": False,
+        "no_color": plain or None,
+        "emoji": False,
+        "markup": False,
+    }
     if plain:
         options["color_system"] = None
     console = Console(**options)
@@ -58,9 +63,16 @@ def buffer_console(probe: Console, buffer: IO[str]) -> Console:
     """A console drawing into `buffer` what `probe` would draw on its file."""
     from rich.console import Console
 
-    return Console(file=buffer, width=probe.width, color_system=probe.color_system,  # type: ignore[arg-type]
-                   force_terminal=probe.is_terminal, no_color=probe.no_color, highlight=False, emoji=False,
-                   markup=False)  # fmt: skip
+    return Console(
+        file=buffer,
+        width=probe.width,
+        color_system=probe.color_system,  # type: ignore[arg-type]
+        force_terminal=probe.is_terminal,
+        no_color=probe.no_color,
+        highlight=False,
+        emoji=False,
+        markup=False,
+    )
 
 
 class Grid(NamedTuple):
@@ -89,8 +101,9 @@ def padded(text: str, width: int) -> str:
     return text.ljust(width) if text.isascii() else text + " " * (width - text_width(text))
 
 
-def plain_line(cells: Sequence[str], widths: Sequence[int], styles: Sequence[str] = (),
-               codes: Codes | None = None) -> str:  # fmt: skip
+def plain_line(
+    cells: Sequence[str], widths: Sequence[int], styles: Sequence[str] = (), codes: Codes | None = None
+) -> str:
     """One line of a table; no trailing spaces. Escape codes wrap the text, not the padding."""
     if codes is None or not any(styles):
         return SEPARATOR.join(map(padded, cells, widths)).rstrip(" ")
@@ -104,8 +117,12 @@ def plain_line(cells: Sequence[str], widths: Sequence[int], styles: Sequence[str
 Line = TypeVar("Line")
 
 
-def table_rows(grid: Grid, width: int | None, line: Callable[[Sequence[str], Sequence[int], Sequence[str]], Line],
-               text: Callable[[str], Line]) -> Iterator[Line]:  # fmt: skip
+def table_rows(
+    grid: Grid,
+    width: int | None,
+    line: Callable[[Sequence[str], Sequence[int], Sequence[str]], Line],
+    text: Callable[[str], Line],
+) -> Iterator[Line]:
     """Header, rule, rows (and the lines of columns moved under their row) fitted to `width`;
     `line` draws a row of cells (texts, widths, styles), `text` a line of its own."""
     fit = plan(grid.columns, grid.natural(), width)
@@ -129,8 +146,9 @@ def table_lines(grid: Grid, width: int | None = None, codes: Codes | None = None
     return table_rows(grid, width, lambda cells, widths, styles: plain_line(cells, widths, styles, codes), str)
 
 
-def table_chunks(grid: Grid, width: int | None = None, codes: Codes | None = None,
-                 rows: int = CHUNK_ROWS) -> Iterator[str]:  # fmt: skip
+def table_chunks(
+    grid: Grid, width: int | None = None, codes: Codes | None = None, rows: int = CHUNK_ROWS
+) -> Iterator[str]:
     """The table, `rows` lines at a time: no one string of the whole table."""
     lines = table_lines(grid, width, codes)
     while chunk := list(islice(lines, rows)):
@@ -230,8 +248,13 @@ TASK = Column("TASK")
 RESULT_COLUMNS = (TASK, Column("SERVER", "line", 3), Column("STATUS", "line", 5), Column("MEANING", "drop", 1))
 ELAPSED = Column("ELAPSED", "drop", 4)
 REASON = Column("REASON", "line", 0, wraps=True)
-LISTED_COLUMNS = (TASK, Column("SERVER", "line", 4), Column("KEY PAIR", "drop", 1), Column("OPERATION", "drop", 3),
-                  Column("STARTED (UTC)", "drop", 5))  # fmt: skip
+LISTED_COLUMNS = (
+    TASK,
+    Column("SERVER", "line", 4),
+    Column("KEY PAIR", "drop", 1),
+    Column("OPERATION", "drop", 3),
+    Column("STARTED (UTC)", "drop", 5),
+)
 LISTED_ERROR = Column("ERROR", "line", 2, wraps=True)
 
 
@@ -280,8 +303,13 @@ def listed_cells(task: ListedTask, failed: bool, clean: Clean) -> tuple[str, ...
     """Task, server name and id, key pair, operation, started (and the error)."""
     name, server_id = task.text("server_name"), task.text("server_id")
     server = " ".join(part for part in (name, f"({server_id})" if server_id else "") if part)
-    cells = [task.task_id, server, task.text("keypair_name"), task.operation or task.text("operate_type"),
-             task.started or task.text("task_time")]  # fmt: skip
+    cells = [
+        task.task_id,
+        server,
+        task.text("keypair_name"),
+        task.operation or task.text("operate_type"),
+        task.started or task.text("task_time"),
+    ]
     if failed:
         cells.append(f"{task.text('task_error_code')}: {task.text('task_error_msg')}".strip(": "))
     return tuple(map(clean, cells))

@@ -69,8 +69,14 @@ def own_lines(column: Column, text: str, width: int | None) -> Iterator[str]:
     if not column.wraps or width is None or len(head) + len(text) <= width:
         yield head + text
         return
-    yield from textwrap.wrap(text, width, initial_indent=head, subsequent_indent=" " * len(head),
-                             break_long_words=False, break_on_hyphens=False)  # fmt: skip
+    yield from textwrap.wrap(
+        text,
+        width,
+        initial_indent=head,
+        subsequent_indent=" " * len(head),
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def rule(layout: Plan) -> str:

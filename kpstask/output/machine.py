@@ -111,8 +111,14 @@ class TsvRenderer(_Lines):
             self._cells(result.task_id, task.server_id or "", task.task_status, task.state.value)
 
     def listed(self, task: ListedTask, failed: bool) -> None:
-        cells = [task.task_id, task.text("server_name"), task.text("server_id"), task.text("keypair_name"),
-                 task.operation or "", task.started or ""]  # fmt: skip
+        cells = [
+            task.task_id,
+            task.text("server_name"),
+            task.text("server_id"),
+            task.text("keypair_name"),
+            task.operation or "",
+            task.started or "",
+        ]
         if failed:
             cells += [task.text("task_error_code"), task.text("task_error_msg")]
         self._cells(*cells)

@@ -124,9 +124,15 @@ class Gate:
         token = "MIIsim" + uuid.uuid4().hex + uuid.uuid4().hex
         now = self.wall()
         self.issued[token] = now + self.scenario.token_ttl_s
-        body = {"token": {"expires_at": _iso(now + self.scenario.token_ttl_s), "issued_at": _iso(now),
-                          "methods": ["password"], "project": {"id": project},
-                          "user": {"name": name, "domain": {"name": domain}}}}  # fmt: skip
+        body = {
+            "token": {
+                "expires_at": _iso(now + self.scenario.token_ttl_s),
+                "issued_at": _iso(now),
+                "methods": ["password"],
+                "project": {"id": project},
+                "user": {"name": name, "domain": {"name": domain}},
+            }
+        }
         return Reply(201, json.dumps(body).encode(), headers=(("X-Subject-Token", token),))
 
     def expire_tokens(self) -> int:

@@ -275,15 +275,19 @@ class Scenario:
             faults=[Fault.parse(f, f"faults[{i}]") for i, f in enumerate(faults)],
             seed=typed(spec, "seed", int, top, None),
             auth=spec.get("auth", "token"),
-            access_keys=[checks.strings(k, f"access_keys[{i}]", {"access_key", "secret_key"}, {"security_token"})
-                         for i, k in enumerate(typed(spec, "access_keys", list, top, []))],
-            users=[checks.strings(u, f"users[{i}]", {"name", "domain", "password"}, set())
-                   for i, u in enumerate(typed(spec, "users", list, top, []))],
+            access_keys=[
+                checks.strings(k, f"access_keys[{i}]", {"access_key", "secret_key"}, {"security_token"})
+                for i, k in enumerate(typed(spec, "access_keys", list, top, []))
+            ],
+            users=[
+                checks.strings(u, f"users[{i}]", {"name", "domain", "password"}, set())
+                for i, u in enumerate(typed(spec, "users", list, top, []))
+            ],
             token_ttl_s=checks.number(spec, "token_ttl_s", top, 86400.0, MAX_DURATION_S) or 0.0,
             clock=clock,
             keyless=KeylessSpec.parse(spec.get("keyless", {})),
             quota=checks.quota(spec, top),
-        )  # fmt: skip
+        )
         ids = [task.task_id for task in scenario.tasks]
         if len(set(ids)) != len(ids):
             raise fail("tasks", "task ids must be unique")

@@ -206,23 +206,25 @@ class Simulator:
             match = TASK_PATH.match(path)
             if method != "GET" or match is None:
                 return gateway_reply(404, API_NOT_FOUND), 0.0
-            project_id, task_id = match.groups()
-            task = self._find(task_id) if project_id == self.scenario.project_id else None
-            delay, reply = self._apply_faults(self.scenario.faults, number, task)
-            if task is not None:
-                task.start(self.clock())  # a first query starts a `first_query` clock
-                task_number = task.requests
-                task.requests += 1
-                if reply is None:
-                    more, reply = self._apply_faults(task.faults, task_number, task)
-                    delay += more
+            return self._task(match.group(1), match.group(2), number)
+
+    def _task(self, project_id: str, task_id: str, number: int) -> tuple[Reply, float]:
+        """`GET /v3/{project_id}/tasks/{task_id}`: the global faults, the task's own, or its status."""
+        task = self._find(task_id) if project_id == self.scenario.project_id else None
+        delay, reply = self._apply_faults(self.scenario.faults, number, task)
+        if task is not None:
+            task.start(self.clock())  # a first query starts a `first_query` clock
+            task_number = task.requests
+            task.requests += 1
             if reply is None:
-                if task is None:
-                    reply = json_reply(400, TASK_NOT_FOUND)
-                else:
-                    reply = json_reply(200, {"task_id": task.task_id, "task_status": task.status_at(self.clock()),
-                                             "server_id": task.server_id})  # fmt: skip
+                more, reply = self._apply_faults(task.faults, task_number, task)
+                delay += more
+        if reply is not None:
             return reply, delay
+        if task is None:
+            return json_reply(400, TASK_NOT_FOUND), delay
+        status = {"task_id": task.task_id, "task_status": task.status_at(self.clock()), "server_id": task.server_id}
+        return json_reply(200, status), delay
 
     def _over_quota(self, path: str) -> Reply | None:
         """The gateway's throttling: past `quota` API requests in the last second (all clients
