@@ -2,50 +2,36 @@
 `kpstask --version` answers before the command framework does (a few milliseconds
 instead of ~40); everything else goes to `kpstask.cli`."""
 
-# The first statements take Ctrl-C, SIGTERM and SIGHUP over, so no import of kpstask's can be
-# interrupted half way (a traceback and exit 1). Hence no `from __future__` import here (the
+# Ctrl-C, SIGTERM and SIGHUP are held before anything of kpstask's but the package's `__init__`
+# loads (run as the console script, that holds them already), so no import of kpstask's can be
+# interrupted half way (Python's traceback). Hence no `from __future__` import here (the
 # annotations need none), and `_signal`: built into the interpreter, already loaded, no file.
 import _signal  # type: ignore[import-not-found]  # signal.py itself, without its enum import
 
-_EARLY: list[int] = []  # signals that came before `main` put its handlers in place
+from kpstask import EARLY_SIGNALS, hold_signal, hold_signals
 
-
-def _remember(signum: int, frame: object) -> None:
-    _EARLY.append(signum)  # raised as soon as `main` can handle it
-
-
-for _signum in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP):
-    if _signal.getsignal(_signum) is not _signal.SIG_IGN:  # `nohup`, or a background job: left ignored
-        _signal.signal(_signum, _remember)
+hold_signals()
 
 import sys  # noqa: E402 - after the handlers, on purpose
 
-from kpstask.interrupts import Terminated  # noqa: E402 - no imports of its own
+from kpstask.interrupts import Terminated, interrupted, unraisable  # noqa: E402 - imports only _signal
 
 INTERRUPTED, HUNG_UP, TERMINATED = 130, 129, 143
 WORDS = {INTERRUPTED: "interrupted", HUNG_UP: "hung up (SIGHUP)", TERMINATED: "terminated (SIGTERM)"}
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise Terminated(signum)  # nothing imported here: a module may be half imported when it lands
-
-
-def _raise(signum: int) -> None:
-    if signum == _signal.SIGINT:
-        raise KeyboardInterrupt
-    raise Terminated(signum)
 
 
 def main() -> None:
     try:
         # CI runners stop a step with SIGTERM, a closed terminal sends SIGHUP: both end like
         # Ctrl-C (display restored, what is known printed), with 143 and 129.
-        handlers = {_signal.SIGINT: _signal.default_int_handler, _signal.SIGTERM: _terminated}
-        for signum, handler in (handlers | {_signal.SIGHUP: _terminated}).items():
-            if _signal.getsignal(signum) is _remember:
-                _signal.signal(signum, handler)
-        if _EARLY:
-            _raise(_EARLY[0])
+        for signum in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP):
+            if _signal.getsignal(signum) is hold_signal:
+                _signal.signal(signum, interrupted)
+        sys.unraisablehook = unraisable  # an interrupt a finalizer would swallow is taken again
+        if _start_up_interrupted():
+            EARLY_SIGNALS.append(_signal.SIGINT)
+        if EARLY_SIGNALS:  # the first one, raised now: nothing of the command has begun
+            interrupted(EARLY_SIGNALS[0], None)
         code: str | int | None = _main()
     except KeyboardInterrupt as exc:  # before the command's own handling took over
         code = exc.signum + 128 if isinstance(exc, Terminated) else INTERRUPTED
@@ -54,6 +40,14 @@ def main() -> None:
     except SystemExit as exc:
         code = exc.code
     _leave(code)
+
+
+def _start_up_interrupted() -> bool:
+    """A Ctrl-C the interpreter caught during its own start-up and went on after: it prints
+    the KeyboardInterrupt under "Failed checking if argv[0] is an import path entry" and runs
+    the script all the same, which would then wait as if never interrupted."""
+    caught = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+    return isinstance(caught, KeyboardInterrupt) and not isinstance(caught, Terminated)
 
 
 def _leave(code: str | int | None) -> None:

@@ -96,11 +96,22 @@ def optional(resolver: Resolver, name: str) -> tuple[str, str] | None:
     return None if found is None else (resolver.read(found), found.source)
 
 
+# What requests imports during a request, not at its own import: `netrc` (and `shlex`), for the
+# credentials a ~/.netrc may hold for the host, at each request of a session that reads the
+# environment (it does: for the proxies). Imported with the transport, on the main thread before
+# any worker starts, so that no worker ever takes the import lock (issue 20 item 18: a worker
+# waited for ever on a lock an interrupted import on the main thread had kept).
+# tests/test_ctrl_c_window.py finds these by recording what a worker's first requests import.
+REQUEST_TIME_IMPORTS = ("netrc",)
+
+
 def transport(
     run: Run, base: str, timing: Timing, pool: int = 10, on_retry: Say | None = None, *, direct: bool = False
 ) -> Transport:
     from kpstask.transport import Backoff, Transport
 
+    for name in REQUEST_TIME_IMPORTS:
+        __import__(name)
     return Transport(
         base,
         timeout_s=timing.timeout_s,
