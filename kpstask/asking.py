@@ -1,14 +1,15 @@
 """`get` with many ids: each task asked once, several at a time under the one rate cap,
 the answers handed on in the order the ids were given. The first request goes alone;
 after a refusal of the credentials no new request starts (the gateway locks a key
-after repeated failures)."""
+after repeated failures). Every answer is kept as it comes (`Asker.answers`), so that an
+interrupted `get` can still print those that came before their turn."""
 
 from __future__ import annotations
 
 import copy
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kpstask.choices import Pace
 from kpstask.errors import KpsError
@@ -22,6 +23,14 @@ if TYPE_CHECKING:
 
 Ask = Callable[[str], Task]
 Say = Callable[[str], None]
+
+
+class Watch(Protocol):
+    """What a display hears from the Asker: each answer as it comes, and time passing."""
+
+    def answered(self, result: TaskResult) -> None: ...
+
+    def tick(self) -> None: ...
 
 
 class PerTask:
@@ -40,10 +49,14 @@ class PerTask:
 
         transport = copy.copy(self.client.transport)
         transport.limiter = self.limiter
-        warn = self.warn
-        if warn is not None:
-            transport.on_retry = lambda line: warn(f"task {task_id}: {line}")
+        if self.warn is not None:
+            transport.on_retry = lambda line: self._said(task_id, line)
         return KpsClient(transport, self.client.project_id, self.client.auth).get_task(task_id)
+
+    def _said(self, task_id: str, line: str) -> None:
+        warn = self.warn  # read at each retry: None once the Asker is done (a request abandoned)
+        if warn is not None:
+            warn(f"task {task_id}: {line}")
 
 
 def per_task(client: KpsClient, warn: Say | None) -> PerTask:
@@ -74,6 +87,7 @@ class Asker:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
         runner: Runner | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self._ask = ask
         self._pace = pace
@@ -83,9 +97,13 @@ class Asker:
         self.limiter = RateLimiter(pace.max_rate)
         if isinstance(ask, PerTask):  # its transport's retries keep to the cap, and cut the rate on a 429
             ask.limiter = self.limiter
+        self._watch = watch
         self._stopped = False  # the credentials were refused
+        self.answers: dict[str, TaskResult] = {}  # every answer in, by id, in or out of turn
+        self.sent = 0  # requests started (those not in `answers` are in flight or abandoned)
 
     def __call__(self, ids: list[str]) -> Iterator[TaskResult]:
+        self.answers, self.sent = {}, 0
         if len(ids) <= 1 or self._pace.concurrency == 1:
             yield from self._one_by_one(ids)
             return
@@ -94,6 +112,8 @@ class Asker:
             yield from self._together(runner, ids)
         finally:
             runner.close()
+            if isinstance(self._ask, PerTask):  # requests still in flight were abandoned: their retries unsaid
+                self._ask.warn = None
 
     def _slot(self) -> None:
         now = self._clock()
@@ -103,28 +123,34 @@ class Asker:
 
     def _heard(self, result: TaskResult) -> TaskResult:
         self.limiter.feedback(result.error or result.task, self._clock())
+        self.answers[result.task_id] = result
+        if self._watch is not None:
+            self._watch.answered(result)
         return result
 
     def _one_by_one(self, ids: list[str]) -> Iterator[TaskResult]:
         for task_id in ids:
             self._slot()
+            self.sent += 1
             result = self._heard(ask_once(self._ask, task_id))
             yield result
             if refused(result):
                 return
 
     def _together(self, runner: Runner, ids: list[str]) -> Iterator[TaskResult]:
-        done: dict[str, TaskResult] = {}
-        sent = shown = 0
+        done: dict[str, TaskResult] = {}  # answers that came before their turn
+        shown = 0
         while shown < len(ids):
+            if self._watch is not None:
+                self._watch.tick()
             # The first answer comes alone: credentials refused then cost one request, not eight.
             width = self._pace.concurrency if shown or done else 1
-            if not self._stopped and sent < len(ids) and runner.in_flight < width:
+            if not self._stopped and self.sent < len(ids) and runner.in_flight < width:
                 self._slot()
                 self._collect(runner, done, 0)  # answers that came while waiting for the slot
                 if not self._stopped:
-                    runner.submit(ids[sent])
-                    sent += 1
+                    runner.submit(ids[self.sent])
+                    self.sent += 1
             elif runner.in_flight:
                 self._collect(runner, done, 0.05)
             elif ids[shown] not in done:

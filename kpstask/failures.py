@@ -11,8 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kpstask.errors import KpsError
-from kpstask.listwatch import MAX_LISTED, PAGE_SIZE, Lister
-from kpstask.models import Failure, State, TaskResult
+from kpstask.models import MAX_LISTED, PAGE_SIZE, Failure, Lister, State, TaskResult
 
 MAX_REASON = 1000  # characters of a message kept: a reason, not a document
 Say = Callable[[str], None]

@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING
 from kpstask import connect
 from kpstask.choices import Display, Listing, OutputFormat
 from kpstask.errors import ApiError, AuthError, ExitCode, KpsError, UsageError, worst
-from kpstask.listwatch import MAX_LISTED, PAGE_SIZE
-from kpstask.models import TASK_ID_RE, ListedTask
+from kpstask.models import MAX_LISTED, PAGE_SIZE, TASK_ID_RE, ListedTask
+from kpstask.output import for_display
 from kpstask.policy import Action, for_get
-from kpstask.tasks import out_for
 from kpstask.text import one_line
 
 if TYPE_CHECKING:
@@ -58,7 +57,7 @@ def on_server(tasks: list[ListedTask], server: str | None, limit: int | None) ->
 def run_list(run: Run, target: connect.Target, kind: str, display: Display, listing: Listing) -> int:
     """`kpstask running` and `kpstask failed`: the list, in the chosen format; an empty list is fine."""
     server, limit = listing.server, listing.limit
-    out = out_for(run, display)  # first: `-q` holds from here on
+    out = for_display(run, display)  # first: `-q` holds from here on
     with connect.client(run, target) as client:
         tasks = fetch_listed(run, client, kind, None if server else limit, listing.page_size)
     tasks = on_server(tasks, server, limit)
@@ -87,7 +86,7 @@ def run_clear(
     """Delete failed-task records, after a confirmation on a terminal (or --yes). `--clear-all`
     uses the API's delete-all only with no --server or --limit; otherwise each record listed."""
     every = clear_all and listing.server is None and listing.limit is None
-    out = out_for(run, display)  # first: `-q` holds from here on
+    out = for_display(run, display)  # first: `-q` holds from here on
     with connect.client(run, target) as client:
         if clear_all:
             listed = fetch_listed(run, client, "failed", None, LIST_PAGE_LIMIT)

@@ -15,23 +15,19 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from kpstask.errors import AuthError, KpsError
-from kpstask.models import State, Task, classify
+from kpstask.models import MAX_LISTED, PAGE_SIZE, Lister, State, Task, classify
 from kpstask.policy import LIST_ROUND, POLL, Interval
 
 LIST_JOB = "\x00running-tasks"  # a runner job name no task id can be
 LIST_FROM = 5  # a wait on this many tasks or more watches the list
-PAGE_SIZE = 1000  # the API's largest page
-MAX_LISTED = 100_000  # as for `kpstask running`: a list past this is a server paging wrong
 FAILURES_TO_GIVE_UP = 3
 # The list's rounds may take at most this share of --max-rate: the GETs that confirm what
 # the list says must still go out. A longer list gets its rounds further apart.
 LIST_SHARE = 0.5
 # While tasks are polled on their own, the list is measured again (its first page only) after
 # 30 s, then 60, 120 ... at most 5 minutes apart: projects' lists grow and shrink.
-REMEASURE = Interval(base_s=30.0, growth=2.0, cap_s=300.0)
+REMEASURE = Interval.exponential(30.0, cap_s=300.0, retries=0, jitter=(1.0, 1.0))
 MIDDLE = 0.5  # the cost model uses the schedules without their random spread
-
-Lister = Callable[[int, int], tuple[int | None, list[dict[str, Any]]]]  # (limit, offset) -> (total, items)
 
 
 class ListWatch:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import Enum
 from typing import Any, NamedTuple
 
 from kpstask.errors import ExitCode, KpsError, UsageError
 
 TASK_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The project-wide lists (running-tasks, failed-tasks): pages of at most PAGE_SIZE, asked with
+# limit/offset. A list that goes on past MAX_LISTED is a server that does not page correctly.
+PAGE_SIZE = 1000  # the API's largest page
+MAX_LISTED = 100_000
+Lister = Callable[[int, int], tuple[int | None, list[dict[str, Any]]]]  # (limit, offset) -> (total, items)
 
 
 class State(str, Enum):

@@ -22,15 +22,21 @@ class Action(str, Enum):
     RETRY_WHILE_NEW = "ask again within the not-found grace"  # a task just created may not be visible yet
 
 
+# The answers worth asking again, one table for the transport's retries and the outcome table
+# below (botocore's retryable answers): throttling (429) and the server errors that pass (500,
+# 502, 503, 504). Another 5xx — 501 Not Implemented, 505 — says the request will never work.
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
 class ErrorKind(str, Enum):
     REFUSED = "credentials refused"
     NOT_FOUND = "not found"
-    TRANSIENT = "transient"  # network trouble, throttling, 5xx, a malformed answer
+    TRANSIENT = "transient"  # network trouble, a TRANSIENT_STATUSES answer, a malformed answer
     OTHER = "other"  # another 4xx, a bad request
 
 
-# What `get` and `wait` do with each kind of error. `get` leaves transient trouble
-# to the transport's retries, so by the time it sees one the retries are spent.
+# What `get` and `wait` do with each kind of error. `get` leaves transient trouble to the
+# transport's retries (the same TRANSIENT_STATUSES), so by the time it sees one they are spent.
 OUTCOMES: dict[ErrorKind, tuple[Action, Action]] = {
     #                     get              wait
     ErrorKind.REFUSED: (Action.STOP_ALL, Action.STOP_ALL),
@@ -49,7 +55,7 @@ def error_kind(error: KpsError) -> ErrorKind:
         return ErrorKind.TRANSIENT
     if isinstance(error, ApiError):
         status = error.http_status
-        if status is None or status == 429 or status >= 500 or 200 <= status < 300:
+        if status is None or status in TRANSIENT_STATUSES or 200 <= status < 300:  # 2xx: malformed
             return ErrorKind.TRANSIENT
     return ErrorKind.OTHER
 
@@ -66,27 +72,39 @@ def for_wait(error: KpsError) -> Action:
 
 
 class Interval(NamedTuple):
-    """Seconds to wait, from a step: a retry number (exponential) or an age in seconds
-    (proportional to the age past `after_s`). Bounded to [floor, cap], then spread by a
-    random factor in `jitter`."""
+    """Seconds to wait at a step — a retry number, or an age in seconds — in the shapes of
+    hcloud's backoff functions: `exponential` (base * factor**step) or `proportional`
+    (factor * (age - after)). Bounded to [floor, cap], then spread by a random factor in
+    `jitter`, and bounded again."""
 
-    base_s: float = 1.0  # exponential: the first delay; proportional: seconds per second of age
-    growth: float = 2.0  # exponential: the factor per step; 0: proportional to the step
+    proportional_to_age: bool
+    base_s: float  # exponential: the first delay
+    factor: float  # exponential: the growth per step; proportional: seconds per second of age
     floor_s: float = 0.0
     cap_s: float = math.inf
     jitter: tuple[float, float] = (1.0, 1.0)
     retries: int = 0  # how many times a request is tried again (for the transport)
-    after_s: float = 0.0  # proportional: the age at which growth starts
+    after_s: float = 0.0  # proportional: the age at which it starts to grow
 
     @classmethod
-    def exponential(cls, base_s: float = 0.5, cap_s: float = 8.0, retries: int = 3) -> Interval:
-        """The transport's retries: 0.5 s doubling to 8 s, the second half random."""
-        return cls(base_s, 2.0, 0.0, cap_s, (0.5, 1.0), retries)
+    def exponential(
+        cls, base_s: float = 0.5, cap_s: float = 8.0, retries: int = 3, *, jitter: tuple[float, float] = (0.5, 1.0)
+    ) -> Interval:
+        """Doubling from `base_s` up to `cap_s`; by default the transport's retries: 0.5 s
+        doubling to 8 s, the second half random."""
+        return cls(False, base_s, 2.0, 0.0, cap_s, jitter, retries)
+
+    @classmethod
+    def proportional(
+        cls, per_s: float, *, floor_s: float, cap_s: float, after_s: float = 0.0, jitter: tuple[float, float]
+    ) -> Interval:
+        """`per_s` seconds per second of age past `after_s`, within [floor_s, cap_s]."""
+        return cls(True, 0.0, per_s, floor_s, cap_s, jitter, 0, after_s)
 
     def __call__(self, step: float, rand: Callable[[], float]) -> float:
-        raw = self.base_s * (step - self.after_s) if self.growth == 0 else self.base_s * self.growth**step
+        grown = self.factor * (step - self.after_s) if self.proportional_to_age else self.base_s * self.factor**step
         low, high = self.jitter
-        spread = min(self.cap_s, max(self.floor_s, raw)) * (low + (high - low) * rand())
+        spread = min(self.cap_s, max(self.floor_s, grown)) * (low + (high - low) * rand())
         return min(self.cap_s, max(self.floor_s, spread))
 
 
@@ -96,9 +114,9 @@ class Interval(NamedTuple):
 # do not fall into step. A task that finishes in 30 s, a bind or a reset, is seen about
 # 3.3 s late for 6 requests, a 1-minute one 7 s late, a 10-minute reset 7.7 s late for 44
 # (bench/poll_schedule.py).
-POLL = Interval(base_s=0.4, growth=0.0, floor_s=6.5, cap_s=15.8, jitter=(0.9, 1.1), after_s=13.75)
+POLL = Interval.proportional(0.4, after_s=13.75, floor_s=6.5, cap_s=15.8, jitter=(0.9, 1.1))
 MIN_INTERVAL_S = 1.0  # never poll one task faster than this (--interval's floor)
-TROUBLE = Interval(base_s=1.0, growth=2.0, floor_s=0.0, cap_s=30.0)
+TROUBLE = Interval.exponential(1.0, cap_s=30.0, retries=0, jitter=(1.0, 1.0))  # 1, 2, 4 ... 30 s
 # A round of the running list serves every task at once for a request per 1000 of them,
 # so rounds come every second while the wait is young, then 15 % of its age, at most 4 s apart.
-LIST_ROUND = Interval(base_s=0.15, growth=0.0, floor_s=1.0, cap_s=4.0, jitter=(0.9, 1.1))
+LIST_ROUND = Interval.proportional(0.15, floor_s=1.0, cap_s=4.0, jitter=(0.9, 1.1))

@@ -4,6 +4,7 @@ the results through the output boundary. `get --wait` is `wait`."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from kpstask.models import TaskResult, ids_from_text, validate_task_id
 from kpstask.output import Renderer, hush, renderer
 
 if TYPE_CHECKING:
+    from kpstask.asking import Asker, Watch
     from kpstask.client import KpsClient
     from kpstask.context import Run
     from kpstask.events import Event
@@ -53,35 +55,117 @@ def read_ids(run: Run, values: Sequence[str], stdin_taken: bool) -> list[str]:
 
 def run_get(run: Run, target: connect.Target, ids: list[str], display: Display, pace: Pace) -> int:
     """One request per task, several at a time; results in the order given, JSON and TSV
-    lines streaming as answers come (from a failed task on, they wait for its reason)."""
+    lines streaming as answers come (from a failed task on, they wait for its reason).
+    Ctrl-C, SIGTERM or SIGHUP prints what is known (`_interrupted`)."""
+    from kpstask.getprogress import counting
+
+    got = Got(ids)
+    with counting(run, display, len(ids)) as line:
+        out = out_for(run, display)  # first: `-q` holds from here on
+        try:
+            _ask_all(run, target, got, out=out, line=line, display=display, pace=pace)
+        except KeyboardInterrupt as stop:
+            line.clear(echoed=True)
+            reasons = wants_reasons(run, display, waiting=False)
+            return _interrupted(run, got, out, interrupt_code(stop), reasons=reasons)
+    out.close()
+    _summarize(run, "get", got.results, interrupted=False)
+    return worst(result.exit_code for result in got.results)
+
+
+@dataclass
+class Got:
+    """What a `get` knows so far: the results handled, in the order given (a prefix of
+    `ids`), how many of them are on stdout, and the Asker, which holds answers that came
+    before their turn."""
+
+    ids: list[str]
+    results: list[TaskResult] = field(default_factory=list)
+    written: int = 0
+    asker: Asker | None = None
+
+    def write(self, out: Renderer, result: TaskResult) -> None:
+        self.written += 1  # before: a line cut short by Ctrl-C is not written twice (as `wait`'s)
+        out.task(result)
+
+    def known(self) -> list[TaskResult]:
+        """A result per id: those handled, then the answers in, then no answer (not asked)."""
+        answers = self.asker.answers if self.asker is not None else {}
+        rest = self.ids[len(self.results) :]
+        return self.results + [answers.get(task_id) or TaskResult(task_id) for task_id in rest]
+
+
+def _ask_all(
+    run: Run, target: connect.Target, got: Got, *, out: Renderer, line: Watch, display: Display, pace: Pace
+) -> None:
+    """Every task asked once; each line out as soon as those before it are (`run_get`)."""
     from kpstask.asking import Asker, per_task, refused
 
-    out = out_for(run, display)  # first: `-q` holds from here on
-    results: list[TaskResult] = []
     held: int | None = None  # where results started to wait for the failure reasons
     reasons = wants_reasons(run, display, waiting=False)
     # Each transport-level retry is said, with its task (a hung request can cost 20 s), except with -q.
     with connect.client(run, target, pool=pace.concurrency) as client:
-        for result in Asker(per_task(client, None if run.quiet else run.warn), pace)(ids):
-            if result.error is not None:
-                run.say("error", f"task {result.task_id}: {result.error}")
-            results.append(result)
-            _check_answer(run, result)
+        got.asker = Asker(per_task(client, None if run.quiet else run.warn), pace, watch=line)
+        for result in got.asker(got.ids):
+            got.results.append(result)
+            _heard(run, result)
             if held is None and reasons and unexplained([result]):
-                held = len(results) - 1
+                held = len(got.results) - 1
             if held is None:
-                out.task(result)
-        first = next((result for result in results if refused(result)), None)
+                got.write(out, result)
+        first = next((result for result in got.results if refused(result)), None)
         if held is not None:
             if first is None:
-                results = explained(results, partial(client.once().list_page, "failed"), run.debug)
-            for result in results[held:]:
-                out.task(result)
+                got.results = explained(got.results, partial(client.once().list_page, "failed"), run.debug)
+            for result in got.results[held:]:
+                got.write(out, result)
     if first is not None:
-        results += _skip(run, ids[len(results) :], first.task_id, out)
-    out.close()
-    _summarize(run, "get", results, interrupted=False)
-    return worst(result.exit_code for result in results)
+        for result in _skip(run, got.ids[len(got.results) :], first.task_id):
+            got.results.append(result)
+            got.write(out, result)
+
+
+def _heard(run: Run, result: TaskResult) -> None:
+    """What an answer says on stderr: its error, or that it names another task."""
+    if result.error is not None:
+        run.say("error", f"task {result.task_id}: {result.error}")
+    _check_answer(run, result)
+
+
+def _interrupted(run: Run, got: Got, out: Renderer, code: ExitCode, *, reasons: bool) -> int:
+    """Ctrl-C, SIGTERM or SIGHUP during a `get`: no new request; every answer in, in the order
+    given (those that came before their turn too), each other task with no answer (JSON
+    `"state":"unknown"`, as `wait` prints a task it never heard of); failure reasons are not
+    looked up. Nothing at all when no answer came. A second interrupt stops the printing,
+    never with a traceback; the exit code is the first one's."""
+    if got.asker is None or not got.asker.answers:
+        return code
+    try:
+        results = got.known()
+        for result in results[len(got.results) :]:
+            if result.task is not None or result.error is not None:
+                _heard(run, result)
+        _say_interrupted(run, results, got.asker.sent, reasons=reasons)
+        for result in results[got.written :]:
+            got.write(out, result)
+        out.close()
+        _summarize(run, "get", results, interrupted=True)
+    except KeyboardInterrupt:
+        pass
+    return code
+
+
+def _say_interrupted(run: Run, results: list[TaskResult], sent: int, *, reasons: bool) -> None:
+    """`interrupted: 80 of 300 tasks answered; 212 not asked, 8 with no answer yet`."""
+    answered = sum(result.task is not None or result.error is not None for result in results)
+    if len(results) > 1:
+        waiting = max(0, sent - answered)  # asked, the answer abandoned
+        rest = f"{len(results) - answered - waiting} not asked"
+        if waiting:
+            rest += f", {waiting} with no answer yet"
+        run.say("info", f"interrupted: {answered} of {len(results)} tasks answered; {rest}")
+    if reasons and unexplained(results):
+        run.say("info", "interrupted: the failed tasks' reasons were not looked up")
 
 
 def wants_reasons(run: Run, display: Display, *, waiting: bool) -> bool:
@@ -105,15 +189,12 @@ def _check_answer(run: Run, result: TaskResult) -> None:
         run.warn(f"task {result.task_id}: the answer is about task {other}; shown as {result.task_id}")
 
 
-def _skip(run: Run, rest: list[str], refused: str, out: Renderer) -> list[TaskResult]:
-    """The tasks not asked about after a refusal, each with its line."""
+def _skip(run: Run, rest: list[str], refused: str) -> list[TaskResult]:
+    """The tasks not asked about after a refusal."""
     if rest:
         run.warn(f"{len(rest)} remaining task(s) not queried: credentials refused")
     skipped = AuthError(f"not queried: the credentials were refused for task {refused}")
-    results = [TaskResult(task_id, error=skipped) for task_id in rest]
-    for result in results:
-        out.task(result)
-    return results
+    return [TaskResult(task_id, error=skipped) for task_id in rest]
 
 
 def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display, *,

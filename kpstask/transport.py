@@ -17,7 +17,7 @@ from kpstask import __version__
 from kpstask.answers import Answer, check_headers, error_for
 from kpstask.endpoints import is_loopback
 from kpstask.errors import KpsError, NetworkError, unreachable
-from kpstask.policy import Interval
+from kpstask.policy import TRANSIENT_STATUSES, Interval
 from kpstask.text import one_line
 
 if TYPE_CHECKING:  # a Protocol costs a millisecond to define at start-up; only mypy needs it
@@ -37,7 +37,6 @@ Backoff = Interval  # the transport's retries are one more use of the one interv
 
 MAX_BODY_BYTES = 1024 * 1024
 BUDGET_FACTOR = 3  # a request ends within this many --request-timeouts, however the server trickles
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # Header names whose values are secrets, in any request or response.
 SECRET_HEADERS = frozenset(
     {"x-auth-token", "authorization", "x-security-token", "x-subject-token", "x-metadata-token", "cookie", "set-cookie"}
@@ -126,8 +125,9 @@ class Transport:
         auth: Credential | None = None,
         query: list[tuple[str, object]] | None = None,
     ) -> Answer:
-        """Send with retries on connection errors, timeouts, 429, 502, 503 and 504;
-        credentials are applied (signed) afresh on every attempt."""
+        """Send with retries on connection errors, timeouts and the answers of
+        policy.TRANSIENT_STATUSES (429, 500, 502, 503, 504); credentials are applied (signed)
+        afresh on every attempt."""
         attempts = self.retry.retries + 1
         for attempt in range(attempts):
             try:
@@ -189,7 +189,7 @@ class Transport:
                 failure.hint = self.unreached_hint
             raise _Retryable(failure) from None
         self._debug_exchange(method=method, url=url, headers=headers, answer=answer, started=started, exc=None)
-        if answer.status in RETRY_STATUSES:
+        if answer.status in TRANSIENT_STATUSES:
             error = error_for(answer, self.host)
             raise _Retryable(error, error.retry_after_s)
         return answer

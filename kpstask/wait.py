@@ -19,8 +19,8 @@ from typing import Any
 from kpstask.choices import WaitOptions
 from kpstask.errors import AuthError, KpsError, NetworkError, NotFoundError, interrupt_code
 from kpstask.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble, Tick, WaitInterrupted
-from kpstask.listwatch import LIST_FROM, LIST_JOB, Lister, ListWatch, list_wins, listed_task, refusals
-from kpstask.models import State, Task, TaskResult
+from kpstask.listwatch import LIST_FROM, LIST_JOB, ListWatch, list_wins, listed_task, refusals
+from kpstask.models import Lister, State, Task, TaskResult
 from kpstask.policy import MIN_INTERVAL_S, POLL, TROUBLE, Action, for_wait
 from kpstask.rate import RateLimiter, is_throttle
 from kpstask.runners import Outcome, Runner

@@ -48,7 +48,7 @@ def test_task_status_sets_exit_code(kps: responses.RequestsMock, status: str, co
         (404, {"error_code": "KPS.0404", "error_msg": "not found"}, 5, "not found"),
         (400, {"error_code": "KPS.0001", "error_msg": "taskId is illegal"}, 5, "taskId is illegal"),
         (400, {"error_code": "KPS.0002", "error_msg": "parameter error"}, 6, "parameter error"),
-        (500, {"error_code": "KPS.0003", "error_msg": "dependency unavailable"}, 6, "server error"),
+        (501, {"error_code": "KPS.0003", "error_msg": "dependency unavailable"}, 6, "server error"),
         (418, {}, 6, "request refused"),
     ],
 )  # fmt: skip

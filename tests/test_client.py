@@ -70,7 +70,16 @@ def test_retries_run_out(kps: responses.RequestsMock) -> None:
     assert info.value.http_status == 429
 
 
-@pytest.mark.parametrize("status", [500, 400, 401, 403, 404])
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_the_transient_statuses_are_retried(kps: responses.RequestsMock, status: int) -> None:
+    """One table (policy.TRANSIENT_STATUSES) for the transport and the wait: a 500 is retried too."""
+    kps.get(task_url("t1"), status=status, json={"error_code": "KPS.0003", "error_msg": "busy"})
+    with pytest.raises(ApiError):
+        make_client([], retries=2).get_task("t1")
+    assert len(kps.calls) == 3
+
+
+@pytest.mark.parametrize("status", [501, 505, 400, 401, 403, 404])
 def test_other_statuses_are_not_retried(kps: responses.RequestsMock, status: int) -> None:
     kps.get(task_url("t1"), status=status, json={"error_code": "X.1", "error_msg": "no"})
     with pytest.raises((ApiError, AuthError, NotFoundError)):
@@ -136,3 +145,13 @@ def test_retry_after_values(value: str | None, expected: float | None) -> None:
 def test_retry_after_http_date() -> None:
     assert retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412490.0) == 0.0
+
+
+@pytest.mark.parametrize(("status", "transient"), [(429, True), (500, True), (503, True), (501, False), (400, False)])
+def test_one_table_of_transient_answers(status: int, transient: bool) -> None:
+    """What the transport retries is what a wait asks again: the same table."""
+    from kpstask.policy import TRANSIENT_STATUSES, Action, for_wait
+
+    assert (status in TRANSIENT_STATUSES) is transient
+    error = ApiError("x", http_status=status)
+    assert (for_wait(error) is Action.RETRY) is transient

@@ -78,11 +78,11 @@ def config_show(
     wins. Names only, never values. It sends nothing, so there is no request to log.
     """
     from kpstask import connect
-    from kpstask.tasks import out_for
+    from kpstask.output import for_display
 
     run.quiet = run.quiet or quiet  # not even a warning: `kpstask config show -q && deploy`
     rows, problems = connect.report(run, api.flags)
-    out = out_for(run, Display(output, quiet=quiet))
+    out = for_display(run, Display(output, quiet=quiet))
     for label, value, source in rows:
         out.setting(label, value, source)
     for problem in problems:

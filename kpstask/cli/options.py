@@ -175,7 +175,7 @@ _RETRIES = option(
     min=0,
     max=10,
     rich_help_panel=REQUESTS,
-    help="Retries after a connection error, timeout, 429, 502, 503 or 504.",
+    help="Retries after a connection error, timeout, 429, 500, 502, 503 or 504.",
 )
 _DEBUG = option(
     "debug",

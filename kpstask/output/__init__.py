@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Protocol
 
-from kpstask.choices import OutputFormat
+from kpstask.choices import Display, OutputFormat
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -80,6 +80,11 @@ def hush(run: Run, quiet: bool) -> None:
     the same with or without `-q`. Called before a command says anything."""
     if quiet:
         run.quiet = True
+
+
+def for_display(run: Run, display: Display) -> Renderer:
+    """The renderer a command's `Output` options ask for."""
+    return renderer(run, display.output, quiet=display.quiet, no_color=display.no_color)
 
 
 def renderer(run: Run, output: OutputFormat, *, quiet: bool = False, no_color: bool = False) -> Renderer:
