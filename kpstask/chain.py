@@ -222,10 +222,11 @@ def _password(
     run = resolver.run
     cache, cache_row = token_cache(resolver)
     rows = [("iam endpoint", url, source), cache_row]
+    # Imported here, on the main thread: `login` runs at the first request, in a poll worker,
+    # and a worker must never import (Ctrl-C on the main thread could leave an import lock taken).
+    from kpstask.iam import IamLogin, cache_file
 
     def login() -> TokenLogin:
-        from kpstask.iam import IamLogin, cache_file
-
         user, domain, password = values["user_name"], values["domain"], values["password"]
         return IamLogin(
             transport=transport(run, url, timing),

@@ -100,6 +100,8 @@ class AkSkAuth(Credential):
         project_id: str,
         now: Callable[[], datetime] | None = None,
     ) -> None:
+        from kpstask import signer  # noqa: F401 - here, on the main thread: never first in a poll worker
+
         self._values = values
         self.parts = parts
         self.project_id = project_id
@@ -154,6 +156,8 @@ class KeysAuth(Credential):
         extra_rows: list[Row],
         now: Callable[[], datetime] | None = None,
     ) -> None:
+        from kpstask import signer  # noqa: F401 - here, on the main thread: never first in a poll worker
+
         self.kind = kind
         self.renewing = renewing
         self.parts = parts

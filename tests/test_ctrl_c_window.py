@@ -282,16 +282,8 @@ main()
     "credentials",
     [
         pytest.param({"KPSTASK_TOKEN": CANARY}, id="token"),
-        pytest.param(
-            {"KPSTASK_ACCESS_KEY": AK, "KPSTASK_SECRET_KEY": SK},
-            id="aksk",
-            marks=pytest.mark.xfail(reason="credentials.signed imports kpstask.signer in the worker", strict=True),
-        ),
-        pytest.param(
-            {"KPSTASK_USERNAME": USER, "KPSTASK_DOMAIN": DOMAIN, "KPSTASK_PASSWORD": PASSWORD},
-            id="password",
-            marks=pytest.mark.xfail(reason="chain._password's login imports kpstask.iam in the worker", strict=True),
-        ),
+        pytest.param({"KPSTASK_ACCESS_KEY": AK, "KPSTASK_SECRET_KEY": SK}, id="aksk"),
+        pytest.param({"KPSTASK_USERNAME": USER, "KPSTASK_DOMAIN": DOMAIN, "KPSTASK_PASSWORD": PASSWORD}, id="password"),
     ],
 )
 def test_a_poll_worker_imports_nothing(sim: Simulator, credentials: dict[str, str]) -> None:

@@ -62,9 +62,11 @@ def __getattr__(name: str) -> Any:
 
 def main() -> None:
     """Console-script entry point (after `kpstask.entry` has set up the signals)."""
-    # An interrupt landing inside a library's finalizer would print "Exception ignored in ..."
-    # with a traceback; nothing there is the user's to act on.
-    sys.unraisablehook = lambda info: None
+    # An interrupt landing inside a library's finalizer is delivered again a moment later; any
+    # other "Exception ignored in ..." is not the user's to act on (see kpstask.interrupts).
+    from kpstask.interrupts import unraisable
+
+    sys.unraisablehook = unraisable
     if "_KPSTASK_COMPLETE" in os.environ:
         load(_completing())()
     else:
