@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from kpstask.client import KpsClient
     from kpstask.context import Run
     from kpstask.events import Event
-    from kpstask.listwatch import Lister
+    from kpstask.models import Lister
     from kpstask.progress import Progress
     from kpstask.resultstream import ResultStream
 
