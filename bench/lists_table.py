@@ -46,8 +46,17 @@ class Sample(NamedTuple):
 
 
 def scenario(n: int) -> Scenario:
-    tasks = [{"id": f"t{i}", "operation": "reset", "outcome": "never", "server_id": f"c9aa197b-a6b6-4c33-{i:012d}",
-              "server_name": f"ecs-fleet-{i}", "keypair_name": f"kp-{i % 17}"} for i in range(n)]  # fmt: skip
+    tasks = [
+        {
+            "id": f"t{i}",
+            "operation": "reset",
+            "outcome": "never",
+            "server_id": f"c9aa197b-a6b6-4c33-{i:012d}",
+            "server_name": f"ecs-fleet-{i}",
+            "keypair_name": f"kp-{i % 17}",
+        }
+        for i in range(n)
+    ]
     return Scenario.parse({"auth": "any", "tasks": tasks})
 
 
@@ -91,9 +100,14 @@ def run_size(n: int, rounds: int) -> dict[str, list[Sample]]:
     made = time.perf_counter()
     with Simulator(scenario(n)) as sim:
         print(f"N={n}: simulator up in {time.perf_counter() - made:.2f} s", file=sys.stderr)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
-               "KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": sim.scenario.project_id,
-               "KPSTASK_TOKEN": sim.scenario.token, "TERM": "xterm-256color"}  # fmt: skip
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "KPSTASK_ENDPOINT": sim.url,
+            "KPSTASK_PROJECT_ID": sim.scenario.project_id,
+            "KPSTASK_TOKEN": sim.scenario.token,
+            "TERM": "xterm-256color",
+        }
         samples: dict[str, list[Sample]] = {name: [] for name in VARIANTS}
         names = list(VARIANTS)
         measure([str(KPSTASK), "running", "-o", "json"], env, False)  # warm the caches once
@@ -124,8 +138,10 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     print(f"kpstask running, {args.rounds} rounds per size, variants alternated; medians, peak RSS the max")
-    print(f"{'N':>7} {'variant':<17} {'wall ms':>9} {'CPU ms':>8} {'RSS MiB':>8} {'lines':>7}  {'wall/json':>7} "
-          f"{'RSS/json':>7}")  # fmt: skip
+    print(
+        f"{'N':>7} {'variant':<17} {'wall ms':>9} {'CPU ms':>8} {'RSS MiB':>8} {'lines':>7}  {'wall/json':>7} "
+        f"{'RSS/json':>7}"
+    )
     for n in sizes:
         report(n, run_size(n, args.rounds))
     return 0

@@ -34,8 +34,15 @@ def scenario(rng: random.Random) -> tuple[Scenario, dict[str, str]]:
         operation = rng.choice(["reset", "replace", "bind", "unbind"])
         outcome = "failed" if rng.random() < 0.2 else "success"
         task_id = f"soak-{i:03d}"
-        tasks.append({"id": task_id, "operation": operation, "outcome": outcome,
-                      "ready_s": rng.uniform(0.5, 3), "running_s": rng.uniform(5, 40)})  # fmt: skip
+        tasks.append(
+            {
+                "id": task_id,
+                "operation": operation,
+                "outcome": outcome,
+                "ready_s": rng.uniform(0.5, 3),
+                "running_s": rng.uniform(5, 40),
+            }
+        )
         expected[task_id] = f"{'SUCCESS' if outcome == 'success' else 'FAILED'}_{operation.upper()}"
     # Four faults checked in turn, each hitting p of what reaches it: 1 - (1 - p)^4 = 20 %.
     p = 1 - (1 - FAULT_SHARE) ** 0.25
@@ -61,11 +68,20 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
 def main() -> int:
     plan, expected = scenario(random.Random(1))
     with Simulator(plan) as sim:
-        env = {"KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": plan.project_id, "KPSTASK_TOKEN": plan.token,
-               "PATH": "/usr/bin:/bin"}  # fmt: skip
+        env = {
+            "KPSTASK_ENDPOINT": sim.url,
+            "KPSTASK_PROJECT_ID": plan.project_id,
+            "KPSTASK_TOKEN": plan.token,
+            "PATH": "/usr/bin:/bin",
+        }
         started = time.monotonic()
-        proc = subprocess.run([str(KPSTASK), "wait", *expected, "-o", "json", "--progress", "plain",
-                               "--timeout", "10m"], env=env, capture_output=True, text=True, check=False)  # fmt: skip
+        proc = subprocess.run(
+            [str(KPSTASK), "wait", *expected, "-o", "json", "--progress", "plain", "--timeout", "10m"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         took = time.monotonic() - started
         api = [(status, t) for _, path, status, t in sim.requests if path.startswith("/v3/")]
         faulted = sim.faults_served
@@ -76,8 +92,10 @@ def main() -> int:
     window = max_in_window(arrivals)
     warnings = proc.stderr.count(" warning: ")
     print(f"tasks: {TASKS}; wall time {took:.1f}s; exit code {proc.returncode}")
-    print(f"requests: {len(api)} ({len(api) / TASKS:.1f} per task), {faulted} faulted "
-          f"({100 * faulted / max(len(api), 1):.1f} %), {warnings} warning lines")  # fmt: skip
+    print(
+        f"requests: {len(api)} ({len(api) / TASKS:.1f} per task), {faulted} faulted "
+        f"({100 * faulted / max(len(api), 1):.1f} %), {warnings} warning lines"
+    )
     print(
         f"request rate: mean {len(api) / (max(arrivals) - min(arrivals)):.2f}/s, "
         f"max {window} in any 1 s window (cap {CAP:g}/s)"

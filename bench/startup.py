@@ -60,8 +60,9 @@ def kpstask_python() -> Path:
     python = KPSTASK_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(KPSTASK_VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(HERE.parent)],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(HERE.parent)], check=True
+    )
     subprocess.run([str(python), "-m", "pip", "install", "-q", str(HERE.parent)], check=True)
     return python
 
@@ -98,12 +99,24 @@ def main() -> int:
     scenario = Scenario.parse({"auth": "any", "tasks": [{"id": TASK, "status": "SUCCESS_RESET"}]})
     with Simulator(scenario) as sim:
         # kpstask and the SDK do the same work: the same AK/SK, each request signed (SDK-HMAC-SHA256).
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "EP": sim.url, "PID": scenario.project_id,
-               "TOKEN": scenario.token, "AK": ACCESS_KEY, "SK": SECRET_KEY, "KPSTASK_ENDPOINT": sim.url,
-               "KPSTASK_PROJECT_ID": scenario.project_id, "KPSTASK_ACCESS_KEY": ACCESS_KEY,
-               "KPSTASK_SECRET_KEY": SECRET_KEY}  # fmt: skip
-        complete = {**env, "_KPSTASK_COMPLETE": "complete_bash", "COMP_WORDS": "kpstask get --region cn-n",
-                    "COMP_CWORD": "3"}  # fmt: skip
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "EP": sim.url,
+            "PID": scenario.project_id,
+            "TOKEN": scenario.token,
+            "AK": ACCESS_KEY,
+            "SK": SECRET_KEY,
+            "KPSTASK_ENDPOINT": sim.url,
+            "KPSTASK_PROJECT_ID": scenario.project_id,
+            "KPSTASK_ACCESS_KEY": ACCESS_KEY,
+            "KPSTASK_SECRET_KEY": SECRET_KEY,
+        }
+        complete = {
+            **env,
+            "_KPSTASK_COMPLETE": "complete_bash",
+            "COMP_WORDS": "kpstask get --region cn-n",
+            "COMP_CWORD": "3",
+        }
         variants: dict[str, tuple[list[str], dict[str, str]]] = {
             "python -c pass": ([str(python), "-c", "pass"], env),
             "bare requests script": ([str(python), "-c", REQUESTS_SCRIPT, TASK], env),

@@ -197,8 +197,9 @@ def _skip(run: Run, rest: list[str], refused: str) -> list[TaskResult]:
     return [TaskResult(task_id, error=skipped) for task_id in rest]
 
 
-def run_wait(run: Run, target: connect.Target, ids: list[str], display: Display, *,
-             options: WaitOptions, stream: bool = False) -> int:  # fmt: skip
+def run_wait(
+    run: Run, target: connect.Target, ids: list[str], display: Display, *, options: WaitOptions, stream: bool = False
+) -> int:
     """Poll until every task is terminal or the deadline. With `stream` (`wait -o json|tsv`)
     each task's line goes to stdout when it is final; otherwise the results at the end."""
     from kpstask.events import WaitInterrupted
@@ -287,8 +288,9 @@ def _explained(
         return results, interrupt_code(stop)
 
 
-def make_progress(run: Run, mode: ProgressMode, task_ids: Sequence[str], *, no_color: bool,
-                  heartbeat_s: float) -> Progress:  # fmt: skip
+def make_progress(
+    run: Run, mode: ProgressMode, task_ids: Sequence[str], *, no_color: bool, heartbeat_s: float
+) -> Progress:
     """`auto` is live on a terminal and plain anywhere else."""
     from kpstask.progress import NoProgress, PlainProgress
 

@@ -41,8 +41,12 @@ def test_task_status_sets_exit_code(kps: responses.RequestsMock, status: str, co
 @pytest.mark.parametrize(
     ("http_status", "body", "code", "words"),
     [
-        (401, {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information"}, 4,
-         "credentials refused"),
+        (
+            401,
+            {"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information"},
+            4,
+            "credentials refused",
+        ),
         (401, {"error_code": "APIGW.0307", "error_msg": "The token must be updated."}, 4, "another region"),
         (403, {"error_code": "KPS.9003", "error_msg": "no permission"}, 4, "no permission"),
         (404, {"error_code": "KPS.0404", "error_msg": "not found"}, 5, "not found"),
@@ -51,7 +55,7 @@ def test_task_status_sets_exit_code(kps: responses.RequestsMock, status: str, co
         (501, {"error_code": "KPS.0003", "error_msg": "dependency unavailable"}, 6, "server error"),
         (418, {}, 6, "request refused"),
     ],
-)  # fmt: skip
+)
 def test_error_status_sets_exit_code(
     kps: responses.RequestsMock, http_status: int, body: dict[str, str], code: int, words: str
 ) -> None:

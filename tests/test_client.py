@@ -26,8 +26,12 @@ OK = {"task_id": "t1", "task_status": "RUNNING_RESET", "server_id": SERVER}
 
 def test_429_honours_retry_after(kps: responses.RequestsMock) -> None:
     waits: list[float] = []
-    kps.get(task_url("t1"), status=429, json={"error_code": "APIGW.0308", "error_msg": "throttled"},
-            headers={"Retry-After": "7"})  # fmt: skip
+    kps.get(
+        task_url("t1"),
+        status=429,
+        json={"error_code": "APIGW.0308", "error_msg": "throttled"},
+        headers={"Retry-After": "7"},
+    )
     kps.get(task_url("t1"), json=OK)
     task = make_client(waits).get_task("t1")
     assert task.task_status == "RUNNING_RESET"

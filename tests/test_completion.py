@@ -51,8 +51,9 @@ def complete(shell: str, line: str) -> list[str]:
     elif shell == "zsh":
         env = clean_env(_KPSTASK_COMPLETE="complete_zsh", _TYPER_COMPLETE_ARGS=line)
     else:
-        env = clean_env(_KPSTASK_COMPLETE="complete_fish", _TYPER_COMPLETE_FISH_ACTION="get-args",
-                        _TYPER_COMPLETE_ARGS=line)  # fmt: skip
+        env = clean_env(
+            _KPSTASK_COMPLETE="complete_fish", _TYPER_COMPLETE_FISH_ACTION="get-args", _TYPER_COMPLETE_ARGS=line
+        )
     proc = subprocess.run([str(KPSTASK)], env=env, capture_output=True, text=True, timeout=30, check=True)
     return proc.stdout.splitlines()
 
@@ -83,8 +84,14 @@ RUN_MAIN = "import sys\nfrom kpstask.entry import main\ntry:\n    main()\nexcept
 
 
 def loaded_modules(script: str, args: list[str], **env: str) -> str:
-    proc = subprocess.run([sys.executable, "-c", script, *args], env=clean_env(**env), capture_output=True,
-                          text=True, timeout=30, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     return proc.stderr.splitlines()[-1]
 
 
@@ -115,8 +122,9 @@ def test_bash_script_in_bash() -> None:
         "_kpstask_completion kpstask\n"
         'printf "%s\\n" "${COMPREPLY[@]}"\n'
     )
-    out = subprocess.run(["bash", "--norc", "-c", script], env=clean_env(), capture_output=True, text=True,
-                         timeout=30, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["bash", "--norc", "-c", script], env=clean_env(), capture_output=True, text=True, timeout=30, check=True
+    ).stdout
     assert "cn-north-4" in out.split()
 
 
@@ -129,22 +137,30 @@ def test_zsh_script_in_zsh() -> None:
         'words=(kpstask get -o ""); CURRENT=4\n'
         "_kpstask_completion\n"
     )
-    out = subprocess.run(["zsh", "-f", "-c", script], env=clean_env(), capture_output=True, text=True, timeout=30,
-                         check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["zsh", "-f", "-c", script], env=clean_env(), capture_output=True, text=True, timeout=30, check=True
+    ).stdout
     assert '"json"' in out
 
 
 @pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed (.ci/run installs it where it can)")
 def test_fish_script_in_fish() -> None:
     script = f'source {ROOT / "completions" / "kpstask.fish"}; complete -C "kpstask get --region cn-north-"'
-    out = subprocess.run(["fish", "--no-config", "-c", script], env=clean_env(), capture_output=True, text=True,
-                         timeout=30, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["fish", "--no-config", "-c", script], env=clean_env(), capture_output=True, text=True, timeout=30, check=True
+    ).stdout
     assert "cn-north-4" in out.split()
 
 
 def test_install_completion_still_works(tmp_path: Path) -> None:
-    proc = subprocess.run([str(KPSTASK), "--install-completion", "bash"], env=clean_env(HOME=str(tmp_path)),
-                          capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [str(KPSTASK), "--install-completion", "bash"],
+        env=clean_env(HOME=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / ".bash_completions" / "kpstask.sh").exists()
 

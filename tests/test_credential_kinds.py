@@ -106,7 +106,7 @@ def test_temporary_credentials_send_the_security_token(sim: Simulator) -> None:
         ({"KPSTASK_ACCESS_KEY": AK}, "an access key is given (environment variable KPSTASK_ACCESS_KEY) but not its"),
         ({"HUAWEICLOUD_SDK_SK": SK}, "a secret key is given (environment variable HUAWEICLOUD_SDK_SK) but not its"),
     ],
-)  # fmt: skip
+)
 def test_half_a_key_pair_is_a_usage_error(sim: Simulator, env: dict[str, str | None], words: str) -> None:
     result = cli(sim, "get", "t1", env=env)
     assert result.exit_code == 2
@@ -340,8 +340,15 @@ def test_token_command_refuses_a_terminal(sim: Simulator) -> None:
 
     leader, follower = pty.openpty()
     env = {**os.environ, **{k: v for k, v in with_iam(sim).items() if v}, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT}
-    proc = subprocess.run([str(Path(sys.executable).with_name("kpstask")), "token"], stdout=follower,
-                          stderr=subprocess.PIPE, env=env, text=True, timeout=30, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("kpstask")), "token"],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     os.close(follower)
     os.close(leader)
     assert proc.returncode == 2
@@ -371,8 +378,12 @@ def test_a_password_flag_beats_a_profile_key_pair(sim: Simulator, tmp_path: Path
 
 def test_variables_of_different_families_combine(sim: Simulator) -> None:
     assert cli(sim, "get", "t1", env={"KPSTASK_ACCESS_KEY": AK, "HUAWEICLOUD_SDK_SK": SK}).exit_code == 0
-    mixed = {"HW_USER_NAME": "alice", "HW_DOMAIN_NAME": "acme", "KPSTASK_PASSWORD": PASSWORD,
-             "HUAWEICLOUD_SDK_IAM_ENDPOINT": sim.url}  # fmt: skip
+    mixed = {
+        "HW_USER_NAME": "alice",
+        "HW_DOMAIN_NAME": "acme",
+        "KPSTASK_PASSWORD": PASSWORD,
+        "HUAWEICLOUD_SDK_IAM_ENDPOINT": sim.url,
+    }
     assert cli(sim, "get", "t1", env=mixed).exit_code == 0  # type: ignore[arg-type]
 
 
@@ -384,8 +395,9 @@ def test_a_stray_half_credential_does_not_block_a_whole_one(sim: Simulator) -> N
 def test_a_token_that_expires_during_a_long_wait_is_renewed(sim: Simulator) -> None:
     sim.scenario.token_ttl_s = 1.5
     sim.add_task({"id": "slow", "operation": "reset", "ready_s": 0, "running_s": 4})
-    result = cli(sim, "wait", "slow", "--interval", "1", "-o", "json", "--progress", "none", "--no-cache",
-                 env=with_iam(sim))  # fmt: skip
+    result = cli(
+        sim, "wait", "slow", "--interval", "1", "-o", "json", "--progress", "none", "--no-cache", env=with_iam(sim)
+    )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["task_status"] == "SUCCESS_RESET"
     assert iam_posts(sim) >= 2
@@ -393,8 +405,14 @@ def test_a_token_that_expires_during_a_long_wait_is_renewed(sim: Simulator) -> N
 
 def test_environment_region_beats_profile_endpoint(sim: Simulator) -> None:
     write_config('[default]\nendpoint = "https://proxy.example.com"\n')
-    result = cli(sim, "config", "show", "-o", "json", env={"KPSTASK_ENDPOINT": None, "KPSTASK_REGION": "cn-north-4",
-                                                            "KPSTASK_TOKEN": CANARY})  # fmt: skip
+    result = cli(
+        sim,
+        "config",
+        "show",
+        "-o",
+        "json",
+        env={"KPSTASK_ENDPOINT": None, "KPSTASK_REGION": "cn-north-4", "KPSTASK_TOKEN": CANARY},
+    )
     rows = {row["setting"]: row for row in map(json.loads, result.stdout.splitlines())}
     assert rows["endpoint"]["value"] == "https://kms.cn-north-4.myhuaweicloud.com"
     assert rows["region"]["source"] == "environment variable KPSTASK_REGION"
@@ -409,8 +427,9 @@ def test_environment_region_beats_profile_endpoint(sim: Simulator) -> None:
         (None, {}, ["--profile", "default"], "no config file"),
     ],
 )
-def test_strict_config(sim: Simulator, config: str | None, env: dict[str, str | None], args: list[str],
-                       words: str) -> None:  # fmt: skip
+def test_strict_config(
+    sim: Simulator, config: str | None, env: dict[str, str | None], args: list[str], words: str
+) -> None:
     if config is not None:
         write_config(config)
     result = cli(sim, "get", "t1", *args, env={"KPSTASK_TOKEN": CANARY, **env})

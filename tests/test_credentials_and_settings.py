@@ -72,8 +72,15 @@ def test_no_token_names_every_way_in_a_short_list(ok: responses.RequestsMock) ->
     )
     ways = [line.split()[1] for line in hints[1:-1]]
     assert ways == ["token", "AK/SK", "password", "OIDC", "ECS"], hints
-    for source in ("--token-file", "KPSTASK_TOKEN", "KPSTASK_ACCESS_KEY", "KPSTASK_USERNAME", "--idp-id",
-                   "id-token: write", "config show --help"):  # fmt: skip
+    for source in (
+        "--token-file",
+        "KPSTASK_TOKEN",
+        "KPSTASK_ACCESS_KEY",
+        "KPSTASK_USERNAME",
+        "--idp-id",
+        "id-token: write",
+        "config show --help",
+    ):
         assert source in result.stderr
     assert len(result.stderr) < 900 and max(map(len, hints)) <= 80
     assert len(ok.calls) == 0
@@ -231,10 +238,19 @@ def test_plain_http_elsewhere_needs_allow_http(kps: responses.RequestsMock) -> N
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://x.example.com", "kms.example.com", "https://", "https://u:p@x.example.com", "https://x.example.com?a=1",
-     "https://x.example.com:99999", "http://[::1", "https://exa mple.com", "https://" + "a" * 300 + ".com",
-     "https://-bad.example.com"],
-)  # fmt: skip
+    [
+        "ftp://x.example.com",
+        "kms.example.com",
+        "https://",
+        "https://u:p@x.example.com",
+        "https://x.example.com?a=1",
+        "https://x.example.com:99999",
+        "http://[::1",
+        "https://exa mple.com",
+        "https://" + "a" * 300 + ".com",
+        "https://-bad.example.com",
+    ],
+)
 def test_bad_endpoint_is_usage_error(url: str) -> None:
     result = run("get", "t1", "--endpoint", url)
     assert result.exit_code == 2

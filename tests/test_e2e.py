@@ -149,8 +149,14 @@ def test_no_token_over_the_wire(sim: Simulator) -> None:
 
 
 def test_python_dash_m(sim: Simulator) -> None:
-    proc = subprocess.run([sys.executable, "-m", "kpstask", "get", "ok", "-o", "tsv"], env=child_env(sim),
-                          capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "kpstask", "get", "ok", "-o", "tsv"],
+        env=child_env(sim),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert proc.returncode == 0
     assert proc.stdout == "ok\tserver-ok\tSUCCESS_RESET\tsucceeded\n"
 
@@ -161,15 +167,21 @@ def test_closed_stdout_is_quiet(sim: Simulator) -> None:
     for task_id in ids:
         sim.add_task({"id": task_id, "status": "SUCCESS_RESET", "server_id": "s" * 60})
     script = f'"{KPSTASK}" get {" ".join(ids)} -o json | head -c 1 >/dev/null; echo "${{PIPESTATUS[0]}}" >&2'
-    proc = subprocess.run(["bash", "-c", script], env=child_env(sim), capture_output=True, text=True, timeout=60,
-                          check=False)  # fmt: skip
+    proc = subprocess.run(
+        ["bash", "-c", script], env=child_env(sim), capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.stderr.splitlines() == ["141"], proc.stderr
 
 
 def test_ctrl_c_while_a_request_hangs(sim: Simulator) -> None:
     sim.set_faults([{"type": "hang"}], task_id="ok")
-    proc = subprocess.Popen([str(KPSTASK), "get", "ok", "--request-timeout", "60"], env=child_env(sim),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(KPSTASK), "get", "ok", "--request-timeout", "60"],
+        env=child_env(sim),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 20
     while not any(entry[2] == "hang" for entry in sim.requests):
         assert time.monotonic() < deadline, "the request never arrived"
@@ -182,8 +194,9 @@ def test_ctrl_c_while_a_request_hangs(sim: Simulator) -> None:
 
 
 def test_simulate_command_prints_ready_and_stops_on_sigterm(tmp_path: Path) -> None:
-    proc = subprocess.Popen([str(KPSTASK), "simulate", "--port", "0", "-q"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(KPSTASK), "simulate", "--port", "0", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     lines = []
     while not lines or lines[-1] != "# ready\n":
@@ -193,8 +206,14 @@ def test_simulate_command_prints_ready_and_stops_on_sigterm(tmp_path: Path) -> N
     env_lines = dict(shlex.split(line)[1].split("=", 1) for line in lines if line.startswith("export "))
     assert env_lines["KPSTASK_ENDPOINT"].startswith("http://127.0.0.1:")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPSTASK_")} | env_lines
-    got = subprocess.run([str(KPSTASK), "get", "demo-bind-ok", "-o", "json"], env=env, capture_output=True, text=True,
-                         timeout=30, check=False)  # fmt: skip
+    got = subprocess.run(
+        [str(KPSTASK), "get", "demo-bind-ok", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert got.returncode in (0, 3), got.stderr
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
@@ -219,8 +238,15 @@ def test_demo_needs_no_network_or_credentials(sim: Simulator) -> None:
 
 def test_started_with_stdout_closed(sim: Simulator) -> None:
     for args in (["get", "ok", "-o", "json"], ["get", "ok", "-q"], ["--version"], ["get", "failed"]):
-        proc = subprocess.run(f'"{KPSTASK}" {" ".join(args)} >&-', shell=True, env=child_env(sim),
-                              capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+        proc = subprocess.run(
+            f'"{KPSTASK}" {" ".join(args)} >&-',
+            shell=True,
+            env=child_env(sim),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         assert proc.returncode in (0, 1), proc.stderr
         assert "Traceback" not in proc.stderr and "error" not in proc.stderr
 
@@ -234,8 +260,13 @@ def test_proxies_are_bypassed_for_loopback(sim: Simulator) -> None:
 
 def test_sigterm_ends_like_ctrl_c_with_143(sim: Simulator) -> None:
     sim.set_faults([{"type": "hang"}], task_id="ok")
-    proc = subprocess.Popen([str(KPSTASK), "get", "ok", "--request-timeout", "60"], env=child_env(sim),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(KPSTASK), "get", "ok", "--request-timeout", "60"],
+        env=child_env(sim),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 20
     while not any(entry[2] == "hang" for entry in sim.requests):
         assert time.monotonic() < deadline
@@ -248,8 +279,12 @@ def test_sigterm_ends_like_ctrl_c_with_143(sim: Simulator) -> None:
 
 @pytest.mark.parametrize(("host", "url_host"), [("0.0.0.0", "127.0.0.1"), ("::1", "[::1]")])
 def test_simulate_prints_a_url_a_client_can_use(host: str, url_host: str) -> None:
-    proc = subprocess.Popen([str(KPSTASK), "simulate", "--host", host, "--port", "0", "-q"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(KPSTASK), "simulate", "--host", host, "--port", "0", "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     try:
         line = ""

@@ -31,8 +31,14 @@ def sim() -> Iterator[Simulator]:
 
 def run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("KPSTASK_", "HW_", "OS_", "HUAWEICLOUD_"))}
-    proc = subprocess.run([str(KPSTASK), "wait", "t1", "--interval", "1", "-o", "json", "--debug"],
-                          env={**base, **env}, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [str(KPSTASK), "wait", "t1", "--interval", "1", "-o", "json", "--debug"],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     for secret in SECRETS:
         assert secret not in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
@@ -40,16 +46,29 @@ def run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_only_sdk_access_keys(sim: Simulator) -> None:
-    proc = run({"KPSTASK_ENDPOINT": sim.url, "HUAWEICLOUD_SDK_PROJECT_ID": DEFAULT_PROJECT,
-                "HUAWEICLOUD_SDK_AK": AK, "HUAWEICLOUD_SDK_SK": SK})  # fmt: skip
+    proc = run(
+        {
+            "KPSTASK_ENDPOINT": sim.url,
+            "HUAWEICLOUD_SDK_PROJECT_ID": DEFAULT_PROJECT,
+            "HUAWEICLOUD_SDK_AK": AK,
+            "HUAWEICLOUD_SDK_SK": SK,
+        }
+    )
     assert proc.returncode == 0, proc.stderr
     assert '"task_status":"SUCCESS_BIND"' in proc.stdout
 
 
 def test_only_a_user_name_and_password(sim: Simulator) -> None:
-    proc = run({"KPSTASK_ENDPOINT": sim.url, "HW_PROJECT_ID": DEFAULT_PROJECT, "HW_USER_NAME": "alice",
-                "HW_DOMAIN_NAME": "acme", "HW_USER_PASSWORD": PASSWORD,
-                "HUAWEICLOUD_SDK_IAM_ENDPOINT": sim.url})  # fmt: skip
+    proc = run(
+        {
+            "KPSTASK_ENDPOINT": sim.url,
+            "HW_PROJECT_ID": DEFAULT_PROJECT,
+            "HW_USER_NAME": "alice",
+            "HW_DOMAIN_NAME": "acme",
+            "HW_USER_PASSWORD": PASSWORD,
+            "HUAWEICLOUD_SDK_IAM_ENDPOINT": sim.url,
+        }
+    )
     assert proc.returncode == 0, proc.stderr
     cached = list((Path(os.environ["XDG_CACHE_HOME"]) / "kpstask" / "tokens").glob("*.json"))
     assert len(cached) == 1
@@ -60,7 +79,9 @@ def test_only_a_profile(sim: Simulator, tmp_path: Path) -> None:
     sk.write_text(SK)
     sk.chmod(0o600)
     config = tmp_path / "config.toml"
-    config.write_text(f'[default]\nendpoint = "{sim.url}"\nproject_id = "{DEFAULT_PROJECT}"\n'
-                      f'access_key = "{AK}"\nsecret_key_file = "{sk}"\n')  # fmt: skip
+    config.write_text(
+        f'[default]\nendpoint = "{sim.url}"\nproject_id = "{DEFAULT_PROJECT}"\n'
+        f'access_key = "{AK}"\nsecret_key_file = "{sk}"\n'
+    )
     proc = run({"KPSTASK_CONFIG": str(config)})
     assert proc.returncode == 0, proc.stderr

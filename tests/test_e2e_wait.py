@@ -79,8 +79,13 @@ def assert_clean_lines(stderr: str) -> None:
 
 
 def test_a_task_that_vanishes_is_not_found(sim: Simulator) -> None:
-    proc = subprocess.Popen([str(KPSTASK), *WAIT, "stuck", "--not-found-grace", "1"], env=child_env(sim),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(KPSTASK), *WAIT, "stuck", "--not-found-grace", "1"],
+        env=child_env(sim),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for_requests(sim, "stuck", 1)
     sim.remove_task("stuck")
     stdout, stderr = proc.communicate(timeout=30)
@@ -89,8 +94,13 @@ def test_a_task_that_vanishes_is_not_found(sim: Simulator) -> None:
 
 
 def test_credentials_lost_mid_wait(sim: Simulator) -> None:
-    proc = subprocess.Popen([str(KPSTASK), *WAIT, "stuck", "bind"], env=child_env(sim),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(KPSTASK), *WAIT, "stuck", "bind"],
+        env=child_env(sim),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for_requests(sim, "stuck", 1)
     sim.set_token("rotated-token-value")
     stdout, stderr = proc.communicate(timeout=30)
@@ -100,8 +110,9 @@ def test_credentials_lost_mid_wait(sim: Simulator) -> None:
 
 
 def test_ctrl_c_prints_what_is_known(sim: Simulator) -> None:
-    proc = subprocess.Popen([str(KPSTASK), *WAIT, "stuck"], env=child_env(sim),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(KPSTASK), *WAIT, "stuck"], env=child_env(sim), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     wait_for_requests(sim, "stuck", 2)  # the first answer has been read
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=20)
@@ -114,8 +125,15 @@ def test_ctrl_c_prints_what_is_known(sim: Simulator) -> None:
 
 def test_ids_piped_from_a_create_api_answer(sim: Simulator) -> None:
     body = json.dumps({"tasks": [{"task_id": "bind", "server_id": "s1"}, {"task_id": "unbind", "server_id": "s2"}]})
-    proc = subprocess.run([str(KPSTASK), *WAIT, "-"], input=body, env=child_env(sim), capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [str(KPSTASK), *WAIT, "-"],
+        input=body,
+        env=child_env(sim),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 1
     assert set(records(proc.stdout)) == {"bind", "unbind"}
 
@@ -171,10 +189,29 @@ def test_a_fleet_of_1000_tasks_is_waited_for_with_the_running_list() -> None:
     scenario = Scenario.parse({"token": CANARY, "tasks": tasks})
     with Simulator(scenario) as fleet:
         started = time.monotonic()
-        proc = subprocess.run([str(KPSTASK), "wait", "-", "--max-rate", "200", "--concurrency", "16", "-o", "json",
-                               "--progress", "plain", "--timeout", "55"], env=child_env(fleet),
-                              input="\n".join(task["id"] for task in tasks), capture_output=True, text=True,
-                              timeout=60, check=False)  # fmt: skip
+        proc = subprocess.run(
+            [
+                str(KPSTASK),
+                "wait",
+                "-",
+                "--max-rate",
+                "200",
+                "--concurrency",
+                "16",
+                "-o",
+                "json",
+                "--progress",
+                "plain",
+                "--timeout",
+                "55",
+            ],
+            env=child_env(fleet),
+            input="\n".join(task["id"] for task in tasks),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         took = time.monotonic() - started
         requests = len(fleet.requests)
         pages = sum("/running-tasks" in path for _, path, _, _ in fleet.requests)

@@ -23,11 +23,16 @@ MESSAGE = "Update public key error"
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     tasks: list[dict[str, Any]] = [
-        {"id": "reset-1", "server_id": "srv-1", "status": "FAILED_RESET", "error_code": "KPS.2019",
-         "error_msg": "the server is stopped"},
+        {
+            "id": "reset-1",
+            "server_id": "srv-1",
+            "status": "FAILED_RESET",
+            "error_code": "KPS.2019",
+            "error_msg": "the server is stopped",
+        },
         {"id": "bind-2", "server_id": "srv-2", "status": "FAILED_BIND", "error_code": None, "error_msg": MESSAGE},
         {"id": "ok-3", "server_id": "srv-3", "status": "SUCCESS_UNBIND"},
-    ]  # fmt: skip
+    ]
     tasks += [{"id": f"other-{i}", "status": "FAILED_REPLACE"} for i in range(30)]  # more records than one page
     with Simulator(Scenario.parse({"token": CANARY, "tasks": tasks})) as running:
         yield running
@@ -73,8 +78,11 @@ def test_tsv_and_quiet_make_no_list_request(sim: Simulator) -> None:
 
 def test_a_list_that_fails_adds_nothing(kps: responses.RequestsMock) -> None:
     add_task(kps, "t1", "FAILED_RESET")
-    kps.get(f"https://kms.test-1.example.com/v3/{PROJECT}/failed-tasks", status=403,
-            json={"error_code": "KPS.0403", "error_msg": "no permission"})  # fmt: skip
+    kps.get(
+        f"https://kms.test-1.example.com/v3/{PROJECT}/failed-tasks",
+        status=403,
+        json={"error_code": "KPS.0403", "error_msg": "no permission"},
+    )
     result = run("get", "t1", "-o", "json")
     assert result.exit_code == 1
     assert "failure" not in json.loads(result.stdout)
@@ -152,11 +160,17 @@ def test_an_interrupted_wait_keeps_the_failed_tasks_reason() -> None:
     from tests.test_e2e import KPSTASK, child_env
     from tests.test_simulator import read_to_end, read_until
 
-    tasks = [{"id": "broken", "outcome": "failed", "ready_s": 0, "running_s": 0.2, "error_msg": MESSAGE},
-             {"id": "stuck", "outcome": "never", "ready_s": 0}]  # fmt: skip
+    tasks = [
+        {"id": "broken", "outcome": "failed", "ready_s": 0, "running_s": 0.2, "error_msg": MESSAGE},
+        {"id": "stuck", "outcome": "never", "ready_s": 0},
+    ]
     with Simulator(Scenario.parse({"token": CANARY, "tasks": tasks})) as sim:
-        proc = subprocess.Popen([str(KPSTASK), "wait", "broken", "stuck", "--progress", "plain"],
-                                env=child_env(sim), stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        proc = subprocess.Popen(
+            [str(KPSTASK), "wait", "broken", "stuck", "--progress", "plain"],
+            env=child_env(sim),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         assert proc.stderr is not None and proc.stdout is not None
         try:
             seen = read_until(proc.stderr.fileno(), b"FAILED_RESET")

@@ -56,9 +56,16 @@ class ClosedPipe(Pipe):
 
 
 def listed(i: int, **fields: Any) -> ListedTask:
-    base = {"task_id": f"t{i}", "operate_type": "RESET", "task_time": str(1764300000000 + i * 1000),
-            "server_name": f"ecs-{i}", "server_id": f"srv-{i:06d}", "keypair_name": f"kp-{i % 7}",
-            "task_error_code": "KPS.0003", "task_error_msg": "the server did not answer"}  # fmt: skip
+    base = {
+        "task_id": f"t{i}",
+        "operate_type": "RESET",
+        "task_time": str(1764300000000 + i * 1000),
+        "server_name": f"ecs-{i}",
+        "server_id": f"srv-{i:06d}",
+        "keypair_name": f"kp-{i % 7}",
+        "task_error_code": "KPS.0003",
+        "task_error_msg": "the server did not answer",
+    }
     return ListedTask({**base, **fields})
 
 
@@ -68,17 +75,28 @@ def result(task_id: str, status: str | None, **extra: Any) -> TaskResult:
     return TaskResult(task_id, Task(task_id, status, f"server-of-{task_id}", {}), **extra)
 
 
-RESULTS = [result("t1", "RUNNING_RESET"), result("t2", "FAILED_REPLACE", elapsed_s=12.25, deadline=True),
-           result("t3", None, error=ApiError("not found: taskId is illegal")), result("t4", None),
-           result("t5", "SUCCESS_BIND", elapsed_s=3.0)]  # fmt: skip
+RESULTS = [
+    result("t1", "RUNNING_RESET"),
+    result("t2", "FAILED_REPLACE", elapsed_s=12.25, deadline=True),
+    result("t3", None, error=ApiError("not found: taskId is illegal")),
+    result("t4", None),
+    result("t5", "SUCCESS_BIND", elapsed_s=3.0),
+]
 
 
 def plain(grid: human.Grid) -> str:
     return "".join(table_chunks(grid))
 
 
-def draw(stream: Pipe, *, tasks: Sequence[ListedTask] = (), results: Sequence[TaskResult] = (), failed: bool = False,
-         env: dict[str, str] | None = None, secrets: tuple[str, ...] = ()) -> str:  # fmt: skip
+def draw(
+    stream: Pipe,
+    *,
+    tasks: Sequence[ListedTask] = (),
+    results: Sequence[TaskResult] = (),
+    failed: bool = False,
+    env: dict[str, str] | None = None,
+    secrets: tuple[str, ...] = (),
+) -> str:
     """What the human renderer writes on `stream` for these records."""
     run = Run(stdout=stream, stderr=io.StringIO(), env=env or {})
     run.add_secret(*secrets)

@@ -22,9 +22,18 @@ KPSTASK = Path(sys.executable).with_name("kpstask")
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    tasks = [{"id": f"run-{i}", "operation": op, "outcome": "never", "ready_s": 0, "server_id": f"srv-{i % 2}",
-              "server_name": f"ecs-{i}", "keypair_name": "kp-1"}
-             for i, op in enumerate(["bind", "reset", "replace", "unbind", "bind"])]  # fmt: skip
+    tasks = [
+        {
+            "id": f"run-{i}",
+            "operation": op,
+            "outcome": "never",
+            "ready_s": 0,
+            "server_id": f"srv-{i % 2}",
+            "server_name": f"ecs-{i}",
+            "keypair_name": "kp-1",
+        }
+        for i, op in enumerate(["bind", "reset", "replace", "unbind", "bind"])
+    ]
     tasks += [
         {"id": f"bad-{i}", "status": f"FAILED_{op}", "server_id": "srv-9"}
         for i, op in enumerate(["RESET", "BIND", "UNBIND"])
@@ -163,8 +172,14 @@ def test_clearing_asks_on_a_terminal(sim: Simulator, answer: str, deleted: bool)
 
     leader, follower = pty.openpty()
     env = {**os.environ, "KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT, "KPSTASK_TOKEN": CANARY}
-    proc = subprocess.Popen([str(KPSTASK), "failed", "--clear", "bad-1"], stdin=follower, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(KPSTASK), "failed", "--clear", "bad-1"],
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
     os.write(leader, answer.encode())
     stdout, stderr = proc.communicate(timeout=30)
     os.close(follower)
@@ -182,8 +197,14 @@ def test_wait_all_running(sim: Simulator) -> None:
     for i in range(5):
         sim.remove_task(f"run-{i}")
     env = {**os.environ, "KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT, "KPSTASK_TOKEN": CANARY}
-    proc = subprocess.run([str(KPSTASK), "wait", "--all-running", "--interval", "1", "-o", "json"], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [str(KPSTASK), "wait", "--all-running", "--interval", "1", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 1, proc.stderr
     got = {r["task_id"]: r["task_status"] for r in map(json.loads, proc.stdout.splitlines())}
     assert got == {"quick-1": "SUCCESS_BIND", "quick-2": "FAILED_RESET"}
@@ -207,8 +228,12 @@ def test_wait_without_ids(sim: Simulator) -> None:
 def test_aksk_signs_list_queries(sim: Simulator) -> None:
     """limit and offset are in the signed canonical query."""
     sim.scenario.access_keys.append({"access_key": "HPUALISTACCESSKEY001", "secret_key": "CANARY-list-sk-0001"})
-    env = {"KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT,
-           "HUAWEICLOUD_SDK_AK": "HPUALISTACCESSKEY001", "HUAWEICLOUD_SDK_SK": "CANARY-list-sk-0001"}  # fmt: skip
+    env = {
+        "KPSTASK_ENDPOINT": sim.url,
+        "KPSTASK_PROJECT_ID": DEFAULT_PROJECT,
+        "HUAWEICLOUD_SDK_AK": "HPUALISTACCESSKEY001",
+        "HUAWEICLOUD_SDK_SK": "CANARY-list-sk-0001",
+    }
     result = CliRunner().invoke(app, ["running", "-o", "tsv", "--page-size", "2"], env=env)
     assert result.exit_code == 0, result.stderr
     assert len(result.stdout.splitlines()) == 5

@@ -31,9 +31,23 @@ def test_nothing_configured_names_every_missing_setting_at_once(args: list[str])
     assert first == ALL_MISSING
     assert result.stderr.count("error:") == 1 and all(line.startswith("kpstask:   ") for line in hints)
     text = result.stderr
-    names = ("--region", "KPSTASK_REGION", "--endpoint", "KPSTASK_ENDPOINT", "--project-id", "KPSTASK_PROJECT_ID",
-             "--token-file", "KPSTASK_TOKEN", "KPSTASK_ACCESS_KEY", "KPSTASK_SECRET_KEY", "KPSTASK_USERNAME",
-             "KPSTASK_DOMAIN", "KPSTASK_PASSWORD", "--profile", "config show --help")  # fmt: skip
+    names = (
+        "--region",
+        "KPSTASK_REGION",
+        "--endpoint",
+        "KPSTASK_ENDPOINT",
+        "--project-id",
+        "KPSTASK_PROJECT_ID",
+        "--token-file",
+        "KPSTASK_TOKEN",
+        "KPSTASK_ACCESS_KEY",
+        "KPSTASK_SECRET_KEY",
+        "KPSTASK_USERNAME",
+        "KPSTASK_DOMAIN",
+        "KPSTASK_PASSWORD",
+        "--profile",
+        "config show --help",
+    )
     for name in names:
         assert name in text, name
     assert all(len(line) <= 80 for line in hints), hints
@@ -97,10 +111,13 @@ def test_config_show_human_checklist() -> None:
     assert "project id         (none: set --project-id or KPSTASK_PROJECT_ID)" in rows
     assert "metadata disabled  true  (environment variable KPSTASK_METADATA_DISABLED)" in rows
     marked = [line for line in problems.splitlines() if line.startswith("  \u2718 ")]
-    assert marked == ["  \u2718 no region or endpoint given", "  \u2718 no project id given",
-                      "  \u2718 no credentials given: no token, no access key, no password, no OIDC identity "
-                      "provider; the ECS metadata service is not asked (environment variable "
-                      "KPSTASK_METADATA_DISABLED)"]  # fmt: skip
+    assert marked == [
+        "  \u2718 no region or endpoint given",
+        "  \u2718 no project id given",
+        "  \u2718 no credentials given: no token, no access key, no password, no OIDC identity "
+        "provider; the ECS metadata service is not asked (environment variable "
+        "KPSTASK_METADATA_DISABLED)",
+    ]
     assert "        token      --token-file or KPSTASK_TOKEN" in problems
     assert all(line == line.rstrip() for line in out.splitlines())
 
@@ -139,13 +156,17 @@ def test_config_show_without_problems_has_no_checklist() -> None:
     [
         ({}, ["", "none: set --region or --endpoint"]),
         ({"KPSTASK_REGION": "cn_north_4"}, ["", "none: the region is invalid"]),
-        ({"KPSTASK_REGION": "cn-north-4"},
-         ["https://kms.cn-north-4.myhuaweicloud.com", "environment variable KPSTASK_REGION"]),
+        (
+            {"KPSTASK_REGION": "cn-north-4"},
+            ["https://kms.cn-north-4.myhuaweicloud.com", "environment variable KPSTASK_REGION"],
+        ),
         ({"KPSTASK_ENDPOINT": "ftp://x.example.com"}, ["(invalid)", "environment variable KPSTASK_ENDPOINT"]),
-        ({"KPSTASK_ENDPOINT": "https://kms.example.com", "KPSTASK_PROJECT_ID": PROJECT, "KPSTASK_TOKEN": CANARY},
-         ["https://kms.example.com", "environment variable KPSTASK_ENDPOINT"]),
+        (
+            {"KPSTASK_ENDPOINT": "https://kms.example.com", "KPSTASK_PROJECT_ID": PROJECT, "KPSTASK_TOKEN": CANARY},
+            ["https://kms.example.com", "environment variable KPSTASK_ENDPOINT"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_the_endpoint_row_is_always_there(env: dict[str, str], endpoint: list[str]) -> None:
     _, out = show("-o", "json", env=env)
     rows = {r["setting"]: [r["value"], r["source"]] for r in map(json.loads, out.splitlines()) if "setting" in r}
@@ -158,8 +179,10 @@ def test_config_show_debug_says_where_it_looked_never_the_values() -> None:
     assert result.exit_code == 2
     debug = [line for line in lines_of(result.stderr) if line.startswith("kpstask: debug: ")]
     token = next(line for line in debug if line.startswith("kpstask: debug: token: "))
-    assert token == ("kpstask: debug: token: looked at --token-file, --token, KPSTASK_TOKEN, HW_AUTH_TOKEN, "
-                     "OS_AUTH_TOKEN, profile default key token_file; set: KPSTASK_TOKEN, HW_AUTH_TOKEN")  # fmt: skip
+    assert token == (
+        "kpstask: debug: token: looked at --token-file, --token, KPSTASK_TOKEN, HW_AUTH_TOKEN, "
+        "OS_AUTH_TOKEN, profile default key token_file; set: KPSTASK_TOKEN, HW_AUTH_TOKEN"
+    )
     assert len(debug) >= 13  # every setting of the table
 
 

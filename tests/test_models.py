@@ -60,8 +60,17 @@ def test_task_id_validation_never_lets_unsafe_characters_through(value: str) -> 
 
 
 def test_worst_follows_the_contract_order() -> None:
-    order = [ExitCode.USAGE, ExitCode.AUTH, ExitCode.NETWORK, ExitCode.API, ExitCode.NOT_FOUND,
-             ExitCode.FAILED, ExitCode.DEADLINE, ExitCode.PENDING, ExitCode.OK]  # fmt: skip
+    order = [
+        ExitCode.USAGE,
+        ExitCode.AUTH,
+        ExitCode.NETWORK,
+        ExitCode.API,
+        ExitCode.NOT_FOUND,
+        ExitCode.FAILED,
+        ExitCode.DEADLINE,
+        ExitCode.PENDING,
+        ExitCode.OK,
+    ]
     for i, code in enumerate(order):
         assert worst(order[i:]) == code
         assert worst(reversed(order[i:])) == code

@@ -42,9 +42,28 @@ def check(code: int, stdout: str, stderr: str) -> None:
 
 env_text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=40)
 option = st.sampled_from(
-    ["-o", "--output", "-r", "--region", "-p", "--project-id", "--endpoint", "--token", "--token-file",
-     "--request-timeout", "--retries", "-q", "--no-color", "--allow-http", "--bogus", "json", "tsv", "-", "--"]
-)  # fmt: skip
+    [
+        "-o",
+        "--output",
+        "-r",
+        "--region",
+        "-p",
+        "--project-id",
+        "--endpoint",
+        "--token",
+        "--token-file",
+        "--request-timeout",
+        "--retries",
+        "-q",
+        "--no-color",
+        "--allow-http",
+        "--bogus",
+        "json",
+        "tsv",
+        "-",
+        "--",
+    ]
+)
 
 
 @SETTINGS

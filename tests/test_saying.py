@@ -38,8 +38,14 @@ def busy_then_done(kps: responses.RequestsMock, busy: int) -> None:
 def test_each_retry_is_said_with_its_number_and_delay(kps: responses.RequestsMock) -> None:
     said: list[str] = []
     debug: list[str] = []
-    transport = Transport(ENDPOINT, retry=Interval.exponential(retries=3), sleep=lambda s: None,
-                          rand=lambda: 1.0, on_retry=said.append, debug=debug.append)  # fmt: skip
+    transport = Transport(
+        ENDPOINT,
+        retry=Interval.exponential(retries=3),
+        sleep=lambda s: None,
+        rand=lambda: 1.0,
+        on_retry=said.append,
+        debug=debug.append,
+    )
     busy_then_done(kps, 2)
     assert transport.send("GET", PATH, {}).status == 200
     assert said == [
@@ -51,8 +57,9 @@ def test_each_retry_is_said_with_its_number_and_delay(kps: responses.RequestsMoc
 
 def test_without_a_listener_a_retry_is_a_debug_line(kps: responses.RequestsMock) -> None:
     debug: list[str] = []
-    transport = Transport(ENDPOINT, retry=Interval.exponential(retries=1), sleep=lambda s: None,
-                          rand=lambda: 1.0, debug=debug.append)  # fmt: skip
+    transport = Transport(
+        ENDPOINT, retry=Interval.exponential(retries=1), sleep=lambda s: None, rand=lambda: 1.0, debug=debug.append
+    )
     busy_then_done(kps, 1)
     transport.send("GET", PATH, {})
     assert "retrying (1/1) in 0.5s: server error: busy (SYS.5003, HTTP 503)" in debug

@@ -18,17 +18,37 @@ HOST = "kms.cn-north-4.myhuaweicloud.com"
 DATE = "20261128T101500Z"
 
 
-def sdk_authorization(method: str, path: str, query: list[tuple[str, object]], headers: dict[str, str], body: str,
-                      ak: str = AK, sk: str = SK) -> tuple[str, dict[str, str]]:  # fmt: skip
-    request = SdkRequest(method=method, schema="https", host=HOST, resource_path=path,
-                         query_params=[(k, list(v) if isinstance(v, list) else v) for k, v in query],
-                         header_params=dict(headers), body=body)  # fmt: skip
+def sdk_authorization(
+    method: str,
+    path: str,
+    query: list[tuple[str, object]],
+    headers: dict[str, str],
+    body: str,
+    ak: str = AK,
+    sk: str = SK,
+) -> tuple[str, dict[str, str]]:
+    request = SdkRequest(
+        method=method,
+        schema="https",
+        host=HOST,
+        resource_path=path,
+        query_params=[(k, list(v) if isinstance(v, list) else v) for k, v in query],
+        header_params=dict(headers),
+        body=body,
+    )
     Signer(BasicCredentials(ak, sk)).sign(request)
     return request.header_params["Authorization"], request.header_params
 
 
-def ours(method: str, path: str, query: list[tuple[str, object]], headers: dict[str, str], body: str,
-         ak: str = AK, sk: str = SK) -> dict[str, str]:  # fmt: skip
+def ours(
+    method: str,
+    path: str,
+    query: list[tuple[str, object]],
+    headers: dict[str, str],
+    body: str,
+    ak: str = AK,
+    sk: str = SK,
+) -> dict[str, str]:
     return signer.sign(ak, sk, method=method, path=path, query=query, headers=headers, body=body.encode())
 
 
@@ -48,8 +68,9 @@ BASE = {"X-Sdk-Date": DATE, "Host": HOST}
         ("put", "/", [("b", "2"), ("a", "1"), ("a", "0")], {"Content-Type": "application/json"}, "{}"),
     ],
 )
-def test_fixed_cases_match_the_sdk(method: str, path: str, query: list[tuple[str, object]],
-                                   headers: dict[str, str], body: str) -> None:  # fmt: skip
+def test_fixed_cases_match_the_sdk(
+    method: str, path: str, query: list[tuple[str, object]], headers: dict[str, str], body: str
+) -> None:
     expected, sdk_headers = sdk_authorization(method, path, query, {**BASE, **headers}, body)
     got = ours(method, path, query, {**BASE, **headers}, body)
     assert got["Authorization"] == expected
@@ -75,8 +96,9 @@ header_values = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint
     body=st.text(max_size=40),
     secret=st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=40),
 )
-def test_any_request_matches_the_sdk(method: str, path: str, query: list[tuple[str, object]],
-                                     headers: dict[str, str], body: str, secret: str) -> None:  # fmt: skip
+def test_any_request_matches_the_sdk(
+    method: str, path: str, query: list[tuple[str, object]], headers: dict[str, str], body: str, secret: str
+) -> None:
     unique_headers = dict(headers)
     lower = [name.lower() for name in unique_headers]
     assume(len(set(lower)) == len(lower))  # one header twice in different case: HTTP merges them
@@ -103,11 +125,19 @@ def test_metadata_keys_sign_as_the_sdk_does() -> None:
     keys = TemporaryKeys("SIMTMPEXAMPLE0000001", SK, "gQpzdGstc2lt" + "ab" * 50, 4e9)
     renewing = Renewing(lambda fresh: keys, on_keys=lambda got: None, debug=lambda line: None, what="metadata keys")
     when = datetime(2026, 11, 28, 10, 15, tzinfo=timezone.utc)
-    auth = KeysAuth("metadata", renewing, parts=(), why="ECS metadata", project_id="0" * 32, extra_rows=[],
-                    now=lambda: when)  # fmt: skip
+    auth = KeysAuth(
+        "metadata", renewing, parts=(), why="ECS metadata", project_id="0" * 32, extra_rows=[], now=lambda: when
+    )
     sent = auth.headers("GET", HOST, "/v3/" + "0" * 32 + "/running-tasks", [("limit", 1000), ("offset", 0)])
     sdk_headers = {"X-Sdk-Date": DATE, "Host": HOST, "X-Project-Id": "0" * 32, "X-Security-Token": keys.security_token}
-    expected, signed = sdk_authorization("GET", "/v3/" + "0" * 32 + "/running-tasks", [("limit", 1000), ("offset", 0)],
-                                         sdk_headers, "", ak=keys.access, sk=keys.secret)  # fmt: skip
+    expected, signed = sdk_authorization(
+        "GET",
+        "/v3/" + "0" * 32 + "/running-tasks",
+        [("limit", 1000), ("offset", 0)],
+        sdk_headers,
+        "",
+        ak=keys.access,
+        sk=keys.secret,
+    )
     assert sent == {**sdk_headers, "Authorization": expected}
     assert signed["Authorization"] == expected

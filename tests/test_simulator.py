@@ -161,12 +161,14 @@ def test_control_surface(sim: Simulator) -> None:
     added = requests.post(f"{sim.url}/_sim/tasks", json={"id": "t2", "status": "FAILED_RESET"}, timeout=5)
     assert added.status_code == 201
     assert api(sim, "t2").json()["task_status"] == "FAILED_RESET"
-    faults = requests.put(f"{sim.url}/_sim/tasks/t2/faults", json={"faults": [{"type": "status", "status": 503}]},
-                          timeout=5)  # fmt: skip
+    faults = requests.put(
+        f"{sim.url}/_sim/tasks/t2/faults", json={"faults": [{"type": "status", "status": 503}]}, timeout=5
+    )
     assert faults.status_code == 200
     assert api(sim, "t2").status_code == 503
-    requests.put(f"{sim.url}/_sim/faults", json={"faults": [{"type": "status", "statuses": [429], "retry_after": 3}]},
-                 timeout=5)  # fmt: skip
+    requests.put(
+        f"{sim.url}/_sim/faults", json={"faults": [{"type": "status", "statuses": [429], "retry_after": 3}]}, timeout=5
+    )
     throttled = api(sim, "t1")
     assert (throttled.status_code, throttled.headers["Retry-After"]) == (429, "3")
     assert api(sim, "t1").status_code == 200  # the sequence is used up
@@ -207,7 +209,7 @@ def test_control_surface_errors(sim: Simulator, method: str, path: str, body: ob
         ({"type": "status", "status": 502}, lambda r: r.status_code == 502 and "<html>" in r.text),
         ({"type": "body", "status": 200, "value": "hello"}, lambda r: r.text == "hello"),
     ],
-)  # fmt: skip
+)
 def test_fault_answers(sim: Simulator, fault: dict[str, object], check: object) -> None:
     sim.set_faults([fault], task_id="t1")
     assert check(api(sim, "t1"))  # type: ignore[operator]
@@ -269,8 +271,12 @@ def test_shell_quoted_exports(tmp_path: Path) -> None:
     scenario = tmp_path / "s.json"
     scenario.write_text(json.dumps({"token": "a b$c'd"}))
     kpstask = Path(sys.executable).with_name("kpstask")
-    proc = subprocess.Popen([str(kpstask), "simulate", "--port", "0", "-q", "--scenario", str(scenario)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(kpstask), "simulate", "--port", "0", "-q", "--scenario", str(scenario)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     try:
         lines = [proc.stdout.readline() for _ in range(4)]
@@ -307,10 +313,21 @@ def test_operate_type_has_the_apis_forms(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize(
     ("form", "operation"),
-    [("RESET", "reset"), ("REPLACE", "replace"), ("UNBIND", "unbind"), ("BIND", "bind"), ("reset", "reset"),
-     ("RUNNING_RESET", "reset"), ("READY_BIND", "bind"), ("FAILED_UNBIND", "unbind"), ("FAILED_REPLACE", "replace"),
-     ("SUCCESS_BIND", "bind"), ("ROTATE", None), ("", None)],
-)  # fmt: skip
+    [
+        ("RESET", "reset"),
+        ("REPLACE", "replace"),
+        ("UNBIND", "unbind"),
+        ("BIND", "bind"),
+        ("reset", "reset"),
+        ("RUNNING_RESET", "reset"),
+        ("READY_BIND", "bind"),
+        ("FAILED_UNBIND", "unbind"),
+        ("FAILED_REPLACE", "replace"),
+        ("SUCCESS_BIND", "bind"),
+        ("ROTATE", None),
+        ("", None),
+    ],
+)
 def test_kpstask_reads_every_operate_type_form(form: str, operation: str | None) -> None:
     from kpstask.models import ListedTask
 
@@ -361,9 +378,18 @@ def test_the_demo_set_has_a_failed_task_with_no_code(clock: FakeClock) -> None:
 
 @pytest.fixture
 def no_code(clock: FakeClock) -> Iterator[Simulator]:
-    tasks = [{"id": "no-code", "operation": "reset", "status": "FAILED_RESET", "error_code": None,
-              "error_msg": "Update public key error", "server_id": "srv-1", "server_name": "ecs-1"},
-             {"id": "coded", "status": "FAILED_BIND", "error_code": "KPS.0003", "error_msg": "no answer"}]  # fmt: skip
+    tasks = [
+        {
+            "id": "no-code",
+            "operation": "reset",
+            "status": "FAILED_RESET",
+            "error_code": None,
+            "error_msg": "Update public key error",
+            "server_id": "srv-1",
+            "server_name": "ecs-1",
+        },
+        {"id": "coded", "status": "FAILED_BIND", "error_code": "KPS.0003", "error_msg": "no answer"},
+    ]
     with Simulator(Scenario.parse({"token": CANARY, "tasks": tasks}), clock=clock) as sim:
         yield sim
 
@@ -411,16 +437,21 @@ def test_the_tasks_line_marks_the_task_that_never_finishes() -> None:
         "demo-bind-ok demo-replace-ok demo-reset-ok demo-unbind-failed demo-reset-failed"
         " demo-bind-stuck (never finishes) demo-flaky"
     )
-    fixed = [{"id": "odd", "status": "PAUSED_RESET"}, {"id": "done", "status": "FAILED_RESET"},
-             {"id": "stuck", "status": "RUNNING_BIND"}, {"id": "slow", "running_s": 1e6}]  # fmt: skip
+    fixed = [
+        {"id": "odd", "status": "PAUSED_RESET"},
+        {"id": "done", "status": "FAILED_RESET"},
+        {"id": "stuck", "status": "RUNNING_BIND"},
+        {"id": "slow", "running_s": 1e6},
+    ]
     assert tasks_line(Scenario.parse({"tasks": fixed})) == "odd (never finishes) done stuck (never finishes) slow"
     assert tasks_line(Scenario.parse({})) == "(none)"
 
 
 def test_simulate_prints_the_marked_tasks_line() -> None:
     kpstask = Path(sys.executable).with_name("kpstask")
-    proc = subprocess.Popen([str(kpstask), "simulate", "--port", "0", "-q"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(kpstask), "simulate", "--port", "0", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     try:
         lines = [proc.stdout.readline() for _ in range(6)]
@@ -462,8 +493,9 @@ def read_to_end(fd: int, seen: bytes) -> bytes:
         seen += chunk
 
 
-@pytest.mark.parametrize(("sent", "code", "words"), [(signal.SIGINT, 130, "interrupted"),
-                                                      (signal.SIGTERM, 143, "terminated (SIGTERM)")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("sent", "code", "words"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")]
+)
 def test_demo_reports_an_interrupt_once(sent: signal.Signals, code: int, words: str) -> None:
     proc = subprocess.Popen([str(KPSTASK), "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stderr is not None and proc.stdout is not None

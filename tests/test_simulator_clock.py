@@ -147,10 +147,20 @@ def test_kpstask_wait_a_minute_after_simulate_sees_the_states_go_by() -> None:
     offset = [0.0]
     with Simulator(default_scenario(), clock=lambda: time.monotonic() + offset[0]) as sim:
         offset[0] = 60.0
-        env = {"KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT, "KPSTASK_TOKEN": DEFAULT_TOKEN,
-               "PATH": "/usr/bin:/bin"}  # fmt: skip
-        proc = subprocess.run([str(KPSTASK), "wait", "demo-bind-ok", "--interval", "1s", "--progress", "plain"],
-                              env=env, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        env = {
+            "KPSTASK_ENDPOINT": sim.url,
+            "KPSTASK_PROJECT_ID": DEFAULT_PROJECT,
+            "KPSTASK_TOKEN": DEFAULT_TOKEN,
+            "PATH": "/usr/bin:/bin",
+        }
+        proc = subprocess.run(
+            [str(KPSTASK), "wait", "demo-bind-ok", "--interval", "1s", "--progress", "plain"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert proc.returncode == 0, proc.stderr
     seen = [word for word in ("READY_BIND", "RUNNING_BIND", "SUCCESS_BIND") if word in proc.stderr]
     assert seen == ["READY_BIND", "RUNNING_BIND", "SUCCESS_BIND"], proc.stderr

@@ -89,8 +89,9 @@ def claims_of(jwt: str) -> dict[str, Any]:
 
 
 def session(sim: Simulator, ttl: str = "21600") -> str:
-    answer = requests.put(f"{sim.url}/meta-data/latest/api/token", headers={"X-Metadata-Token-Ttl-Seconds": ttl},
-                          timeout=5)  # fmt: skip
+    answer = requests.put(
+        f"{sim.url}/meta-data/latest/api/token", headers={"X-Metadata-Token-Ttl-Seconds": ttl}, timeout=5
+    )
     assert answer.status_code == 200 and answer.headers["Content-Type"] == "text/plain"
     return answer.text
 
@@ -119,8 +120,9 @@ def test_metadata_refuses_a_missing_unknown_or_expired_session_token(sim: Simula
     wall.now += 60
     assert security_key(sim, token).status_code == 401
     for ttl in ("0", "abc", "21601", "-5"):
-        answer = requests.put(f"{sim.url}/meta-data/latest/api/token", headers={"X-Metadata-Token-Ttl-Seconds": ttl},
-                              timeout=5)  # fmt: skip
+        answer = requests.put(
+            f"{sim.url}/meta-data/latest/api/token", headers={"X-Metadata-Token-Ttl-Seconds": ttl}, timeout=5
+        )
         assert answer.status_code == 400, ttl
     assert requests.get(f"{sim.url}/meta-data/latest/api/token", timeout=5).status_code == 405
 
@@ -153,7 +155,7 @@ def test_metadata_on_a_server_without_an_agency(wall: FakeWall) -> None:
         ("aws", {}, 404, lambda r: r.headers["Content-Type"] == "text/html" and "404 - Not Found" in r.text),
         ("none", {}, 404, lambda r: r.json()["error_code"] == "APIGW.0101"),
     ],
-)  # fmt: skip
+)
 def test_other_metadata_services(wall: FakeWall, kind: str, headers: dict[str, str], status: int, check: Any) -> None:
     sim = start(wall, {"metadata": kind})
     try:
@@ -203,8 +205,9 @@ def test_expiring_tokens_also_expires_temporary_keys(sim: Simulator, wall: FakeW
 # -- IAM: the id-token exchange ---------------------------------------------------------------
 
 
-def exchange(sim: Simulator, id_token: Any, idp: str | None = "sim-idp", project: str | None = DEFAULT_PROJECT,
-             body: Any = None) -> requests.Response:  # fmt: skip
+def exchange(
+    sim: Simulator, id_token: Any, idp: str | None = "sim-idp", project: str | None = DEFAULT_PROJECT, body: Any = None
+) -> requests.Response:
     auth: dict[str, Any] = {"id_token": {"id": id_token}}
     if project is not None:
         auth["scope"] = {"project": {"id": project}}
@@ -223,11 +226,18 @@ def test_id_token_exchange_gives_a_project_token_until_it_expires(sim: Simulator
     assert answer.status_code == 201
     token = answer.headers["X-Subject-Token"]
     assert token.startswith("MIIfed") and len(token) == 206
-    assert answer.json() == {"token": {
-        "expires_at": iso(START + 900), "issued_at": iso(START), "methods": ["mapped"],
-        "project": {"id": DEFAULT_PROJECT},
-        "user": {"name": "repo:kpstask-sim/demo:ref:refs/heads/main",
-                 "OS-FEDERATION": {"identity_provider": {"id": "sim-idp"}}}}}  # fmt: skip
+    assert answer.json() == {
+        "token": {
+            "expires_at": iso(START + 900),
+            "issued_at": iso(START),
+            "methods": ["mapped"],
+            "project": {"id": DEFAULT_PROJECT},
+            "user": {
+                "name": "repo:kpstask-sim/demo:ref:refs/heads/main",
+                "OS-FEDERATION": {"identity_provider": {"id": "sim-idp"}},
+            },
+        }
+    }
     assert kps_with_token(sim, token).status_code == 200
     wall.now += 900
     expired = kps_with_token(sim, token)
@@ -300,8 +310,10 @@ def sim_signed(sim: Simulator, **claims: Any) -> str:
 
 # -- STS: assume-with-oidc ---------------------------------------------------------------------
 
-URNS = {"provider_urn": "iam::0123456789abcdef0123456789abcdef:identityProvider:sim-idp",
-        "agency_urn": "iam::0123456789abcdef0123456789abcdef:agency:sim-agency"}  # fmt: skip
+URNS = {
+    "provider_urn": "iam::0123456789abcdef0123456789abcdef:identityProvider:sim-idp",
+    "agency_urn": "iam::0123456789abcdef0123456789abcdef:agency:sim-agency",
+}
 
 
 def assume(sim: Simulator, **body: Any) -> requests.Response:
@@ -359,8 +371,9 @@ def test_sts_refusals(sim: Simulator, body: dict[str, Any], status: int, code: s
 # -- GitHub Actions' ID-token endpoint ----------------------------------------------------------
 
 
-def github(sim: Simulator, query: str = "?api-version=2.0", bearer: str | None = "sim-actions-request-token"
-           ) -> requests.Response:  # fmt: skip
+def github(
+    sim: Simulator, query: str = "?api-version=2.0", bearer: str | None = "sim-actions-request-token"
+) -> requests.Response:
     headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
     return requests.get(f"{sim.url}/_github/idtoken{query}", headers=headers, timeout=5)
 
@@ -386,7 +399,11 @@ def test_issued_id_tokens_carry_the_claims(sim: Simulator) -> None:
     claims = claims_of(sim.issue_id_token())
     assert set(claims) == {"iss", "sub", "aud", "iat", "nbf", "exp", "jti"}
     assert (claims["iss"], claims["aud"], claims["iat"], claims["nbf"]) == (
-        "https://oidc.kpstask-sim.invalid", "kpstask-sim", START, START)  # fmt: skip
+        "https://oidc.kpstask-sim.invalid",
+        "kpstask-sim",
+        START,
+        START,
+    )
     assert claims["exp"] - claims["iat"] == 300
     assert claims_of(sim.issue_id_token(subject="system:serviceaccount:ci:kpstask"))["sub"].startswith("system:")
 
@@ -411,8 +428,9 @@ def test_the_control_route_issues_id_tokens(sim: Simulator) -> None:
     url = f"{sim.url}/_sim/oidc/token"
     plain = requests.post(url, timeout=5).json()["id_token"]
     assert claims_of(plain)["aud"] == "kpstask-sim"
-    chosen = requests.post(url, json={"audience": "https://github.com/kpstask-sim", "ttl_s": -5, "subject": "me"},
-                           timeout=5).json()["id_token"]  # fmt: skip
+    chosen = requests.post(
+        url, json={"audience": "https://github.com/kpstask-sim", "ttl_s": -5, "subject": "me"}, timeout=5
+    ).json()["id_token"]
     claims = claims_of(chosen)
     assert (claims["aud"], claims["sub"], claims["exp"]) == ("https://github.com/kpstask-sim", "me", START - 5)
     for bad in ({"colour": "red"}, {"ttl_s": "5"}, {"ttl_s": 1e10}, {"audience": ""}, {"subject": "a\nb"}, [1]):

@@ -20,10 +20,15 @@ from tests.test_e2e import kpstask
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     tasks = [
-        {"id": "reset-1", "server_id": "srv-1", "status": "FAILED_RESET", "error_code": "KPS.2019",
-         "error_msg": "the server | is stopped"},
+        {
+            "id": "reset-1",
+            "server_id": "srv-1",
+            "status": "FAILED_RESET",
+            "error_code": "KPS.2019",
+            "error_msg": "the server | is stopped",
+        },
         {"id": "ok-2", "server_id": "srv-2", "status": "SUCCESS_BIND"},
-    ]  # fmt: skip
+    ]
     with Simulator(Scenario.parse({"token": CANARY, "tasks": tasks})) as running:
         yield running
 
@@ -70,8 +75,11 @@ def test_unwritable_is_one_warning_and_the_same_exit_code(sim: Simulator, tmp_pa
 
 
 def test_outside_text_cannot_become_markdown_or_html_and_secrets_are_masked() -> None:
-    nasty = TaskResult("t1", Task("t1", "FAILED_RESET", "<img src=x>", {}),
-                       failure=Failure("[x](http://evil)", f"line\nbreak *bold* {CANARY}"))  # fmt: skip
+    nasty = TaskResult(
+        "t1",
+        Task("t1", "FAILED_RESET", "<img src=x>", {}),
+        failure=Failure("[x](http://evil)", f"line\nbreak *bold* {CANARY}"),
+    )
     text = markdown("wait", [nasty], False, lambda s: s.replace(CANARY, "***"))
     row = next(line for line in text.splitlines() if line.startswith("| t1"))
     assert "<img" not in row and "&lt;img src=x&gt;" not in row and "&lt;img src=x\\>" in row

@@ -29,10 +29,16 @@ from tests.terminal import Screen
 
 KPSTASK = Path(sys.executable).with_name("kpstask")
 WIDTHS = (60, 80, 100, 200)
-TASKS = ["aee8d2fe-5484-4753-9177-5a38dc15546c", "5f0b7a9e-1d2c-4e3f-8a9b-0c1d2e3f4a5b",
-         "0c9d8e7f-6a5b-4c3d-2e1f-0a9b8c7d6e5f"]  # fmt: skip
-SERVERS = ["c9aa197b-a6b6-4c33-b3a6-fa0b4ec50006", "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b",
-           "11111111-2222-4333-8444-555555555555"]  # fmt: skip
+TASKS = [
+    "aee8d2fe-5484-4753-9177-5a38dc15546c",
+    "5f0b7a9e-1d2c-4e3f-8a9b-0c1d2e3f4a5b",
+    "0c9d8e7f-6a5b-4c3d-2e1f-0a9b8c7d6e5f",
+]
+SERVERS = [
+    "c9aa197b-a6b6-4c33-b3a6-fa0b4ec50006",
+    "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b",
+    "11111111-2222-4333-8444-555555555555",
+]
 STATUSES = ["RUNNING_REPLACE", "FAILED_RESET", "SUCCESS_BIND"]
 REASON = "The server is stopped; start it and try again, or choose another server for this key pair"
 
@@ -45,10 +51,21 @@ def results() -> list[TaskResult]:
 
 
 def listed() -> list[ListedTask]:
-    return [ListedTask({"task_id": t, "server_id": srv, "server_name": f"ecs-web-{i}", "keypair_name": "kp-2026",
-                        "operate_type": "FAILED_RESET", "task_time": "1764300000000",
-                        "task_error_code": "KPS.2019", "task_error_msg": REASON})
-            for i, (t, srv) in enumerate(zip(TASKS, SERVERS, strict=True))]  # fmt: skip
+    return [
+        ListedTask(
+            {
+                "task_id": t,
+                "server_id": srv,
+                "server_name": f"ecs-web-{i}",
+                "keypair_name": "kp-2026",
+                "operate_type": "FAILED_RESET",
+                "task_time": "1764300000000",
+                "task_error_code": "KPS.2019",
+                "task_error_msg": REASON,
+            }
+        )
+        for i, (t, srv) in enumerate(zip(TASKS, SERVERS, strict=True))
+    ]
 
 
 def assert_whole(lines: list[str], width: int, *words: str) -> None:
@@ -129,8 +146,10 @@ def test_the_live_display_at_every_width(width: int) -> None:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
-    tasks = [{"id": t, "server_id": srv, "status": s, "server_name": "ecs-web", "keypair_name": "kp-2026"}
-             for t, srv, s in zip(TASKS, SERVERS, STATUSES, strict=True)]  # fmt: skip
+    tasks = [
+        {"id": t, "server_id": srv, "status": s, "server_name": "ecs-web", "keypair_name": "kp-2026"}
+        for t, srv, s in zip(TASKS, SERVERS, STATUSES, strict=True)
+    ]
     tasks[1].update(error_code="KPS.2019", error_msg=REASON)
     tasks.append({"id": "b" * 36, "server_id": "f" * 36, "operation": "reset", "outcome": "never", "ready_s": 0})
     with Simulator(Scenario.parse({"token": CANARY, "tasks": tasks})) as running:

@@ -281,10 +281,15 @@ def interrupted_after(seconds: float, plans: dict[str, Callable[[float], str | K
 
 
 def test_a_task_mid_retry_at_ctrl_c_is_not_finished_not_an_error() -> None:
-    never_seen = interrupted_after(5, {"a": lambda now: ApiError("server error", http_status=503),
-                                       "b": lambda now: NetworkError("connection reset"),
-                                       "c": lambda now: NotFoundError("not found"),
-                                       "d": finishes(100)})  # fmt: skip
+    never_seen = interrupted_after(
+        5,
+        {
+            "a": lambda now: ApiError("server error", http_status=503),
+            "b": lambda now: NetworkError("connection reset"),
+            "c": lambda now: NotFoundError("not found"),
+            "d": finishes(100),
+        },
+    )
     assert [(r.task_id, r.error, r.task is None) for r in never_seen] == [
         ("a", None, True),
         ("b", None, True),

@@ -45,9 +45,16 @@ class Fleet:
 
 def wait(fleet: Fleet, **options: Any) -> tuple[list[TaskResult], list[Event]]:
     events: list[Event] = []
-    engine = WaitEngine(list(fleet.finish), InlineRunner(fleet.get), WaitOptions(**options), clock=fleet.clock,
-                        sleep=fleet.clock.sleep, rand=lambda: 0.5, on_event=events.append,
-                        lister=fleet.page)  # fmt: skip
+    engine = WaitEngine(
+        list(fleet.finish),
+        InlineRunner(fleet.get),
+        WaitOptions(**options),
+        clock=fleet.clock,
+        sleep=fleet.clock.sleep,
+        rand=lambda: 0.5,
+        on_event=events.append,
+        lister=fleet.page,
+    )
     return engine.run(), events
 
 

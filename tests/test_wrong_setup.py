@@ -52,11 +52,14 @@ def test_a_gateway_without_the_api_is_exit_6_at_once(args: list[str]) -> None:
 
 @pytest.mark.parametrize(
     ("args", "region", "words"),
-    [(["wait", "t1", "--timeout", "30m"], "cn-nort-4", "did you mean cn-north-4?"),
-     (["get", "t1", "--retries", "0"], "xx-nowhere-9", "is it spelled right?")],
-)  # fmt: skip
-def test_a_region_that_never_answers_gets_a_did_you_mean(monkeypatch: pytest.MonkeyPatch, args: list[str],
-                                                         region: str, words: str) -> None:  # fmt: skip
+    [
+        (["wait", "t1", "--timeout", "30m"], "cn-nort-4", "did you mean cn-north-4?"),
+        (["get", "t1", "--retries", "0"], "xx-nowhere-9", "is it spelled right?"),
+    ],
+)
+def test_a_region_that_never_answers_gets_a_did_you_mean(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], region: str, words: str
+) -> None:
     # The real host of a typo does not resolve; here one that cannot, whatever the network.
     monkeypatch.setattr("kpstask.connect.region_url", lambda name: f"https://kms.{name}.example.invalid")
     result = run(*args, "-r", region, env={"KPSTASK_ENDPOINT": None})  # type: ignore[dict-item]

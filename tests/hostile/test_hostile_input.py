@@ -116,8 +116,10 @@ def test_masking_does_not_garble_words(kps: responses.RequestsMock) -> None:
 def test_the_token_flag_wins_over_an_unreadable_profile_secret(tmp_path: Path, kps: responses.RequestsMock) -> None:
     add_task(kps, "t1", "SUCCESS_RESET")
     config = tmp_path / "config.toml"
-    config.write_text('[default]\naccess_key = "AKEXAMPLE00000000000"\nsecret_key_file = "/nonexistent/sk"\n'
-                      'password_file = "/nonexistent/pw"\nuser_name = "a"\ndomain = "b"\n')  # fmt: skip
+    config.write_text(
+        '[default]\naccess_key = "AKEXAMPLE00000000000"\nsecret_key_file = "/nonexistent/sk"\n'
+        'password_file = "/nonexistent/pw"\nuser_name = "a"\ndomain = "b"\n'
+    )
     env = {"KPSTASK_CONFIG": str(config), "KPSTASK_TOKEN": None, "KPSTASK_ACCESS_KEY": ""}
     result = run("get", "t1", "--token", CANARY, env=env)  # type: ignore[arg-type]
     assert result.exit_code == 0, result.stderr

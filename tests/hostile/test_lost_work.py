@@ -93,8 +93,14 @@ LIMITS = ("--request-timeout", REQUEST_TIMEOUT, "--retries", "0")
 
 
 def password_login(url: str) -> dict[str, str]:
-    return {"KPSTASK_ENDPOINT": url, "KPSTASK_PROJECT_ID": PROJECT, "KPSTASK_IAM_ENDPOINT": url,
-            "KPSTASK_USERNAME": "alice", "KPSTASK_DOMAIN": "acme", "KPSTASK_PASSWORD": "pw-123456"}  # fmt: skip
+    return {
+        "KPSTASK_ENDPOINT": url,
+        "KPSTASK_PROJECT_ID": PROJECT,
+        "KPSTASK_IAM_ENDPOINT": url,
+        "KPSTASK_USERNAME": "alice",
+        "KPSTASK_DOMAIN": "acme",
+        "KPSTASK_PASSWORD": "pw-123456",
+    }
 
 
 @pytest.mark.parametrize("version", ["1.0", "1.1"], ids=["http-1.0", "connection-close"])
@@ -224,8 +230,12 @@ def test_get_keeps_every_answer_and_escapes_the_surrogates(kps: responses.Reques
 
 def test_wait_keeps_every_answer(kps: responses.RequestsMock) -> None:
     lone_surrogates(kps)
-    kps.replace(responses.GET, task_url("t1"), body=b'{"task_status": "FAILED_\\ud800", "server_id": "s-\\udfff"}',
-                content_type="application/json")  # fmt: skip
+    kps.replace(
+        responses.GET,
+        task_url("t1"),
+        body=b'{"task_status": "FAILED_\\ud800", "server_id": "s-\\udfff"}',
+        content_type="application/json",
+    )
     result = run("wait", "t1", "t2", "--timeout", "5", "-o", "tsv", "--progress", "plain")
     kept(result)
     assert result.exit_code == 1, result.stderr  # t1 failed: its code, as for any other answer

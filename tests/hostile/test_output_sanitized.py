@@ -14,8 +14,20 @@ from hypothesis import strategies as st
 from tests.conftest import ENDPOINT, PROJECT, run
 
 UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-NASTY = ["\x1b]52;c;cHduZWQ=\x07", "\x1b]0;title\x07", "\r\x1b[2K", "\u202e", "\u2066", "\x9b31m",
-         ":white_check_mark:", "[bold red]x[/]", "[link=http://x]y[/link]", "\n", "\t", "\x00"]  # fmt: skip
+NASTY = [
+    "\x1b]52;c;cHduZWQ=\x07",
+    "\x1b]0;title\x07",
+    "\r\x1b[2K",
+    "\u202e",
+    "\u2066",
+    "\x9b31m",
+    ":white_check_mark:",
+    "[bold red]x[/]",
+    "[link=http://x]y[/link]",
+    "\n",
+    "\t",
+    "\x00",
+]
 text = st.lists(st.one_of(st.sampled_from(NASTY), st.text(max_size=5)), max_size=6).map("".join)
 FORMATS = ("human", "json", "tsv")
 

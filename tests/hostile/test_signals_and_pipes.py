@@ -40,15 +40,20 @@ def env_for(sim: Simulator) -> dict[str, str]:
 )
 def test_a_reader_that_goes_away_is_exit_141(sim: Simulator, args: list[str]) -> None:
     command = " ".join([str(KPSTASK), *args]) + ' | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}"'
-    proc = subprocess.run(["bash", "-c", command], env=env_for(sim), capture_output=True, text=True, timeout=60,
-                          check=False)  # fmt: skip
+    proc = subprocess.run(
+        ["bash", "-c", command], env=env_for(sim), capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.stdout.strip() == "141", proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_a_closed_stderr_does_not_change_the_result(sim: Simulator) -> None:
-    proc = subprocess.Popen([str(KPSTASK), "wait", "ok", "--progress", "plain", "-o", "json"], env=env_for(sim),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(KPSTASK), "wait", "ok", "--progress", "plain", "-o", "json"],
+        env=env_for(sim),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stderr is not None and proc.stdout is not None
     proc.stderr.close()  # the reader of stderr is gone before the first line
     out = proc.stdout.read()
@@ -60,8 +65,9 @@ def test_a_closed_stderr_does_not_change_the_result(sim: Simulator) -> None:
 def test_an_early_signal_ends_cleanly(sim: Simulator, sent: signal.Signals, code: int) -> None:
     codes = []
     for delay in [0.03 + 0.015 * i for i in range(14)]:  # from interpreter start-up to the first request
-        proc = subprocess.Popen([str(KPSTASK), "get", "ok"], env=env_for(sim), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [str(KPSTASK), "get", "ok"], env=env_for(sim), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         threading.Event().wait(delay)  # not time.sleep: the test fixtures replace it
         proc.send_signal(sent)
         _, stderr = proc.communicate(timeout=30)

@@ -160,8 +160,10 @@ def test_absurd_durations_are_refused(spec: dict[str, object]) -> None:
 
 def test_json_files_with_overflowing_or_nan_numbers_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
-    for text, key in (('{"faults": [{"type": "latency", "seconds": 1e999}]}', "seconds"),
-                      ('{"tasks": [{"id": "t1", "ready_s": NaN}]}', "ready_s")):  # fmt: skip
+    for text, key in (
+        ('{"faults": [{"type": "latency", "seconds": 1e999}]}', "seconds"),
+        ('{"tasks": [{"id": "t1", "ready_s": NaN}]}', "ready_s"),
+    ):
         path.write_text(text)
         with pytest.raises(UsageError, match=key):
             load_scenario(str(path))
@@ -181,8 +183,13 @@ def test_simulate_refuses_an_injecting_scenario(tmp_path: Path, spec: dict[str, 
     path.write_text(json.dumps(spec))
     proc = subprocess.run(
         [sys.executable, "-m", "kpstask", "simulate", "--port", "0", "-q", "--scenario", str(path)],
-        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, cwd=tmp_path, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+        check=False,
+    )
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("kpstask: "), proc.stderr
     assert "export" not in proc.stdout and "# ready" not in proc.stdout
