@@ -25,8 +25,8 @@ import sys
 
 from kpstask.choices import WaitOptions
 from kpstask.models import Task
-from kpstask.runners import InlineRunner
-from kpstask.wait import WaitEngine
+from kpstask.wait.engine import WaitEngine
+from kpstask.wait.runners import InlineRunner
 
 # (duration, operation): the operation a task of that duration typically is (DEW user
 # guide), and resets that finish sooner than the usual 10 minutes.

@@ -9,27 +9,27 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
-from kpstask import config
-from kpstask.chain import given_rows, make_credential
+from kpstask.auth.chain import given_rows, make_credential
 from kpstask.choices import Timing
-from kpstask.endpoints import region_url, unknown_region_hint, without_password
 from kpstask.errors import KpsError, UsageError
-from kpstask.resolver import Resolver, transport
 from kpstask.settings import (
     BY_NAME,
     Found,
     Problem,
     SettingsError,
     as_problem,
+    config,
     missing,
     short_where,
 )
+from kpstask.settings.endpoints import region_url, unknown_region_hint, without_password
+from kpstask.settings.resolver import Resolver, transport
 
 if TYPE_CHECKING:
-    from kpstask.client import KpsClient
+    from kpstask.api.client import KpsClient
+    from kpstask.api.transport import Say
+    from kpstask.auth.credentials import Credential
     from kpstask.context import Run
-    from kpstask.credentials import Credential
-    from kpstask.transport import Say
 
 T = TypeVar("T")
 Row = tuple[str, str, str]
@@ -124,7 +124,7 @@ def resolve(run: Run, flags: Mapping[str, object], timing: Timing, need_endpoint
 
 
 def client(run: Run, target: Target, pool: int = 10, on_retry: Say | None = None) -> KpsClient:
-    from kpstask.client import KpsClient
+    from kpstask.api.client import KpsClient
 
     run.debug(f"endpoint {target.base_url} (from {target.base_source}), project {target.project_id}")
     run.debug(f"credentials: {target.credential.why}")

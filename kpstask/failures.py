@@ -80,7 +80,7 @@ def explained(
 
 def _looked_up(lister: Lister, wanted: set[str], left_s: float | None, debug: Say, note: Say) -> dict[str, Failure]:
     """The reasons found within `left_s`; with nothing left, none are asked for."""
-    from kpstask.deadline import within  # it imports requests: not at start-up
+    from kpstask.api.deadline import within  # it imports requests: not at start-up
 
     found: dict[str, Failure] = {}
     if left_s is not None and left_s <= 0:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kpstask import connect
+from kpstask.api.policy import Action, for_get
 from kpstask.choices import Display, Listing, OutputFormat
 from kpstask.errors import ApiError, AuthError, ExitCode, KpsError, UsageError, worst
 from kpstask.models import MAX_LISTED, PAGE_SIZE, TASK_ID_RE, ListedTask
 from kpstask.output import for_display
-from kpstask.policy import Action, for_get
 from kpstask.text import one_line
 
 if TYPE_CHECKING:
-    from kpstask.client import KpsClient
+    from kpstask.api.client import KpsClient
     from kpstask.context import Run
 
 # What the API allows per page; and, as a project has at most a few thousand servers, a list

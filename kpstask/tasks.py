@@ -16,13 +16,13 @@ from kpstask.models import TaskResult, ids_from_text, validate_task_id
 from kpstask.output import Renderer, hush, renderer
 
 if TYPE_CHECKING:
-    from kpstask.asking import Asker, Watch
-    from kpstask.client import KpsClient
+    from kpstask.api.client import KpsClient
     from kpstask.context import Run
-    from kpstask.events import Event
     from kpstask.models import Lister
-    from kpstask.progress import Progress
-    from kpstask.resultstream import ResultStream
+    from kpstask.output.progress import Progress
+    from kpstask.wait.asking import Asker, Watch
+    from kpstask.wait.events import Event
+    from kpstask.wait.resultstream import ResultStream
 
 MAX_STDIN_BYTES = 10 * 1024 * 1024
 STEP_SUMMARY = "GITHUB_STEP_SUMMARY"  # GitHub Actions' job summary file (see `stepsummary`)
@@ -57,7 +57,7 @@ def run_get(run: Run, target: connect.Target, ids: list[str], display: Display, 
     """One request per task, several at a time; results in the order given, JSON and TSV
     lines streaming as answers come (from a failed task on, they wait for its reason).
     Ctrl-C, SIGTERM or SIGHUP prints what is known (`_interrupted`)."""
-    from kpstask.getprogress import counting
+    from kpstask.output.getprogress import counting
 
     got = Got(ids)
     with counting(run, display, len(ids)) as line:
@@ -99,7 +99,7 @@ def _ask_all(
     run: Run, target: connect.Target, got: Got, *, out: Renderer, line: Watch, display: Display, pace: Pace
 ) -> None:
     """Every task asked once; each line out as soon as those before it are (`run_get`)."""
-    from kpstask.asking import Asker, per_task, refused
+    from kpstask.wait.asking import Asker, per_task, refused
 
     held: int | None = None  # where results started to wait for the failure reasons
     reasons = wants_reasons(run, display, waiting=False)
@@ -177,7 +177,7 @@ def wants_reasons(run: Run, display: Display, *, waiting: bool) -> bool:
 
 def _summarize(run: Run, command: str, results: list[TaskResult], *, interrupted: bool) -> None:
     if run.env.get(STEP_SUMMARY):
-        from kpstask import stepsummary
+        from kpstask.output import stepsummary
 
         stepsummary.write(run.env, command, results, interrupted=interrupted, clean=run.redact, warn=run.warn)
 
@@ -202,9 +202,9 @@ def run_wait(
 ) -> int:
     """Poll until every task is terminal or the deadline. With `stream` (`wait -o json|tsv`)
     each task's line goes to stdout when it is final; otherwise the results at the end."""
-    from kpstask.events import WaitInterrupted
-    from kpstask.runners import ThreadRunner
-    from kpstask.wait import WaitEngine
+    from kpstask.wait.engine import WaitEngine
+    from kpstask.wait.events import WaitInterrupted
+    from kpstask.wait.runners import ThreadRunner
 
     hush(run, display.quiet)
     mode = ProgressMode.NONE if run.quiet else display.progress
@@ -247,7 +247,7 @@ def _stream(
 ) -> ResultStream | None:
     """The sink that writes each line when its task is final: JSON and TSV only (a table is
     drawn at the end), and nothing under -q."""
-    from kpstask.resultstream import ResultStream
+    from kpstask.wait.resultstream import ResultStream
 
     if run.quiet or display.output is OutputFormat.HUMAN:
         return None
@@ -292,7 +292,7 @@ def make_progress(
     run: Run, mode: ProgressMode, task_ids: Sequence[str], *, no_color: bool, heartbeat_s: float
 ) -> Progress:
     """`auto` is live on a terminal and plain anywhere else."""
-    from kpstask.progress import NoProgress, PlainProgress
+    from kpstask.output.progress import NoProgress, PlainProgress
 
     if mode is ProgressMode.NONE:
         return NoProgress()
@@ -300,8 +300,8 @@ def make_progress(
         mode = ProgressMode.LIVE if run.stderr_isatty else ProgressMode.PLAIN
     if mode is ProgressMode.PLAIN:
         return PlainProgress(run.stderr, heartbeat_s=heartbeat_s)
-    from kpstask.live import LiveProgress
     from kpstask.output.human import make_console
+    from kpstask.output.live import LiveProgress
 
     return LiveProgress(make_console(run.stderr, no_color or run.no_color), task_ids, run.redact)
 
@@ -324,7 +324,7 @@ def _annotate(run: Run, results: list[TaskResult]) -> None:
     was not finished at the deadline (whatever --progress or -q say: they are errors)."""
     if not run.github_actions:
         return
-    from kpstask.progress import annotation
+    from kpstask.output.progress import annotation
 
     for result in results:
         line = annotation(result)

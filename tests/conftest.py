@@ -41,7 +41,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Retries record their waits instead of sleeping."""
     waits: list[float] = []
-    monkeypatch.setattr("kpstask.transport.time.sleep", waits.append)
+    monkeypatch.setattr("kpstask.api.transport.time.sleep", waits.append)
     return waits
 
 

@@ -12,14 +12,9 @@ import threading
 import pytest
 import responses
 
-from kpstask.asking import Asker, PerTask
-from kpstask.choices import Pace
-from kpstask.client import KpsClient
-from kpstask.credentials import TokenAuth
-from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, NotFoundError
-from kpstask.models import Task
-from kpstask.policy import Interval
-from kpstask.rate import (
+from kpstask.api.client import KpsClient
+from kpstask.api.policy import Interval
+from kpstask.api.rate import (
     BETA,
     HOLD_S,
     MIN_RATE,
@@ -30,8 +25,13 @@ from kpstask.rate import (
     RateLimiter,
     is_throttle,
 )
+from kpstask.api.transport import Transport
+from kpstask.auth.credentials import TokenAuth
+from kpstask.choices import Pace
+from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, NotFoundError
+from kpstask.models import Task
 from kpstask.settings import BY_NAME, FLAG, Found
-from kpstask.transport import Transport
+from kpstask.wait.asking import Asker, PerTask
 from tests.conftest import CANARY, ENDPOINT, PROJECT, SERVER, task_url
 
 THROTTLED = ApiError("throttled", code="APIGW.0308", http_status=429)

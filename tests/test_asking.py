@@ -6,10 +6,10 @@ from __future__ import annotations
 import random
 import threading
 
-from kpstask.asking import Asker
 from kpstask.choices import Pace
 from kpstask.errors import AuthError
 from kpstask.models import Task
+from kpstask.wait.asking import Asker
 
 
 class Api:

@@ -141,7 +141,7 @@ def test_interrupt_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupted(self: object, task_id: str) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("kpstask.client.KpsClient.get_task", interrupted)
+    monkeypatch.setattr("kpstask.api.client.KpsClient.get_task", interrupted)
     result = run("get", "t1")
     assert result.exit_code == 130
     assert result.stderr == "kpstask: error: interrupted\n"

@@ -99,7 +99,7 @@ def ctrl_c_once_asked(monkeypatch: pytest.MonkeyPatch, kps: responses.RequestsMo
         if len(kps.calls) >= requests:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("kpstask.wait.time.sleep", sleep)
+    monkeypatch.setattr("kpstask.wait.engine.time.sleep", sleep)
 
 
 def test_a_task_mid_retry_at_ctrl_c_is_not_finished(

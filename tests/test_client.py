@@ -6,13 +6,13 @@ import pytest
 import requests
 import responses
 
-from kpstask.answers import retry_after
-from kpstask.client import KpsClient
-from kpstask.credentials import TokenAuth
+from kpstask.api.answers import retry_after
+from kpstask.api.client import KpsClient
+from kpstask.api.policy import Interval
+from kpstask.api.transport import MAX_BODY_BYTES, Transport
+from kpstask.auth.credentials import TokenAuth
 from kpstask.errors import ApiError, AuthError, NetworkError, NotFoundError
-from kpstask.policy import Interval
 from kpstask.settings import BY_NAME, FLAG, Found
-from kpstask.transport import MAX_BODY_BYTES, Transport
 from tests.conftest import CANARY, ENDPOINT, PROJECT, SERVER, task_url
 
 
@@ -154,7 +154,7 @@ def test_retry_after_http_date() -> None:
 @pytest.mark.parametrize(("status", "transient"), [(429, True), (500, True), (503, True), (501, False), (400, False)])
 def test_one_table_of_transient_answers(status: int, transient: bool) -> None:
     """What the transport retries is what a wait asks again: the same table."""
-    from kpstask.policy import TRANSIENT_STATUSES, Action, for_wait
+    from kpstask.api.policy import TRANSIENT_STATUSES, Action, for_wait
 
     assert (status in TRANSIENT_STATUSES) is transient
     error = ApiError("x", http_status=status)

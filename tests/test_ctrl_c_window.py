@@ -250,7 +250,7 @@ def test_an_interrupt_a_finalizer_swallowed_is_taken_again(raised: str, printed:
 def test_the_request_time_imports_load_with_the_transport() -> None:
     code = (
         "import sys\n"
-        "from kpstask import resolver\n"
+        "from kpstask.settings import resolver\n"
         "from kpstask.choices import Timing\n"
         "from kpstask.context import Run\n"
         "before = [name for name in resolver.REQUEST_TIME_IMPORTS if name in sys.modules]\n"

@@ -23,19 +23,20 @@ from typing import Any
 import pytest
 import responses
 
-from kpstask import getprogress, tasks
-from kpstask.asking import Asker
+from kpstask import tasks
+from kpstask.auth.credentials import TokenAuth
 from kpstask.choices import Display, OutputFormat, Pace, Timing
 from kpstask.connect import Target
 from kpstask.context import Run
-from kpstask.credentials import TokenAuth
 from kpstask.errors import ApiError
-from kpstask.getprogress import ERASE, CountLine, NoLine, counting
 from kpstask.interrupts import Terminated
 from kpstask.models import Task, TaskResult
-from kpstask.runners import Outcome, Poll, _outcome
+from kpstask.output import getprogress
+from kpstask.output.getprogress import ERASE, CountLine, NoLine, counting
 from kpstask.settings import BY_NAME, FLAG, Found
 from kpstask.simulator import Scenario, Simulator
+from kpstask.wait.asking import Asker
+from kpstask.wait.runners import Outcome, Poll, _outcome
 from tests.conftest import CANARY, ENDPOINT, PROJECT, add_task, run
 from tests.terminal import Screen
 from tests.test_e2e import KPSTASK, child_env
@@ -293,7 +294,7 @@ def interrupt(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
         def runner(poll: Poll, workers: int) -> Scripted:
             return Scripted(poll, slow=slow, stop_after=stop_after, stop=stop or KeyboardInterrupt())
 
-        monkeypatch.setattr("kpstask.asking.ThreadRunner", runner)
+        monkeypatch.setattr("kpstask.wait.asking.ThreadRunner", runner)
 
     return script
 

@@ -18,13 +18,13 @@ import pytest
 from typer.testing import CliRunner
 
 from kpstask import connect
+from kpstask.api.transport import Transport
 from kpstask.choices import Timing, WaitOptions
 from kpstask.cli import app
 from kpstask.context import Run as RunContext
-from kpstask.runners import InlineRunner
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator
-from kpstask.transport import Transport
-from kpstask.wait import WaitEngine
+from kpstask.wait.engine import WaitEngine
+from kpstask.wait.runners import InlineRunner
 from tests.conftest import Run
 from tests.test_e2e import KPSTASK
 
@@ -326,8 +326,8 @@ def test_a_given_token_is_not_renewed(sim: Simulator) -> None:
 def test_get_with_a_token_does_not_load_the_keyless_code(sim: Simulator) -> None:
     script = (
         "import sys\nfrom kpstask.entry import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in sys.modules if m in ('kpstask.metadata', 'kpstask.federation', "
-        "'kpstask.renewal')), file=sys.stderr)\n"
+        "print(sorted(m for m in sys.modules if m in ('kpstask.auth.metadata', 'kpstask.auth.federation', "
+        "'kpstask.auth.renewal')), file=sys.stderr)\n"
     )
     env = {**os.environ, "KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT, "KPSTASK_TOKEN": "x" * 9}
     proc = subprocess.run(
@@ -392,8 +392,8 @@ def test_credentials_revoked_mid_wait_are_renewed_once_at_once(kind: str, tmp_pa
 
 
 def test_the_readmes_offline_ci_example_runs(tmp_path: Path) -> None:
-    """README, "In CI without secrets", "Try it offline": verbatim, each command must succeed."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    """docs/ci.md, "In CI without secrets", "Try it offline": verbatim, each command must succeed."""
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "ci.md").read_text(encoding="utf-8")
     block = readme.split("**Try it offline.**", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KPSTASK_", "HW_", "OS_", "HUAWEICLOUD_"))}
     env.update(PATH=f"{KPSTASK.parent}:{env['PATH']}", XDG_CACHE_HOME=str(tmp_path / "cache"))

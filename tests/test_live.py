@@ -7,9 +7,9 @@ import io
 
 from rich.console import Console
 
-from kpstask.events import TaskDone, TaskSeen
-from kpstask.live import LiveProgress
 from kpstask.models import Task, TaskResult
+from kpstask.output.live import LiveProgress
+from kpstask.wait.events import TaskDone, TaskSeen
 
 
 def console(height: int = 24) -> Console:

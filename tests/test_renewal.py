@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from kpstask.auth.renewal import Renewing, TemporaryKeys, margin, read_keys
 from kpstask.errors import ApiError, AuthError, NetworkError
-from kpstask.renewal import Renewing, TemporaryKeys, margin, read_keys
 
 NOW = 1_800_000_000.0
 
@@ -153,7 +153,7 @@ def test_threads_share_one_renewal() -> None:
 
 
 def test_sts_is_the_regions_where_the_sdk_knows_one() -> None:
-    from kpstask.endpoints import sts_url
+    from kpstask.settings.endpoints import sts_url
 
     assert sts_url("ap-southeast-1") == "https://sts.ap-southeast-1.myhuaweicloud.com"
     assert sts_url("cn-north-9") == sts_url(None) == "https://sts.cn-north-4.myhuaweicloud.com"

@@ -17,9 +17,9 @@ from typing import cast
 import pytest
 import responses
 
-from kpstask.config import key_hint
 from kpstask.context import Run
 from kpstask.settings import SETTINGS
+from kpstask.settings.config import key_hint
 from kpstask.text import one_line
 from tests.conftest import CANARY, run, task_url
 from tests.terminal import Screen

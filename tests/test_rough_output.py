@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 import responses
 
+from kpstask.api.transport import Transport
 from kpstask.errors import ApiError
-from kpstask.events import TaskTrouble
 from kpstask.failures import failure_of
 from kpstask.models import Failure, ListedTask, Task, TaskResult
 from kpstask.output.human import listed_cells, results_grid
-from kpstask.progress import annotation
-from kpstask.runners import InlineRunner
-from kpstask.stepsummary import markdown
-from kpstask.transport import Transport
-from kpstask.wait import WaitEngine
+from kpstask.output.progress import annotation
+from kpstask.output.stepsummary import markdown
+from kpstask.wait.engine import WaitEngine
+from kpstask.wait.events import TaskTrouble
+from kpstask.wait.runners import InlineRunner
 from tests.conftest import ENDPOINT, PROJECT, SERVER, add_task, run, task_url
 from tests.test_wait import FakeClock
 
@@ -34,8 +34,8 @@ def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """`wait` through the CLI on a fake clock: requests run inline, the engine's pauses
     move the clock on instead of sleeping."""
     clock = FakeClock()
-    monkeypatch.setattr("kpstask.runners.ThreadRunner", lambda poll, concurrency: InlineRunner(poll))
-    monkeypatch.setattr("kpstask.wait.WaitEngine", partial(WaitEngine, clock=clock, sleep=clock.sleep))
+    monkeypatch.setattr("kpstask.wait.runners.ThreadRunner", lambda poll, concurrency: InlineRunner(poll))
+    monkeypatch.setattr("kpstask.wait.engine.WaitEngine", partial(WaitEngine, clock=clock, sleep=clock.sleep))
     return clock
 
 

@@ -10,11 +10,11 @@ import pytest
 import requests
 import responses
 
+from kpstask.api.policy import Interval
+from kpstask.api.transport import Transport
 from kpstask.errors import ApiError
-from kpstask.policy import Interval
 from kpstask.simulator.scenario import Scenario
 from kpstask.simulator.server import Simulator
-from kpstask.transport import Transport
 from tests.conftest import CANARY, ENDPOINT, add_task, run, task_url
 
 BUSY = {"error_code": "SYS.5003", "error_msg": "busy"}
@@ -119,7 +119,7 @@ def test_get_without_retries_says_no_retry(kps: responses.RequestsMock) -> None:
 
 def test_wait_leaves_retries_to_its_engine(kps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch) -> None:
     busy_then_done(kps, 1)
-    monkeypatch.setattr("kpstask.wait.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("kpstask.wait.engine.time.sleep", lambda seconds: None)
     result = run("wait", "t1", "--progress", "plain", "--interval", "1")
     assert result.exit_code == 0, result.stderr
     assert "retrying (" not in result.stderr  # the transport does not retry inside a poll

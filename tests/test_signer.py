@@ -11,7 +11,7 @@ from huaweicloudsdkcore.signer.signer import Signer
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from kpstask import signer
+from kpstask.auth import signer
 
 AK, SK = "HPUAL0EXAMPLEAK12345", "sk-EXAMPLE-secret-0123456789abcdefghij"
 HOST = "kms.cn-north-4.myhuaweicloud.com"
@@ -119,8 +119,8 @@ def test_metadata_keys_sign_as_the_sdk_does() -> None:
     SDK's signature over the same AK/SK, security token, project and date."""
     from datetime import datetime, timezone
 
-    from kpstask.credentials import KeysAuth
-    from kpstask.renewal import Renewing, TemporaryKeys
+    from kpstask.auth.credentials import KeysAuth
+    from kpstask.auth.renewal import Renewing, TemporaryKeys
 
     keys = TemporaryKeys("SIMTMPEXAMPLE0000001", SK, "gQpzdGstc2lt" + "ab" * 50, 4e9)
     renewing = Renewing(lambda fresh: keys, on_keys=lambda got: None, debug=lambda line: None, what="metadata keys")

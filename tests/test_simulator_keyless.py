@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from kpstask import signer
+from kpstask.auth import signer
 from kpstask.errors import UsageError
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator, default_scenario, load_scenario
 from kpstask.simulator.idtoken import IdTokenError, claims_for, decode, encode, verify

@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 import requests
 
-from kpstask.asking import Asker, PerTask
+from kpstask.api.client import KpsClient
+from kpstask.api.policy import Interval
+from kpstask.api.rate import RateLimiter
+from kpstask.api.transport import Transport
+from kpstask.auth.credentials import TokenAuth
 from kpstask.choices import Pace
-from kpstask.client import KpsClient
-from kpstask.credentials import TokenAuth
 from kpstask.errors import ExitCode, UsageError, worst
 from kpstask.models import TaskResult
-from kpstask.policy import Interval
-from kpstask.rate import RateLimiter
 from kpstask.settings import BY_NAME, FLAG, Found
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator, load_scenario
-from kpstask.transport import Transport
+from kpstask.wait.asking import Asker, PerTask
 from tests.conftest import CANARY
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from kpstask.errors import ApiError
 from kpstask.models import Failure, Task, TaskResult
+from kpstask.output.stepsummary import MAX_ROWS, markdown
 from kpstask.simulator import Scenario, Simulator
-from kpstask.stepsummary import MAX_ROWS, markdown
 from tests.conftest import CANARY
 from tests.test_e2e import kpstask
 

@@ -19,11 +19,11 @@ import pytest
 from rich.console import Console
 
 from kpstask.errors import ApiError
-from kpstask.events import TaskDone, TaskSeen
-from kpstask.live import LiveProgress, echo_off
 from kpstask.models import Failure, ListedTask, Task, TaskResult
 from kpstask.output.human import listed_grid, results_grid, table_lines
+from kpstask.output.live import LiveProgress, echo_off
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator
+from kpstask.wait.events import TaskDone, TaskSeen
 from tests.conftest import CANARY
 from tests.terminal import Screen
 

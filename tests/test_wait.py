@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from kpstask.api.policy import POLL
 from kpstask.choices import WaitOptions
 from kpstask.durations import parse_duration
 from kpstask.errors import ApiError, AuthError, ExitCode, KpsError, NetworkError, NotFoundError, UsageError, worst
-from kpstask.events import Event, TaskDone, TaskSeen, TaskTrouble, Tick, WaitInterrupted
 from kpstask.models import Task, TaskResult
-from kpstask.policy import POLL
-from kpstask.progress import PlainProgress, annotation, summary
-from kpstask.runners import InlineRunner
-from kpstask.wait import WaitEngine
+from kpstask.output.progress import PlainProgress, annotation, summary
+from kpstask.wait.engine import WaitEngine
+from kpstask.wait.events import Event, TaskDone, TaskSeen, TaskTrouble, Tick, WaitInterrupted
+from kpstask.wait.runners import InlineRunner
 
 MAX_INTERVAL_S = POLL.cap_s
 
@@ -425,7 +425,7 @@ def test_wait_events_are_only_data() -> None:
 
 
 def test_rate_limiter_spaces_starts() -> None:
-    from kpstask.rate import RATE_MARGIN, RateLimiter
+    from kpstask.api.rate import RATE_MARGIN, RateLimiter
 
     limiter = RateLimiter(10.0)
     assert limiter.take(0.0)

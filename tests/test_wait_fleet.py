@@ -9,10 +9,10 @@ from typing import Any
 
 from kpstask.choices import WaitOptions
 from kpstask.errors import AuthError, ExitCode, KpsError
-from kpstask.events import Event, Notice
 from kpstask.models import Task, TaskResult
-from kpstask.runners import InlineRunner
-from kpstask.wait import WaitEngine
+from kpstask.wait.engine import WaitEngine
+from kpstask.wait.events import Event, Notice
+from kpstask.wait.runners import InlineRunner
 from tests.test_wait import FakeClock
 
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
+from kpstask.api.rate import RateLimiter
 from kpstask.choices import WaitOptions
 from kpstask.errors import ApiError, ExitCode
-from kpstask.listwatch import LIST_SHARE, list_wins
 from kpstask.models import Task, TaskResult
-from kpstask.rate import RateLimiter
-from kpstask.runners import InlineRunner
-from kpstask.wait import GAP_ROUNDS, OVERDUE_S, UNLISTED_CAP_S, WaitEngine
+from kpstask.wait.engine import GAP_ROUNDS, OVERDUE_S, UNLISTED_CAP_S, WaitEngine
+from kpstask.wait.listwatch import LIST_SHARE, list_wins
+from kpstask.wait.runners import InlineRunner
 from tests.test_wait import FakeClock
 from tests.test_wait_fleet import Fleet
 

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 
 from kpstask.errors import ExitCode
-from kpstask.events import Event, TaskDone, Tick
 from kpstask.models import Failure, Task, TaskResult
-from kpstask.resultstream import HOLD_S, ResultStream
 from kpstask.simulator import Scenario, Simulator
+from kpstask.wait.events import Event, TaskDone, Tick
+from kpstask.wait.resultstream import HOLD_S, ResultStream
 from tests.conftest import CANARY
 from tests.test_e2e import KPSTASK, child_env
 

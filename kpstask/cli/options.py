@@ -16,6 +16,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from kpstask.api.policy import MIN_INTERVAL_S
 from kpstask.choices import Display, OutputFormat, Pace, ProgressMode, Timing, WaitOptions
 from kpstask.cli.grouping import (
     CONNECTION,
@@ -31,7 +32,6 @@ from kpstask.cli.grouping import (
 )
 from kpstask.context import Run
 from kpstask.errors import UsageError
-from kpstask.policy import MIN_INTERVAL_S
 from kpstask.settings import SETTINGS, Setting, env_help, file_help
 
 __all__ = ["Group", "flag_of", "grouped", "option"]  # the machinery, where commands found it
@@ -41,7 +41,7 @@ __all__ = ["Group", "flag_of", "grouped", "option"]  # the machinery, where comm
 
 def _complete_region(incomplete: str) -> list[str]:
     """Tab candidates for --region: the known region ids (no network, no heavy imports)."""
-    from kpstask.endpoints import KNOWN_REGIONS
+    from kpstask.settings.endpoints import KNOWN_REGIONS
 
     return [region for region in KNOWN_REGIONS if region.startswith(incomplete)]
 
@@ -50,7 +50,7 @@ def complete_profile(incomplete: str) -> list[str]:
     """Tab candidates for --profile: the tables of the config file (read locally, nothing else)."""
     import os
 
-    from kpstask.config import profile_names
+    from kpstask.settings.config import profile_names
 
     return [name for name in profile_names(os.environ) if name.startswith(incomplete)]
 

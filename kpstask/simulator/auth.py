@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from kpstask import signer
+from kpstask.auth import signer
 from kpstask.simulator.replies import (
     BAD_SIGNATURE,
     BAD_TOKEN,

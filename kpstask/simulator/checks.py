@@ -12,9 +12,9 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from kpstask.endpoints import Checks, check_project, check_secret
 from kpstask.errors import UsageError
 from kpstask.models import validate_task_id
+from kpstask.settings.endpoints import Checks, check_project, check_secret
 
 MAX_FAULT_SECONDS = 3600  # a latency fault's `seconds` and a `retry_after`
 MAX_DURATION_S = 1_000_000_000  # ready_s, running_s, token_ttl_s (about 31 years)

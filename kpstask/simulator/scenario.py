@@ -301,7 +301,7 @@ def load_scenario(path: str, now: float | None = None) -> Scenario:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read scenario {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
     if path.endswith(".toml"):
-        from kpstask.config import toml
+        from kpstask.settings.config import toml
 
         tomllib = toml()
         try:

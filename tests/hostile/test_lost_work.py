@@ -14,14 +14,14 @@ from contextlib import contextmanager
 import pytest
 import responses
 
+from kpstask.api.transport import BUDGET_FACTOR
 from kpstask.choices import WaitOptions
 from kpstask.failures import explained
 from kpstask.models import Task, TaskResult
 from kpstask.output.machine import json_text
-from kpstask.runners import InlineRunner
 from kpstask.text import one_line, printable
-from kpstask.transport import BUDGET_FACTOR
-from kpstask.wait import WaitEngine
+from kpstask.wait.engine import WaitEngine
+from kpstask.wait.runners import InlineRunner
 from tests.conftest import ENDPOINT, PROJECT, Run, add_task, run, task_url
 from tests.hostile.servers import Reply, answer, trickle
 from tests.test_wait import FakeApi, FakeClock, finishes

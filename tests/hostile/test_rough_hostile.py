@@ -14,10 +14,10 @@ import pytest
 import requests
 import responses
 
-from kpstask import answers as answers_module
-from kpstask.answers import Answer
+from kpstask.api import answers as answers_module
+from kpstask.api.answers import Answer
+from kpstask.auth.iam import TokenLogin
 from kpstask.errors import ApiError, AuthError, ExitCode
-from kpstask.iam import TokenLogin
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator
 from kpstask.text import printable
 from tests.conftest import ENDPOINT, PROJECT, run

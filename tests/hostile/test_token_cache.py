@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from kpstask.answers import Answer
+from kpstask.api.answers import Answer
+from kpstask.auth.iam import IamLogin, cache_file
 from kpstask.errors import ApiError
-from kpstask.iam import IamLogin, cache_file
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 PASSWORD = "CANARY-pw-iam-cache-31415926"

@@ -14,9 +14,9 @@ import math
 from collections.abc import Callable
 from typing import Any, cast
 
+from kpstask.api.policy import LIST_ROUND, POLL, Interval
 from kpstask.errors import AuthError, KpsError
 from kpstask.models import MAX_LISTED, PAGE_SIZE, Lister, State, Task, classify
-from kpstask.policy import LIST_ROUND, POLL, Interval
 
 LIST_JOB = "\x00running-tasks"  # a runner job name no task id can be
 LIST_FROM = 5  # a wait on this many tasks or more watches the list

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kpstask.federation import IdTokenSource, claims, exchange
-from kpstask.renewal import TemporaryKeys, margin, read_keys
+from kpstask.auth.federation import IdTokenSource, claims, exchange
+from kpstask.auth.renewal import TemporaryKeys, margin, read_keys
 
 if TYPE_CHECKING:
-    from kpstask.transport import Transport
+    from kpstask.api.transport import Transport
 
 ASSUME_PATH = "/v5/agencies/assume-with-oidc"
 DEFAULT_SESSION_NAME = "kpstask"
@@ -84,7 +84,7 @@ class AgencyKeys:
         return self.cache / "tokens" / f"{hashlib.sha256(json.dumps(['agency', *key]).encode()).hexdigest()[:32]}.json"
 
     def _assume(self, token: str) -> TemporaryKeys:
-        from kpstask.answers import read_response
+        from kpstask.api.answers import read_response
 
         body = {**self.payload, "id_token": token}
         headers = {"Content-Type": "application/json;charset=UTF-8"}
@@ -100,7 +100,7 @@ AGENCY_HINT = (
 
 def cached_keys(entry: Path, now: float, say: Callable[[str], None]) -> TemporaryKeys | None:
     """Keys from the cache while they are not due for renewal; None otherwise (said why)."""
-    from kpstask.tokencache import Unusable, clean_token, expiry, read_object, safe_directories
+    from kpstask.auth.tokencache import Unusable, clean_token, expiry, read_object, safe_directories
 
     if not safe_directories(entry, False, say):
         return None
@@ -123,7 +123,7 @@ def cached_keys(entry: Path, now: float, say: Callable[[str], None]) -> Temporar
 
 
 def store_keys(entry: Path, keys: TemporaryKeys, now: float, say: Callable[[str], None]) -> None:
-    from kpstask.tokencache import safe_directories, write_atomically
+    from kpstask.auth.tokencache import safe_directories, write_atomically
 
     if not safe_directories(entry, True, say):
         return

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from kpstask.events import Event, TaskDone, Tick
 from kpstask.failures import unexplained
+from kpstask.wait.events import Event, TaskDone, Tick
 
 if TYPE_CHECKING:
     from kpstask.models import TaskResult

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from kpstask import endpoints as ep
+from kpstask.settings import endpoints as ep
 
 Check = Callable[[str, str, str, "ep.Checks"], str]
 

@@ -24,12 +24,12 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from kpstask.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble
 from kpstask.models import State, TaskResult
 from kpstask.output.human import STATE_STYLE, Clean, Grid, table_rows, text_width
 from kpstask.output.layout import SEPARATOR, Column, plan
-from kpstask.progress import TroubleFilter, elapsed, failure_lines, summary
+from kpstask.output.progress import TroubleFilter, elapsed, failure_lines, summary
 from kpstask.text import one_line
+from kpstask.wait.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 # As the terminal narrows: the operation goes, the server moves under its task, then the

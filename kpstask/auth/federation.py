@@ -28,15 +28,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
-from kpstask.endpoints import is_loopback
+from kpstask.auth.iam import TokenLogin, iam_error
+from kpstask.auth.renewal import iso
 from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, UsageError
-from kpstask.iam import TokenLogin, iam_error
-from kpstask.renewal import iso
+from kpstask.settings.endpoints import is_loopback
 from kpstask.text import one_line
 
 if TYPE_CHECKING:
-    from kpstask.answers import Answer
-    from kpstask.transport import Transport
+    from kpstask.api.answers import Answer
+    from kpstask.api.transport import Transport
 
 MAX_ID_TOKEN_BYTES = 64 * 1024
 GITHUB_URL, GITHUB_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
@@ -180,7 +180,7 @@ class GitHubIdToken(IdTokenSource):
         return token
 
     def _raw(self) -> str:
-        from kpstask.answers import strict_json
+        from kpstask.api.answers import strict_json
 
         headers = {"Authorization": f"Bearer {self.request_token}", "Accept": "application/json"}
         try:
@@ -289,7 +289,7 @@ OIDC_HINT = (
 
 
 def refused(answer: Answer, what: str, hint: str) -> AuthError:
-    from kpstask.answers import error_for
+    from kpstask.api.answers import error_for
 
     error: KpsError = error_for(answer, "IAM")
     said = error.message.split(": ", 1)[1] if ": " in error.message else f"HTTP {answer.status}"

@@ -7,15 +7,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from kpstask import config
 from kpstask.choices import Timing
-from kpstask.endpoints import Checks, iam_url, sts_url
 from kpstask.errors import UsageError
-from kpstask.settings import BY_NAME, DEFAULT, SETTINGS, Found, Profile, SettingsError, as_problem, find, looked_at
+from kpstask.settings import (
+    BY_NAME,
+    DEFAULT,
+    SETTINGS,
+    Found,
+    Profile,
+    SettingsError,
+    as_problem,
+    config,
+    find,
+    looked_at,
+)
+from kpstask.settings.endpoints import Checks, iam_url, sts_url
 
 if TYPE_CHECKING:
+    from kpstask.api.transport import Say, Transport
     from kpstask.context import Run
-    from kpstask.transport import Say, Transport
 
 
 class Resolver:
@@ -108,7 +118,7 @@ REQUEST_TIME_IMPORTS = ("netrc",)
 def transport(
     run: Run, base: str, timing: Timing, pool: int = 10, on_retry: Say | None = None, *, direct: bool = False
 ) -> Transport:
-    from kpstask.transport import Backoff, Transport
+    from kpstask.api.transport import Backoff, Transport
 
     for name in REQUEST_TIME_IMPORTS:
         __import__(name)

@@ -10,15 +10,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kpstask import config, credentials
+from kpstask.auth import credentials
 from kpstask.choices import Timing
-from kpstask.resolver import Resolver, optional, service_endpoint, transport
-from kpstask.settings import Found, row
+from kpstask.settings import Found, config, row
+from kpstask.settings.resolver import Resolver, optional, service_endpoint, transport
 
 if TYPE_CHECKING:
-    from kpstask.credentials import Candidate, Credential
-    from kpstask.federation import IdTokenSource
-    from kpstask.iam import TokenLogin
+    from kpstask.auth.credentials import Candidate, Credential
+    from kpstask.auth.federation import IdTokenSource
+    from kpstask.auth.iam import TokenLogin
 
 Row = tuple[str, str, str]
 
@@ -47,8 +47,8 @@ def make_credential(resolver: Resolver, project: str, timing: Timing) -> Credent
 def _metadata(resolver: Resolver, project: str, timing: Timing) -> Credential:
     """The ECS server's agency, from its metadata service: fetched now, as the probe that
     tells whether this is Huawei ECS at all (at most KPSTASK_METADATA_TIMEOUT when not)."""
-    from kpstask.metadata import DEFAULT_ENDPOINT, MetadataService, NotOnEcs
-    from kpstask.renewal import Renewing
+    from kpstask.auth.metadata import DEFAULT_ENDPOINT, MetadataService, NotOnEcs
+    from kpstask.auth.renewal import Renewing
 
     run = resolver.run
     disabled = optional(resolver, "metadata_disabled")
@@ -116,7 +116,7 @@ def _federation(
     rows = [source_row, ("iam endpoint", url, iam_source), cache_row]
 
     def login() -> TokenLogin:
-        from kpstask.federation import OidcLogin, cache_key, claims
+        from kpstask.auth.federation import OidcLogin, cache_key, claims
 
         path = None
         if cache is not None:
@@ -152,9 +152,9 @@ def _agency(
     source_row: Row,
 ) -> Credential:
     """STS assume-with-oidc: an agency's temporary keys for the ID token, renewed."""
-    from kpstask.agency import DEFAULT_DURATION_S, DEFAULT_SESSION_NAME, AgencyKeys
-    from kpstask.renewal import Renewing
-    from kpstask.tokencache import Voice
+    from kpstask.auth.agency import DEFAULT_DURATION_S, DEFAULT_SESSION_NAME, AgencyKeys
+    from kpstask.auth.renewal import Renewing
+    from kpstask.auth.tokencache import Voice
 
     run = resolver.run
     url, sts_source = service_endpoint(resolver, "sts_endpoint")
@@ -192,7 +192,7 @@ def _id_token_source(
 ) -> tuple[IdTokenSource, Row]:
     """Where the ID token comes from: a file or variable (read now, so a wrong one is named
     with the other problems), else GitHub Actions (asked at the first request)."""
-    from kpstask import federation
+    from kpstask.auth import federation
 
     run = resolver.run
     common = {"on_secret": run.add_secret, "wall": resolver.wall}
@@ -224,7 +224,7 @@ def _password(
     rows = [("iam endpoint", url, source), cache_row]
     # Imported here, on the main thread: `login` runs at the first request, in a poll worker,
     # and a worker must never import (Ctrl-C on the main thread could leave an import lock taken).
-    from kpstask.iam import IamLogin, cache_file
+    from kpstask.auth.iam import IamLogin, cache_file
 
     def login() -> TokenLogin:
         user, domain, password = values["user_name"], values["domain"], values["password"]

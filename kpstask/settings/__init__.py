@@ -3,7 +3,7 @@ precedence, its profile key, its check, and whether it is a secret.
 
 Resolution (flag, then environment, then profile), the `[env: ...]` help texts,
 the hints that name variables, and the rows of `config show` are all made from
-`SETTINGS` (kpstask.settingstable). Adding a setting is one row there (and reading it where
+`SETTINGS` (kpstask.settings.table). Adding a setting is one row there (and reading it where
 it is used).
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from kpstask.errors import UsageError
-from kpstask.settingstable import SETTINGS, Check, Setting, abbreviated
+from kpstask.settings.table import SETTINGS, Check, Setting, abbreviated
 
 __all__ = ["SETTINGS", "Check", "Setting", "abbreviated"]  # the table's names, where they were
 

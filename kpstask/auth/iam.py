@@ -20,9 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kpstask import renewal
-from kpstask.errors import ApiError, AuthError, KpsError, NetworkError
-from kpstask.tokencache import (
+from kpstask.auth import renewal
+from kpstask.auth.tokencache import (
     MAX_CACHE_BYTES,
     Unusable,
     Voice,
@@ -31,10 +30,11 @@ from kpstask.tokencache import (
     safe_directories,
     write_atomically,
 )
+from kpstask.errors import ApiError, AuthError, KpsError, NetworkError
 
 if TYPE_CHECKING:
-    from kpstask.answers import Answer
-    from kpstask.transport import Transport
+    from kpstask.api.answers import Answer
+    from kpstask.api.transport import Transport
 
 RENEW_BEFORE_S = 5 * 60
 ASSUMED_LIFETIME_S = 3600  # when IAM gives no expiry: an hour, well inside IAM's 24
@@ -316,7 +316,7 @@ def _bad_answer(answer: Answer, why: str) -> ApiError:
 
 
 def iam_error(answer: Answer) -> KpsError:
-    from kpstask.answers import error_for
+    from kpstask.api.answers import error_for
 
     error = error_for(answer, "IAM")
     if answer.status in (400, 401, 403):

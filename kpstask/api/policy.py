@@ -1,6 +1,6 @@
 """Decisions shared by every command that sends requests: what each kind of
 error means for `get` and for `wait` (one table) and how long to wait before the
-next try (one interval type). How fast requests may start is `kpstask.rate`.
+next try (one interval type). How fast requests may start is `kpstask.api.rate`.
 """
 
 from __future__ import annotations

@@ -16,15 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kpstask.api.policy import MIN_INTERVAL_S, POLL, TROUBLE, Action, for_wait
+from kpstask.api.rate import RateLimiter, is_throttle
 from kpstask.choices import WaitOptions
 from kpstask.errors import AuthError, KpsError, NetworkError, NotFoundError, interrupt_code
-from kpstask.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble, Tick, WaitInterrupted
-from kpstask.listwatch import LIST_FROM, LIST_JOB, ListWatch, list_wins, listed_task, refusals
 from kpstask.models import Lister, State, Task, TaskResult
-from kpstask.policy import MIN_INTERVAL_S, POLL, TROUBLE, Action, for_wait
-from kpstask.rate import RateLimiter, is_throttle
-from kpstask.runners import Outcome, Runner
-from kpstask.tracked import DuePolls, Tracked
+from kpstask.wait.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble, Tick, WaitInterrupted
+from kpstask.wait.listwatch import LIST_FROM, LIST_JOB, ListWatch, list_wins, listed_task, refusals
+from kpstask.wait.runners import Outcome, Runner
+from kpstask.wait.tracked import DuePolls, Tracked
 
 NOT_FOUND_RETRY_S = 5.0
 # An endpoint that has never answered (a typo in the region: DNS fails; a closed port) ends

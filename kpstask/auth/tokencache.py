@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kpstask.endpoints import Checks, check_secret
 from kpstask.errors import UsageError
+from kpstask.settings.endpoints import Checks, check_secret
 
 MAX_CACHE_BYTES = 64 * 1024
 

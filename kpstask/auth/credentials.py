@@ -25,8 +25,8 @@ from kpstask.errors import UsageError
 from kpstask.settings import BY_NAME, Found, Problem, SettingsError, hint_row, one_of, row, short_where
 
 if TYPE_CHECKING:
-    from kpstask.iam import TokenLogin
-    from kpstask.renewal import Renewing
+    from kpstask.auth.iam import TokenLogin
+    from kpstask.auth.renewal import Renewing
 
 Kind = Literal["token", "aksk", "password", "oidc", "agency", "metadata"]
 Finder = Callable[..., "Found | None"]  # find(name, partner=None): a setting as the resolver found it
@@ -100,7 +100,7 @@ class AkSkAuth(Credential):
         project_id: str,
         now: Callable[[], datetime] | None = None,
     ) -> None:
-        from kpstask import signer  # noqa: F401 - here, on the main thread: never first in a poll worker
+        from kpstask.auth import signer  # noqa: F401 - here, on the main thread: never first in a poll worker
 
         self._values = values
         self.parts = parts
@@ -131,7 +131,7 @@ def signed(
 ) -> dict[str, str]:
     """The headers of a request (method, host, path, query) signed with an access key pair
     (access key, secret key, security token or None)."""
-    from kpstask import signer
+    from kpstask.auth import signer
 
     access, secret, security_token = keys
     method, host, path, query = request
@@ -156,7 +156,7 @@ class KeysAuth(Credential):
         extra_rows: list[Row],
         now: Callable[[], datetime] | None = None,
     ) -> None:
-        from kpstask import signer  # noqa: F401 - here, on the main thread: never first in a poll worker
+        from kpstask.auth import signer  # noqa: F401 - here, on the main thread: never first in a poll worker
 
         self.kind = kind
         self.renewing = renewing
@@ -186,7 +186,7 @@ class KeysAuth(Credential):
         rows = super().rows() + self._extra_rows
         keys = self.renewing.keys
         if keys is not None:
-            from kpstask.renewal import iso
+            from kpstask.auth.renewal import iso
 
             rows.append(("expires", iso(keys.expires_at), "renewed before then"))
         return rows
@@ -245,7 +245,7 @@ class LoginAuth(Credential):
         login = self.login if self.peek else self._login
         expires = login.cached_until() if login is not None else None
         if expires is not None:
-            from kpstask.renewal import iso
+            from kpstask.auth.renewal import iso
 
             rows.append(("expires", iso(expires), "the token in the cache; renewed before then"))
         return rows

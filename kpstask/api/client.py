@@ -6,13 +6,13 @@ import copy
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from kpstask.answers import Answer, error_for, read_response
+from kpstask.api.answers import Answer, error_for, read_response
+from kpstask.api.transport import Transport
 from kpstask.errors import ApiError
 from kpstask.models import Task
-from kpstask.transport import Transport
 
 if TYPE_CHECKING:
-    from kpstask.credentials import Credential
+    from kpstask.auth.credentials import Credential
 
 
 class KpsClient:

@@ -11,15 +11,15 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
+from kpstask.api.policy import Action, for_get
+from kpstask.api.rate import RateLimiter
 from kpstask.choices import Pace
 from kpstask.errors import KpsError
 from kpstask.models import Task, TaskResult
-from kpstask.policy import Action, for_get
-from kpstask.rate import RateLimiter
-from kpstask.runners import Runner, ThreadRunner
+from kpstask.wait.runners import Runner, ThreadRunner
 
 if TYPE_CHECKING:
-    from kpstask.client import KpsClient
+    from kpstask.api.client import KpsClient
 
 Ask = Callable[[str], Task]
 Say = Callable[[str], None]
@@ -45,7 +45,7 @@ class PerTask:
         self.limiter: RateLimiter | None = None  # set by the Asker
 
     def __call__(self, task_id: str) -> Task:
-        from kpstask.client import KpsClient
+        from kpstask.api.client import KpsClient
 
         transport = copy.copy(self.client.transport)
         transport.limiter = self.limiter

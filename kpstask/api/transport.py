@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode, urlsplit
 
 from kpstask import __version__
-from kpstask.answers import Answer, check_headers, error_for
-from kpstask.endpoints import is_loopback
+from kpstask.api.answers import Answer, check_headers, error_for
+from kpstask.api.policy import TRANSIENT_STATUSES, Interval
 from kpstask.errors import KpsError, NetworkError, unreachable
-from kpstask.policy import TRANSIENT_STATUSES, Interval
+from kpstask.settings.endpoints import is_loopback
 from kpstask.text import one_line
 
 if TYPE_CHECKING:  # a Protocol costs a millisecond to define at start-up; only mypy needs it
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # a Protocol costs a millisecond to define at start-up; only 
 
     import requests
 
-    from kpstask.rate import RateLimiter
+    from kpstask.api.rate import RateLimiter
 
     class Credential(Protocol):
         """What a request needs from a credential: its headers, made afresh for each attempt."""
@@ -98,7 +98,7 @@ class Transport:
         if session is None:
             import requests
 
-            from kpstask.deadline import adapter
+            from kpstask.api.deadline import adapter
 
             session = requests.Session()
             for scheme in ("https://", "http://"):
@@ -152,7 +152,7 @@ class Transport:
         the rate, then the retry claims the first start it allows after `wait`."""
         if self.limiter is None:
             return wait
-        from kpstask.rate import is_throttle
+        from kpstask.api.rate import is_throttle
 
         now = self.clock()
         if is_throttle(error) and self.limiter.throttled(now):
@@ -162,7 +162,7 @@ class Transport:
     def _attempt(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         import requests
 
-        from kpstask.deadline import Watchdog
+        from kpstask.api.deadline import Watchdog
 
         url = self.base_url + path
         started = self.clock()
@@ -315,7 +315,7 @@ def network_error(exc: BaseException, host: str, timeout_s: float) -> NetworkErr
             f"no answer from {host} within {timeout_s:g} s",
             hint="raise --request-timeout if the network is slow",
         )
-    from kpstask.answers import malformed
+    from kpstask.api.answers import malformed
 
     broken = malformed(exc)  # before "Connection aborted": urllib3 wraps these in those words too
     if broken is not None:

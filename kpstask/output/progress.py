@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from typing import IO, Protocol
 
 from kpstask.durations import elapsed as elapsed  # noqa: PLC0414 - re-exported: live.py takes it from here
-from kpstask.events import Event, Notice, TaskSeen, TaskTrouble, Tick
 from kpstask.models import State, TaskResult
 from kpstask.text import one_line
+from kpstask.wait.events import Event, Notice, TaskSeen, TaskTrouble, Tick
 
 
 class Progress(Protocol):

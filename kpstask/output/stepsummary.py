@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from kpstask.durations import elapsed
 from kpstask.models import State, TaskResult
-from kpstask.progress import summary
+from kpstask.output.progress import summary
 from kpstask.text import one_line
 
 ENV = "GITHUB_STEP_SUMMARY"

@@ -18,12 +18,12 @@ import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from kpstask.auth.renewal import TemporaryKeys, read_keys
 from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, UsageError
-from kpstask.renewal import TemporaryKeys, read_keys
 
 if TYPE_CHECKING:
-    from kpstask.answers import Answer
-    from kpstask.transport import Transport
+    from kpstask.api.answers import Answer
+    from kpstask.api.transport import Transport
 
 DEFAULT_ENDPOINT = "http://169.254.169.254"
 SESSION_PATH = "/meta-data/latest/api/token"
@@ -126,7 +126,7 @@ class MetadataService:
             raise
 
     def _keys(self, answer: Answer) -> TemporaryKeys:
-        from kpstask.answers import strict_json
+        from kpstask.api.answers import strict_json
 
         if answer.status == 401 and NO_AGENCY in _text(answer):
             raise AuthError(
@@ -155,7 +155,7 @@ class MetadataService:
                 f"a metadata service answered at {self.url}, but not as Huawei ECS's does ({what}): not on Huawei ECS"
             )
         if answer.status >= 300:
-            from kpstask.answers import error_for
+            from kpstask.api.answers import error_for
 
             error: KpsError = error_for(answer, "the ECS metadata service")
             raise ApiError(f"ECS metadata service: {error.message}", http_status=answer.status)
