@@ -14,11 +14,19 @@ from kpstask.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     from kpstask.simulator import Scenario
 
+# The client's own bound on a list (models.MAX_LISTED), so `running` and `wait --all-running`
+# take every generated task.
+MAX_GENERATED = 100_000
+GENERATED_FAIL_EVERY = 10  # task-0010, task-0020, ... fail
+GENERATED_READY_S = 1.0
+GENERATED_RUNNING_S = (5.0, 60.0)  # running times spread evenly over this range
+
 
 @app.command()
 @grouped
 def simulate(
     run: Run,
+    *,
     host: Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[
         int, typer.Option("--port", metavar="PORT", min=0, max=65535, help="Port; 0 picks a free one.")
@@ -32,6 +40,17 @@ def simulate(
             help="Tasks and faults, JSON or TOML (default: a demo set).",
         ),
     ] = None,
+    tasks: Annotated[
+        int | None,
+        typer.Option(
+            "--tasks",
+            metavar="N",
+            min=1,
+            max=MAX_GENERATED,
+            show_default=False,
+            help="N generated tasks, task-0001 on, instead of the demo set.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not log each request on stderr.")] = False,
 ) -> int:
     """Run a local stand-in for the KPS API, with demo tasks and injectable faults.
@@ -42,9 +61,9 @@ def simulate(
     import signal
     import threading
 
-    from kpstask.simulator import Simulator, default_scenario, load_scenario
+    from kpstask.simulator import Simulator
 
-    plan = load_scenario(scenario) if scenario else default_scenario()
+    plan = _plan(scenario, tasks)
     try:
         sim = Simulator(plan, host=host, port=port, log=None if quiet else lambda line: run.say("simulator", line))
     except OSError as exc:
@@ -74,6 +93,47 @@ def simulate(
     return ExitCode.OK
 
 
+def _plan(scenario: str | None, tasks: int | None) -> Scenario:
+    """What `simulate` serves: a scenario file, N generated tasks, or the demo set."""
+    from kpstask.simulator import default_scenario, load_scenario
+
+    if scenario is not None and tasks is not None:
+        raise UsageError("--tasks and --scenario cannot be used together", hint="a scenario file lists its own tasks")
+    if scenario is not None:
+        return load_scenario(scenario)
+    return generated_scenario(tasks) if tasks is not None else default_scenario()
+
+
+def generated_scenario(count: int) -> Scenario:
+    """`--tasks N`: task-0001 ... task-N, the four operations in turn, every tenth failing, each
+    READY for 1 s then RUNNING for 5-60 s (spread evenly, in an order shuffled the same way every
+    run for the same N); the demo set's clock and credentials. No scenario file needed."""
+    import random
+
+    from kpstask.simulator import Scenario, default_scenario
+    from kpstask.simulator.scenario import OPERATIONS
+
+    low, high = GENERATED_RUNNING_S
+    running = [round(low + (high - low) * k / max(count - 1, 1), 1) for k in range(count)]
+    random.Random(count).shuffle(running)  # noqa: S311 - a repeatable order, not a secret
+    width = max(4, len(str(count)))
+    tasks = [
+        {
+            "id": f"task-{n:0{width}d}",
+            "operation": OPERATIONS[(n - 1) % len(OPERATIONS)],
+            "outcome": "failed" if n % GENERATED_FAIL_EVERY == 0 else "success",
+            "ready_s": GENERATED_READY_S,
+            "running_s": running[n - 1],
+            "server_id": f"c9aa197b-a6b6-4c33-b3a6-{n:012d}",
+            "server_name": f"ecs-{n:0{width}d}",
+        }
+        for n in range(1, count + 1)
+    ]
+    demo = default_scenario()
+    spec = {"clock": demo.clock, "tasks": tasks, "access_keys": demo.access_keys, "users": demo.users}
+    return Scenario.parse(spec)
+
+
 def tasks_line(plan: Scenario) -> str:
     """The task ids, one that never finishes marked (the mark is a separate word: ids copy whole)."""
     words = [f"{task.task_id} (never finishes)" if task.never_finishes else task.task_id for task in plan.tasks]
@@ -89,20 +149,32 @@ MEANING = {0: "every task succeeded", 1: "a task failed", 3: "a task is not fini
 @grouped
 def demo(
     run: Run,
+    *,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour, even on a terminal.")] = False,
     keyless: Annotated[
         bool,
         typer.Option("--keyless", help="No stored secret: as a GitHub Actions job, with an OIDC ID token."),
     ] = False,
+    tasks: Annotated[
+        int | None,
+        typer.Option(
+            "--tasks",
+            metavar="N",
+            min=1,
+            max=MAX_GENERATED,
+            show_default=False,
+            help="Wait on N generated tasks (wait --all-running) instead of the demo set.",
+        ),
+    ] = None,
 ) -> int:
     """Try kpstask with no account and no network: a local simulator, demo tasks, the real commands."""
 
-    from kpstask.simulator import Simulator, default_scenario
+    from kpstask.simulator import Simulator
 
-    plan = default_scenario()
+    plan, targets, what = _demo_plan(tasks)
     with Simulator(plan, port=0) as sim:
-        args = ["wait", *DEMO_TASKS, "--endpoint", sim.url, "--project-id", plan.project_id]
-        run.raw_stderr.write(f"kpstask demo: a KPS simulator serves demo tasks at {sim.url}\n")
+        args = ["wait", *targets, "--endpoint", sim.url, "--project-id", plan.project_id]
+        run.raw_stderr.write(f"kpstask demo: a KPS simulator serves {what} at {sim.url}\n")
         nested, secret = run, ["--token", plan.token]
         if keyless:
             nested, secret = _as_github_job(run, sim.url, plan.keyless.request_token), []
@@ -121,6 +193,16 @@ def demo(
         "kpstask demo: run `kpstask simulate` to keep one up and try any command on it.\n"
     )
     return ExitCode.OK
+
+
+def _demo_plan(tasks: int | None) -> tuple[Scenario, list[str], str]:
+    """The demo's tasks, what it waits on, and how it names them: N generated tasks are taken
+    from the running list (their ids would fill the narrated command line), else the demo set."""
+    from kpstask.simulator import default_scenario
+
+    if tasks is None:
+        return default_scenario(), list(DEMO_TASKS), "demo tasks"
+    return generated_scenario(tasks), ["--all-running"], f"{tasks} generated tasks"
 
 
 def command_lines(words: list[str], width: int = NARRATION_WIDTH) -> list[str]:
