@@ -55,6 +55,8 @@ class Run:
         env: Mapping[str, str] | None = None,
         debug: bool = False,
         wall: Callable[[], float] | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.stdin: IO[str] = stdin if stdin is not None else sys.stdin
         self.raw_stdout: IO[str] = stdout if stdout is not None else sys.stdout
@@ -64,6 +66,10 @@ class Run:
         self.debug_on = debug
         self.quiet = False  # `info` and `warning` lines are not said (errors always are)
         self.wall = wall or time.time  # the wall clock credentials expire by (tests bring their own)
+        # What waits measure and how they pass: the engines, displays and retries take these
+        # (tests bring a clock that a sleep moves on at once, so nothing waits or spins).
+        self.clock = clock or time.monotonic
+        self.sleep = sleep or time.sleep
         self.secrets: list[str] = []
         self.stdout: IO[str] = _Redacting(self.raw_stdout, self)  # type: ignore[assignment]
         self.stderr: IO[str] = _Redacting(self.raw_stderr, self)  # type: ignore[assignment]
@@ -131,6 +137,13 @@ class Run:
     def debug(self, text: str) -> None:
         if self.debug_on:
             self.say("debug", text)
+
+
+def run_of(obj: object) -> Run:
+    """A command's run: click's `ctx.obj`, set by `kpstask.cli.main` (no second one is made)."""
+    if not isinstance(obj, Run):
+        raise TypeError(f"a command run without its Run (ctx.obj is {type(obj).__name__}): use kpstask.cli.main")
+    return obj
 
 
 def wrapped(line: str, width: int, indent: str) -> list[str]:

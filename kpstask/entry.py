@@ -85,6 +85,6 @@ def _main() -> int:
             sys.stdout.write(f"kpstask {__version__}\n")
         return 0
     from kpstask.cli import main as cli_main
+    from kpstask.cli.root import process_run
 
-    cli_main()
-    return 0
+    return cli_main(sys.argv[1:], process_run())  # the one run of the process

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from kpstask.models import Lister
     from kpstask.output.progress import Progress
     from kpstask.wait.asking import Asker, Watch
+    from kpstask.wait.engine import WaitEngine
     from kpstask.wait.events import Event
     from kpstask.wait.resultstream import ResultStream
 
@@ -105,7 +106,9 @@ def _ask_all(
     reasons = wants_reasons(run, display, waiting=False)
     # Each transport-level retry is said, with its task (a hung request can cost 20 s), except with -q.
     with connect.client(run, target, pool=pace.concurrency) as client:
-        got.asker = Asker(per_task(client, None if run.quiet else run.warn), pace, watch=line)
+        got.asker = Asker(
+            per_task(client, None if run.quiet else run.warn), pace, clock=run.clock, sleep=run.sleep, watch=line
+        )
         for result in got.asker(got.ids):
             got.results.append(result)
             _heard(run, result)
@@ -202,9 +205,7 @@ def run_wait(
 ) -> int:
     """Poll until every task is terminal or the deadline. With `stream` (`wait -o json|tsv`)
     each task's line goes to stdout when it is final; otherwise the results at the end."""
-    from kpstask.wait.engine import WaitEngine
     from kpstask.wait.events import WaitInterrupted
-    from kpstask.wait.runners import ThreadRunner
 
     hush(run, display.quiet)
     mode = ProgressMode.NONE if run.quiet else display.progress
@@ -212,9 +213,7 @@ def run_wait(
     client = connect.client(run, target._replace(timing=target.timing._replace(retries=0)), pool=options.concurrency)
     progress = make_progress(run, mode, ids, no_color=display.no_color, heartbeat_s=display.heartbeat_s)
     out = out_for(run, display)
-    runner = ThreadRunner(client.get_task, options.concurrency)
-    lister = partial(client.list_page, "running")
-    engine = WaitEngine(ids, runner, options, on_event=progress, lister=lister, debug=run.debug)
+    engine = _engine(run, client, ids, options, progress)
     lines = _stream(run, display, out, client, engine.left_s) if stream else None
     if lines is not None:
         engine.on_event = _both(progress, lines)
@@ -240,6 +239,18 @@ def run_wait(
     _report(run, results, out, results if lines is None else lines.unwritten(results))
     _summarize(run, "wait", results, interrupted=interrupted is not None)
     return interrupted if interrupted is not None else worst(result.exit_code for result in results)
+
+
+def _engine(run: Run, client: KpsClient, ids: list[str], options: WaitOptions, progress: Progress) -> WaitEngine:
+    """The wait's engine: its requests on a few threads sharing the client, the run's clock and sleep."""
+    from kpstask.wait.engine import WaitEngine
+    from kpstask.wait.runners import ThreadRunner
+
+    runner = ThreadRunner(client.get_task, options.concurrency)
+    lister = partial(client.list_page, "running")
+    return WaitEngine(
+        ids, runner, options, clock=run.clock, sleep=run.sleep, on_event=progress, lister=lister, debug=run.debug
+    )
 
 
 def _stream(
@@ -299,11 +310,11 @@ def make_progress(
     if mode is ProgressMode.AUTO:
         mode = ProgressMode.LIVE if run.stderr_isatty else ProgressMode.PLAIN
     if mode is ProgressMode.PLAIN:
-        return PlainProgress(run.stderr, heartbeat_s=heartbeat_s)
+        return PlainProgress(run.stderr, heartbeat_s=heartbeat_s, wall=run.wall)
     from kpstask.output.human import make_console
     from kpstask.output.live import LiveProgress
 
-    return LiveProgress(make_console(run.stderr, no_color or run.no_color), task_ids, run.redact)
+    return LiveProgress(make_console(run.stderr, no_color or run.no_color), task_ids, run.redact, clock=run.clock)
 
 
 def _report(run: Run, results: list[TaskResult], out: Renderer, unwritten: list[TaskResult]) -> None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 import responses
 from typer.testing import CliRunner
 
+from kpstask.api import transport
 from kpstask.cli import app
+from kpstask.context import Run as KpsRun
 
 CANARY = "CANARY-tok-5f0e2b7d9c1a4e68"
 PROJECT = "0123456789abcdef0123456789abcdef"
@@ -37,11 +41,52 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
 
 
+class FakeClock:
+    """Monotonic time in which every sleep is over at once: the real clock plus all the sleeps
+    so far. Time still passes between sleeps (a request that hangs ends at its real timeout,
+    a --timeout deadline still comes), but no test waits out a pause of kpstask's, nor spins
+    on the real clock while one goes by. `on_sleep` sees each sleep first (it may raise)."""
+
+    def __init__(self, on_sleep: Callable[[float], None] | None = None) -> None:
+        self.skipped = 0.0
+        self.sleeps: list[float] = []
+        self.on_sleep = on_sleep
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def sleep(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("sleep length must be non-negative")  # as time.sleep says
+        if self.on_sleep is not None:
+            self.on_sleep(seconds)
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.skipped += seconds
+
+
+def fake_run(clock: FakeClock | None = None) -> Callable[[], KpsRun]:
+    """The run of an in-process command (CliRunner's `obj`): made once the runner has put its
+    streams in place, with a fake clock (kpstask.cli.root.KpsGroup.main calls it)."""
+    clock = clock or FakeClock()
+    return lambda: KpsRun(clock=clock, sleep=clock.sleep)
+
+
 @pytest.fixture(autouse=True)
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Retries record their waits instead of sleeping."""
+    """The transport's retries record their waits instead of sleeping. The transport is made in
+    kpstask.settings.resolver.transport, which does not hand it the run's sleep yet: until it
+    does, the transport's own default (not the time module) is the recorder here."""
     waits: list[float] = []
-    monkeypatch.setattr("kpstask.api.transport.time.sleep", waits.append)
+
+    class Recording(transport.Transport):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            if kwargs.get("sleep") is None:
+                self.sleep = waits.append
+
+    monkeypatch.setattr(transport, "Transport", Recording)
     return waits
 
 
@@ -67,11 +112,17 @@ def add_task(mock: responses.RequestsMock, task_id: str, status: str, **extra: o
     mock.get(task_url(task_id), json=body, headers={"X-Request-Id": f"req-{task_id}"})
 
 
-def run(*args: str, env: dict[str, str] | None = None, input: str | None = None, with_defaults: bool = True) -> Run:
-    """Invoke the CLI like a user would; the canary must never show up."""
+def run(
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    with_defaults: bool = True,
+    clock: FakeClock | None = None,
+) -> Run:
+    """Invoke the CLI like a user would, with a fake clock; the canary must never show up."""
     base = {"KPSTASK_ENDPOINT": ENDPOINT, "KPSTASK_PROJECT_ID": PROJECT, "KPSTASK_TOKEN": CANARY}
     full_env = {**(base if with_defaults else {}), **(env or {})}
-    result = CliRunner().invoke(app, list(args), env=full_env, input=input)
+    result = CliRunner().invoke(app, list(args), env=full_env, input=input, obj=fake_run(clock))
     assert CANARY not in result.stdout, result.stdout
     assert CANARY not in result.stderr, result.stderr
     return Run(result.exit_code, result.stdout, result.stderr)

@@ -9,7 +9,7 @@ import re
 import pytest
 import responses
 
-from tests.conftest import CANARY, add_task, run, task_url
+from tests.conftest import CANARY, FakeClock, add_task, run, task_url
 
 
 @pytest.fixture
@@ -92,39 +92,36 @@ def test_human_result_has_elapsed(done: responses.RequestsMock) -> None:
 # -- saying what happens ----------------------------------------------------------------
 
 
-def ctrl_c_once_asked(monkeypatch: pytest.MonkeyPatch, kps: responses.RequestsMock, requests: int) -> None:
-    """Ctrl-C at the engine's first pause after `requests` requests were answered."""
+def ctrl_c_once_asked(kps: responses.RequestsMock, requests: int) -> FakeClock:
+    """A clock whose sleep is a Ctrl-C at the engine's first pause after `requests` requests
+    were answered."""
 
     def sleep(seconds: float) -> None:
         if len(kps.calls) >= requests:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("kpstask.wait.engine.time.sleep", sleep)
+    return FakeClock(on_sleep=sleep)
 
 
-def test_a_task_mid_retry_at_ctrl_c_is_not_finished(
-    kps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_task_mid_retry_at_ctrl_c_is_not_finished(kps: responses.RequestsMock) -> None:
     kps.get(task_url("t1"), json={"error_code": "SYS.5003", "error_msg": "busy"}, status=503)
     add_task(kps, "t2", "RUNNING_RESET")
-    ctrl_c_once_asked(monkeypatch, kps, 2)
-    result = run("wait", "t1", "t2", "-o", "json", "--progress", "plain")
+    result = run("wait", "t1", "t2", "-o", "json", "--progress", "plain", clock=ctrl_c_once_asked(kps, 2))
     assert result.exit_code == 130
     assert re.search(r"warning: task t1: retrying in [\d.]+s: server error: busy \(SYS.5003, HTTP 503\)", result.stderr)
     assert "interrupted: 2 not finished" in result.stderr
     assert "kpstask: error: task" not in result.stderr and "error," not in result.stderr
     first, second = (json.loads(line) for line in result.stdout.splitlines())
     assert "error" not in first and first["state"] == "unknown" and second["state"] == "pending"
-    ctrl_c_once_asked(monkeypatch, kps, 4)
-    tsv = run("wait", "t1", "t2", "-o", "tsv", "--progress", "none")
+    tsv = run("wait", "t1", "t2", "-o", "tsv", "--progress", "none", clock=ctrl_c_once_asked(kps, 4))
     assert tsv.exit_code == 130
     assert tsv.stdout.splitlines()[0] == "t1\t-\t-\tunknown"
 
 
-def test_not_found_yet_in_the_plain_progress(kps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_not_found_yet_in_the_plain_progress(kps: responses.RequestsMock) -> None:
     kps.get(task_url("new"), json={"error_code": "KPS.0001", "error_msg": "taskId is illegal"}, status=400)
-    ctrl_c_once_asked(monkeypatch, kps, 1)
-    result = run("wait", "new", "--progress", "plain", "--not-found-grace", "45s")
+    clock = ctrl_c_once_asked(kps, 1)
+    result = run("wait", "new", "--progress", "plain", "--not-found-grace", "45s", clock=clock)
     assert "Z warning: task new: not found yet; asking again for up to 45s (--not-found-grace)\n" in result.stderr
     assert result.exit_code == 130 and "interrupted: 1 not finished" in result.stderr
 

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kpstask.cli import app
+from tests.conftest import fake_run
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -22,7 +23,7 @@ FILES = {"bash": "kpstask.bash", "zsh": "_kpstask", "fish": "kpstask.fish", "pow
 
 @pytest.mark.parametrize(("shell", "name"), FILES.items())
 def test_shipped_scripts_are_current(shell: str, name: str) -> None:
-    result = CliRunner().invoke(app, ["completion", shell])
+    result = CliRunner().invoke(app, ["completion", shell], obj=fake_run())
     assert result.exit_code == 0
     shipped = (ROOT / "completions" / name).read_text(encoding="utf-8")
     assert result.stdout == shipped, (
@@ -31,7 +32,7 @@ def test_shipped_scripts_are_current(shell: str, name: str) -> None:
 
 
 def test_unknown_shell_is_a_usage_error() -> None:
-    result = CliRunner().invoke(app, ["completion", "tcsh"])
+    result = CliRunner().invoke(app, ["completion", "tcsh"], obj=fake_run())
     assert result.exit_code == 2
     assert "kpstask: error:" in result.stderr
 
@@ -176,13 +177,7 @@ def test_install_completion_still_works(tmp_path: Path) -> None:
         ({}, None),
     ],
 )
-def test_tab_loads_only_the_command_being_completed(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], loaded: str | None
-) -> None:
+def test_tab_loads_only_the_command_being_completed(env: dict[str, str], loaded: str | None) -> None:
     from kpstask.cli import _completing
 
-    for name in ("COMP_WORDS", "_TYPER_COMPLETE_ARGS"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    assert _completing() == loaded
+    assert _completing(env) == loaded

@@ -25,7 +25,7 @@ from kpstask.context import Run as RunContext
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator
 from kpstask.wait.engine import WaitEngine
 from kpstask.wait.runners import InlineRunner
-from tests.conftest import Run
+from tests.conftest import Run, fake_run
 from tests.test_e2e import KPSTASK
 
 KEYLESS = {"credential_ttl_s": 900, "federation_token_ttl_s": 900, "id_token_ttl_s": 3600}
@@ -51,7 +51,7 @@ def secrets_of(sim: Simulator) -> list[str]:
 
 def cli(sim: Simulator, *args: str, env: dict[str, str | None]) -> Run:
     base: dict[str, str | None] = {"KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT}
-    result = CliRunner().invoke(app, list(args), env={**base, **env})
+    result = CliRunner().invoke(app, list(args), env={**base, **env}, obj=fake_run())
     for text in (result.stdout, result.stderr):
         assert "eyJ" not in text  # no JWT
         for secret in secrets_of(sim):
@@ -186,7 +186,9 @@ def test_config_show_of_an_oidc_login(sim: Simulator, token_file: Path) -> None:
 
 
 def test_token_prints_the_federated_token(sim: Simulator, token_file: Path) -> None:
-    result = CliRunner().invoke(app, ["token"], env={"KPSTASK_PROJECT_ID": DEFAULT_PROJECT, **oidc(sim, token_file)})
+    result = CliRunner().invoke(
+        app, ["token"], env={"KPSTASK_PROJECT_ID": DEFAULT_PROJECT, **oidc(sim, token_file)}, obj=fake_run()
+    )
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() in sim._gate.issued
 

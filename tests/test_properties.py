@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from kpstask.cli import app
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator
-from tests.conftest import CANARY
+from tests.conftest import CANARY, fake_run
 
 DOCUMENTED = {0, 1, 2, 3, 4, 5, 6, 7, 130, 141, 143}
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -27,7 +27,7 @@ def sim() -> Iterator[Simulator]:
 
 
 def invoke(args: list[str], env: dict[str, str | None]) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, args, env=env)
+    result = CliRunner().invoke(app, args, env=env, obj=fake_run())
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr

@@ -117,9 +117,8 @@ def test_get_without_retries_says_no_retry(kps: responses.RequestsMock) -> None:
     assert "retrying" not in result.stderr
 
 
-def test_wait_leaves_retries_to_its_engine(kps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wait_leaves_retries_to_its_engine(kps: responses.RequestsMock) -> None:
     busy_then_done(kps, 1)
-    monkeypatch.setattr("kpstask.wait.engine.time.sleep", lambda seconds: None)
     result = run("wait", "t1", "--progress", "plain", "--interval", "1")
     assert result.exit_code == 0, result.stderr
     assert "retrying (" not in result.stderr  # the transport does not retry inside a poll

@@ -8,10 +8,13 @@ module per command group, each importing what its commands need when they run):
 
 from __future__ import annotations
 
-import os
 import sys
+from collections.abc import Mapping, Sequence
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kpstask.context import Run
 
 # command -> the module that declares it; `kpstask --help` lists them in this order
 COMMANDS = {
@@ -60,23 +63,27 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def main() -> None:
-    """Console-script entry point (after `kpstask.entry` has set up the signals)."""
+def main(argv: Sequence[str], run: Run) -> int:
+    """The command line `argv` (without the program's name) in `run`: its exit code (httpie's
+    `raw_main(args, env)`). The console script makes the process's run (`kpstask.entry`,
+    after the signals); tests make their own, with fake streams and a fake clock."""
     # An interrupt landing inside a library's finalizer is delivered again a moment later; any
     # other "Exception ignored in ..." is not the user's to act on (see kpstask.interrupts).
+    from kpstask.cli.root import run_app
     from kpstask.interrupts import unraisable
 
     sys.unraisablehook = unraisable
-    if "_KPSTASK_COMPLETE" in os.environ:
-        load(_completing())()
+    if "_KPSTASK_COMPLETE" in run.env:
+        command = _completing(run.env)
     else:
-        load(next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None))()
+        command = next((arg for arg in argv if not arg.startswith("-")), None)
+    return run_app(load(command), argv, run)
 
 
-def _completing() -> str | None:
+def _completing(env: Mapping[str, str]) -> str | None:
     """The command a Tab press completes the options of, once its name is typed in full
     (typer's scripts pass the line in COMP_WORDS or _TYPER_COMPLETE_ARGS)."""
-    line = os.environ.get("COMP_WORDS") or os.environ.get("_TYPER_COMPLETE_ARGS") or ""
+    line = env.get("COMP_WORDS") or env.get("_TYPER_COMPLETE_ARGS") or ""
     words = line.split()[1:]
     index, first = next(((i, word) for i, word in enumerate(words) if not word.startswith("-")), (0, None))
     typed = index + 1 < len(words) or line[-1:].isspace()

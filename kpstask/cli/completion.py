@@ -12,7 +12,7 @@ import typer
 
 from kpstask.choices import Shell
 from kpstask.cli.root import app
-from kpstask.context import Run
+from kpstask.context import run_of
 from kpstask.errors import ExitCode
 
 COMPLETE_VAR = "_KPSTASK_COMPLETE"
@@ -26,7 +26,7 @@ def completion(
     ctx: typer.Context,
 ) -> int:
     """Print the Tab-completion script for a shell (see the README for where to put it)."""
-    run: Run = ctx.obj if isinstance(ctx.obj, Run) else Run()
+    run = run_of(ctx.obj)
     run.stdout.write(completion_script(shell) + "\n")
     return ExitCode.OK
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, NamedTuple, get_args, get_origin
 
 import typer
 
-from kpstask.context import Run
+from kpstask.context import Run, run_of
 
 KEYWORD = inspect.Parameter.KEYWORD_ONLY
 
@@ -103,7 +103,7 @@ def grouped(func: Callable[..., int]) -> Callable[..., int]:
 
     def command(**values: Any) -> int:
         ctx: typer.Context = values.pop("ctx")
-        run: Run = ctx.obj if isinstance(ctx.obj, Run) else Run()
+        run = run_of(ctx.obj)
         for name, group in groups.items():
             mine = {param.name: values.pop(param.name) for param in group.params}
             given = [flag_of(p) for p in group.params if _source(ctx, p.name) not in ("DEFAULT", "DEFAULT_MAP")]

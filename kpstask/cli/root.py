@@ -60,6 +60,30 @@ class ClosedStdin(io.TextIOBase):
         return self.read()
 
 
+def process_run() -> Run:
+    """The run of this process: its streams (a closed one stands in as /dev/null, or a stdin
+    that says it is closed), environment, clocks and sleep. Made once, by the console script."""
+    # Started with a closed stdout or stderr (`kpstask get ... >&-`): write into the void.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    if sys.stdin is None:
+        sys.stdin = ClosedStdin()
+    return Run()
+
+
+def run_app(app: typer.Typer, argv: Sequence[str], run: Run) -> int:
+    """`app` on `argv` in `run`: the exit code (a Tab completion's too; it ends in SystemExit)."""
+    command = typer.main.get_command(app)
+    try:
+        return int(command.main(list(argv), "kpstask", standalone_mode=False, obj=run))
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            return done.code or 0
+        raise
+
+
 def _command_path(ctx: Any) -> str:
     """`config show` for `kpstask config show`, "" for kpstask itself, whatever the program's name."""
     names = []
@@ -159,14 +183,10 @@ class KpsGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        # Started with a closed stdout or stderr (`kpstask get ... >&-`): write into the void.
-        if sys.stdout is None:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
-        if sys.stderr is None:
-            sys.stderr = open(os.devnull, "w")  # noqa: SIM115
-        if sys.stdin is None:
-            sys.stdin = ClosedStdin()
-        run = Run()
+        # The run is `kpstask.cli.main`'s; driven by click itself (`app()`, a test runner), it
+        # may be given as a factory, called once the streams are the ones of the run.
+        given = extra.pop("obj", None)
+        run = given if isinstance(given, Run) else given() if callable(given) else process_run()
         parent = super().main
         code = run_mapped(
             run, lambda: parent(args, prog_name or "kpstask", complete_var, standalone_mode=False, obj=run, **extra)

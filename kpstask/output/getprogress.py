@@ -10,7 +10,6 @@ for a single task (its retries are said), or for a `get` that is done within hal
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -136,7 +135,7 @@ def wanted(run: Run, display: Display, total: int) -> bool:
 
 @contextmanager
 def counting(
-    run: Run, display: Display, total: int, clock: Callable[[], float] = time.monotonic
+    run: Run, display: Display, total: int, clock: Callable[[], float] | None = None
 ) -> Iterator[CountLine | NoLine]:
     """The count line while the block runs. The run's stderr (and its stdout, when that is a
     terminal) are swapped for streams that clear the line first: every message of the run,
@@ -144,7 +143,7 @@ def counting(
     if not wanted(run, display, total):
         yield NoLine()
         return
-    line = CountLine(run.raw_stderr, total, clock=clock, width=run.stderr_width)
+    line = CountLine(run.raw_stderr, total, clock=clock or run.clock, width=run.stderr_width)
     saved = run.raw_stderr, run.stderr, run.stdout
     run.raw_stderr = cast("IO[str]", Clearing(run.raw_stderr, line))
     run.stderr = cast("IO[str]", Clearing(run.stderr, line))

@@ -145,12 +145,20 @@ def give_back_on_exit(stream: Any, echo_back: Callable[[], None]) -> Callable[[]
 class LiveProgress:
     """For a terminal: a live table (every task, or a bounded view of many), and a summary."""
 
-    def __init__(self, console: Console, task_ids: Sequence[str], redact: Clean = lambda text: text) -> None:
+    def __init__(
+        self,
+        console: Console,
+        task_ids: Sequence[str],
+        redact: Clean = lambda text: text,
+        *,
+        clock: Callable[[], float] = time.monotonic,  # the run's (`Run.clock`)
+    ) -> None:
         # Outside text is made safe, and secrets masked, before rich lays it out.
         self._clean: Clean = lambda text: redact(one_line(text, 2000))
         self.console = console
         self._troubles = TroubleFilter()
-        self._start = time.monotonic()
+        self._clock = clock
+        self._start = clock()
         self._rows = {task_id: _Row(task_id) for task_id in task_ids}
         self._room = max(6, console.height - 8) // lines_per_row(console.width, task_ids)  # rows that fit
         self.compact = len(self._rows) > self._room
@@ -181,7 +189,7 @@ class LiveProgress:
 
     def _table(self, rows: Any) -> Text:
         """The rows fitted to the terminal's width, as rich text (never markup)."""
-        now = time.monotonic()
+        now = self._clock()
         frame = SPINNER[int((now - self._start) * 12.5) % len(SPINNER)]
         cells: list[tuple[str, ...]] = []
         styles: list[tuple[str, ...]] = []
@@ -247,9 +255,9 @@ class LiveProgress:
         row = self._rows[result.task_id]
         self._waiting.pop(result.task_id, None)
         if result.error is not None:
-            self._change(row, status="error", state=State.FAILED, error=True, done_at=time.monotonic())
+            self._change(row, status="error", state=State.FAILED, error=True, done_at=self._clock())
         else:
-            row.done_at = time.monotonic()
+            row.done_at = self._clock()
 
     def stop(self) -> None:
         self._live.stop()
@@ -263,4 +271,4 @@ class LiveProgress:
             self.console.print(Text.assemble(("✘ ", "bold red"), self._clean(line)))
         if len(lines) > SHOWN_FAILURES:
             self.console.print(Text(f"… and {len(lines) - SHOWN_FAILURES} more failed: see the results", style="dim"))
-        self.console.print(Text(f"{summary(results, interrupted)} after {elapsed(time.monotonic() - self._start)}"))
+        self.console.print(Text(f"{summary(results, interrupted)} after {elapsed(self._clock() - self._start)}"))
