@@ -227,6 +227,7 @@ def test_simulate_port_in_use(sim: Simulator) -> None:
     assert "cannot listen on" in result.stderr and "--port 0" in result.stderr
 
 
+@pytest.mark.slow  # a whole process (or hundreds of runs): over 5 s
 def test_demo_needs_no_network_or_credentials(sim: Simulator) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KPSTASK_", "HW_", "OS_", "HUAWEICLOUD_"))}
     env.update(NO_METADATA)

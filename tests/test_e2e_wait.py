@@ -61,6 +61,7 @@ def test_deadline_is_124(sim: Simulator) -> None:
     assert "still pending at the deadline" in result.stderr
 
 
+@pytest.mark.slow  # a whole process (or hundreds of runs): over 5 s
 def test_transient_faults_are_ridden_out(sim: Simulator) -> None:
     sim.set_faults([{"type": "status", "statuses": [429, 502], "retry_after": 0}], task_id="bind")
     sim.set_faults([{"type": "reset", "times": 1}, {"type": "cut", "after": 1, "times": 1}], task_id="unbind")
@@ -182,9 +183,10 @@ def test_live_display_on_a_terminal(sim: Simulator) -> None:
     assert stdout.decode().splitlines()[0].startswith("bind\t")
 
 
+@pytest.mark.slow  # a whole process (or hundreds of runs): over 5 s
 def test_a_fleet_of_1000_tasks_is_waited_for_with_the_running_list() -> None:
     tasks = [
-        {"id": f"fleet-{i}", "operation": "bind", "ready_s": 0, "running_s": 1 + 9 * i / 1000} for i in range(1000)
+        {"id": f"fleet-{i}", "operation": "bind", "ready_s": 0, "running_s": 1 + 4 * i / 1000} for i in range(1000)
     ]
     scenario = Scenario.parse({"token": CANARY, "tasks": tasks})
     with Simulator(scenario) as fleet:

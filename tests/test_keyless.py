@@ -343,6 +343,7 @@ def test_get_with_a_token_does_not_load_the_keyless_code(sim: Simulator) -> None
     assert proc.stderr.splitlines()[-1] == "[]", proc.stderr
 
 
+@pytest.mark.slow  # a whole process (or hundreds of runs): over 5 s
 def test_demo_keyless_needs_no_secret_at_all() -> None:
     """The user's own credentials are ignored: the demo's flags win, and no token is passed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KPSTASK_", "HW_", "OS_", "HUAWEICLOUD_"))}
@@ -393,6 +394,7 @@ def test_credentials_revoked_mid_wait_are_renewed_once_at_once(kind: str, tmp_pa
         assert said == ""
 
 
+@pytest.mark.slow  # a whole process (or hundreds of runs): over 5 s
 def test_the_readmes_offline_ci_example_runs(tmp_path: Path) -> None:
     """docs/ci.md, "In CI without secrets", "Try it offline": verbatim, each command must succeed."""
     readme = (Path(__file__).resolve().parent.parent / "docs" / "ci.md").read_text(encoding="utf-8")

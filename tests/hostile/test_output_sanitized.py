@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import responses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -52,9 +53,13 @@ def test_a_task_answer(status: str, server: str, extra: str) -> None:
             clean(result.stderr, "human")
 
 
+COMMANDS = [["running"], ["failed"], ["failed", "--clear-all", "--yes"], ["wait", "--all-running"]]
+
+
+@pytest.mark.parametrize("args", COMMANDS)  # a test each: the same examples, spread over the workers
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(task_id=text, fields=st.lists(text, min_size=6, max_size=6))
-def test_listed_and_deleted_tasks(task_id: str, fields: list[str]) -> None:
+def test_listed_and_deleted_tasks(args: list[str], task_id: str, fields: list[str]) -> None:
     keys = ("operate_type", "task_time", "server_name", "server_id", "keypair_name", "task_error_msg")
     item = {"task_id": "x" + task_id, **dict(zip(keys, fields, strict=True)), "task_error_code": fields[0]}
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -64,7 +69,6 @@ def test_listed_and_deleted_tasks(task_id: str, fields: list[str]) -> None:
         answer = {"task_status": "SUCCESS_" + fields[0], "server_id": fields[1], "task_id": fields[2]}
         mock.get(re.compile(f"{ENDPOINT}/v3/{PROJECT}/tasks/.*"), json=answer)
         for fmt in FORMATS:
-            for args in (["running"], ["failed"], ["failed", "--clear-all", "--yes"], ["wait", "--all-running"]):
-                result = run(*args, "-o", fmt, "--progress", "plain") if args[0] == "wait" else run(*args, "-o", fmt)
-                clean(result.stdout, fmt)
-                clean(result.stderr, "human")
+            result = run(*args, "-o", fmt, "--progress", "plain") if args[0] == "wait" else run(*args, "-o", fmt)
+            clean(result.stdout, fmt)
+            clean(result.stderr, "human")
