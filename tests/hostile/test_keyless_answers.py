@@ -365,7 +365,7 @@ def test_a_github_job_without_id_token_write_is_told_to_add_it(kps: responses.Re
 def test_a_service_that_takes_the_connection_and_never_gives_keys() -> None:
     """Another cloud's service may answer the session-token request and then hang on the keys:
     still the probe, still about a second."""
-    from tests.hostile.servers import _PAUSE, answer, hostile
+    from tests.hostile.servers import answer, hostile
 
     served: list[int] = []
 
@@ -374,7 +374,7 @@ def test_a_service_that_takes_the_connection_and_never_gives_keys() -> None:
         if len(served) == 1:
             answer(404, b"not here")(conn)
         else:
-            _PAUSE.wait(10)
+            time.sleep(10)  # holds the connection, never gives the keys
 
     with hostile(reply) as url:
         started = time.monotonic()
