@@ -108,6 +108,7 @@ bodies = st.one_of(
 )
 
 
+@pytest.mark.slow  # hundreds of runs: up to 7 s on a busy worker
 @pytest.mark.parametrize("output", ["json", "tsv", "human"])  # a test each: spread over the workers
 @SETTINGS
 @given(body=bodies, status=st.sampled_from([200, 201, 204, 301, 400, 401, 403, 404, 409, 418, 500, 501]))

@@ -41,6 +41,7 @@ def clean(output: str, fmt: str) -> None:
             json.loads(line)
 
 
+@pytest.mark.slow  # hundreds of runs: up to 7 s on a busy worker
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(status=text, server=text, extra=text)
 def test_a_task_answer(status: str, server: str, extra: str) -> None:
@@ -56,6 +57,7 @@ def test_a_task_answer(status: str, server: str, extra: str) -> None:
 COMMANDS = [["running"], ["failed"], ["failed", "--clear-all", "--yes"], ["wait", "--all-running"]]
 
 
+@pytest.mark.slow  # hundreds of runs: up to 7 s on a busy worker
 @pytest.mark.parametrize("args", COMMANDS)  # a test each: the same examples, spread over the workers
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(task_id=text, fields=st.lists(text, min_size=6, max_size=6))
