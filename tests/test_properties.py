@@ -75,6 +75,7 @@ option = st.sampled_from(
         max_size=3,
     ),
 )
+@pytest.mark.slow  # hundreds of runs: up to 8 s on a busy worker
 def test_any_command_line(sim: Simulator, words: list[str], env: dict[str, str]) -> None:
     base: dict[str, str | None] = {
         "KPSTASK_ENDPOINT": sim.url,
