@@ -1,6 +1,6 @@
 """Exit codes and the one exception tree every expected failure belongs to.
 
-The CLI maps these to exit codes in exactly one place (`cli.KpsGroup.main`).
+The CLI maps these to exit codes in exactly one place (`kpstask.cli.root.run_mapped`).
 """
 
 from __future__ import annotations

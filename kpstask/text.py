@@ -1,8 +1,9 @@
 """Text that came from outside (a server, a file, argv) made safe to print.
 
-`printable` is the one sanitizer: the output boundary passes every outside string
-through it, for every format, on stdout and stderr alike (JSON escapes the same
-characters its own way, `kpstask.output.machine.json_text`).
+`printable` is the one sanitizer of text a person or a line-based tool reads: the
+human tables, TSV, and every line on stderr pass outside strings through it. JSON
+output does not — it keeps the server's text as sent and escapes the same characters
+its own way (`kpstask.output.machine.json_text`), so the value survives a round trip.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""HTTP: one session, timeouts, retries, and the one function that turns an HTTP
-answer into data or one of the project's errors. Used by the KPS client and the
-IAM login alike. It never prints; `--debug` lines and the words for each retry go
-to injected callbacks.
+"""HTTP: one session, timeouts, retries (the table of transient answers is
+`kpstask.api.policy`'s), and the whole-request deadline. Used by the KPS client, the
+IAM login and every credential service alike. What an answer means — data or one of
+the project's errors — is `kpstask.api.answers`. It never prints; `--debug` lines and
+the words for each retry go to injected callbacks.
 """
 
 from __future__ import annotations
@@ -334,5 +335,3 @@ def network_error(exc: BaseException, host: str, timeout_s: float) -> NetworkErr
         return NetworkError(f"connection to {host} broke while reading the answer")
     return NetworkError(f"cannot talk to {host}: {_reason(exc)}")
 
-
-# -- one place where an HTTP answer becomes data or an error ------------------
