@@ -334,4 +334,3 @@ def network_error(exc: BaseException, host: str, timeout_s: float) -> NetworkErr
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return NetworkError(f"connection to {host} broke while reading the answer")
     return NetworkError(f"cannot talk to {host}: {_reason(exc)}")
-
