@@ -469,8 +469,13 @@ def started_in_a_terminal(sim: Simulator, args: list[str]) -> tuple[subprocess.P
     """`kpstask` with stderr on an 80-column pseudo-terminal, stdout on a pipe."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    proc = subprocess.Popen([str(KPSTASK), *args], env=child_env(sim, TERM="xterm"), stdout=subprocess.PIPE,
-                            stderr=slave, stdin=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(KPSTASK), *args],
+        env=child_env(sim, TERM="xterm"),
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+    )
     os.close(slave)
     return proc, master
 
@@ -493,8 +498,9 @@ def read_until_answered(fd: int, at_least: int, limit_s: float = 15) -> bytes:
     return seen
 
 
-@pytest.mark.parametrize(("sent", "code", "words"), [(signal.SIGINT, 130, "interrupted"),
-                                                     (signal.SIGTERM, 143, "terminated (SIGTERM)")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("sent", "code", "words"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")]
+)
 def test_a_signal_mid_way_prints_the_answers_in_and_the_rest_unknown(
     slow_sim: Simulator, sent: signal.Signals, code: int, words: str
 ) -> None:

@@ -39,6 +39,7 @@ def expected_exit(body: str) -> int:
     return int(found.group(1)) if found else 0
 
 
+@pytest.mark.slow  # a shell, the simulator and several commands on a real clock: up to 11 s
 @pytest.mark.parametrize(
     ("page", "body"), [(page, body) for page, kind, body in BLOCKS if kind == "run"], ids=lambda x: x[:40]
 )

@@ -236,7 +236,15 @@ def _as_github_job(run: Run, url: str, request_token: str) -> Run:
         "kpstask demo: no stored secret, as a GitHub Actions job with id-token: write:\n"
         "kpstask demo: an ID token from GitHub (the simulator here), exchanged at IAM\n"
     )
-    nested = Run(stdin=run.stdin, stdout=run.raw_stdout, stderr=run.raw_stderr, env={**run.env, **job})
+    nested = Run(
+        stdin=run.stdin,
+        stdout=run.raw_stdout,
+        stderr=run.raw_stderr,
+        env={**run.env, **job},
+        wall=run.wall,
+        clock=run.clock,
+        sleep=run.sleep,
+    )
     nested.debug_on = run.debug_on
     return nested
 
