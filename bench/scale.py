@@ -2,7 +2,7 @@
 """Benchmark: how `kpstask wait` and `kpstask get` scale with the number of tasks.
 
 The installed kpstask runs as a subprocess against the in-process simulator (its CPU
-time and peak RSS from os.wait4); three tables, each row printed as soon as it is done:
+time and peak RSS from os.wait4); seven tables, each row printed as soon as it is done:
 
   wait  10, 100, 1000 tasks finishing evenly over 200 s; 10,000 over 200 s with
         --max-rate 100; 1000 over 0-30 s. The rate-bound ideal: each task needs a GET
@@ -14,25 +14,39 @@ time and peak RSS from os.wait4); three tables, each row printed as soon as it i
         (stderr a pipe) against live (stderr a pseudo-terminal). Target live <= 1.2x plain.
   get   `kpstask get` with 1, 10, 100 ids at 0 and 50 ms latency, default options and
         --max-rate 1000 (n/a if refused, exit 2), against 8 threads of `requests`.
+The fleet tables of issue 19 (bench/scale_fleet.py, whose docstring has the details):
+  among     5, 50, 500 waited tasks among 20,000 and 100,000 other running ones: requests
+            per task against per-task polling's (target <= 1.1x), the list's share of the
+            10/s cap (target <= 25 % for 5 among 20,000), delays; 100,000 never starve it.
+  unlisted  700 tasks over 20 s, 300 over a tail to 300 s, 5 % never listed: mean delay <=
+            the ideal's + 3 s; the unlisted: mean delay <= 5 s, <= 3 GETs each.
+  quota     two waits of 1000 tasks sharing a quota of 10 requests/s: end <= 1.2x the
+            shared ideal (2000 GETs at 10/s), <= 5 % of requests answered 429.
+  stream    `wait -o json` and `-o tsv` on 1000 tasks: each line's arrival against its
+            task's finish (first line, median, p95): every line when its task is final.
 
 Run: python bench/scale.py [--scale F] [--only NAME ...] [--kpstask PATH]
   --scale 0.1  task durations x 0.1 (20 s instead of 200 s): a smoke run
-  --only NAME  a row (even-1000, even-10000, burst-1000, live-300, get-10-50ms, ...) or
-               a table (wait, live, get); repeatable
+  --only NAME  a row (even-1000, even-10000, burst-1000, live-300, get-10-50ms,
+               among-5-20000, uneven-1000-unlisted, shared-quota-2x1000, json-latency-1000, ...)
+               or a table (wait, live, get, among, unlisted, quota, stream; fleet: the last four); repeatable
   --kpstask P  the executable to measure (default: kpstask next to this Python)
-A full run takes 20-40 minutes and ends by itself: each wait has a --timeout (twice its
-ideal plus 60 s; live rows plus 180 s). ">" marks a ratio of a run cut by it (exit 124).
+A full run takes 60-80 minutes (the fleet tables about 40 of them) and ends by itself: each
+wait has a --timeout (twice its ideal plus 60 s; live rows plus 180 s). ">" marks a ratio of
+a run cut by it (exit 124).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import fcntl
 import json
 import math
 import os
 import resource
+import signal
 import statistics
 import struct
 import subprocess
@@ -52,6 +66,28 @@ DEFAULT_RATE = 10.0
 GET_RUNS = 3
 LIVE_SLACK_S = 180.0  # the live rows' --timeout: twice the rate-bound ideal plus this
 MAX_RECORDED = 100_000  # the simulator keeps only this many request records
+
+# Each child is forked by this small process, which reports its wait4: on Linux a process's peak
+# RSS starts from that of the process it was forked from (exec keeps the old address space's
+# high-water mark), and the benchmark grows to 100 MiB and more with 100,000 simulated tasks.
+SPAWNER = """
+import os, sys, time
+report, argv = int(sys.argv[1]), sys.argv[2:]
+started = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    os.close(report)
+    try:
+        os.execve(argv[0], argv, os.environ)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.monotonic() - started
+said = (started, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+os.write(report, " ".join(map(str, said)).encode())
+"""
+Account = tuple[float, float, float, float, int]  # a child's start, wall s, CPU s, peak RSS MiB, exit code
+Stamped = list[tuple[float, bytes]]  # lines of a child's stdout, each with its arrival (time.monotonic())
 
 PEER_SCRIPT = """
 import json, os, sys, threading
@@ -99,21 +135,36 @@ def kpstask_path() -> str:
 
 
 def sim_env(sim: Simulator, plan: Scenario, **extra: str) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": plan.project_id,
-            "KPSTASK_TOKEN": plan.token, "EP": sim.url, "PID": plan.project_id, "TOKEN": plan.token,
-            **extra}  # fmt: skip
+    return {
+        "PATH": "/usr/bin:/bin",
+        "KPSTASK_ENDPOINT": sim.url,
+        "KPSTASK_PROJECT_ID": plan.project_id,
+        "KPSTASK_TOKEN": plan.token,
+        "EP": sim.url,
+        "PID": plan.project_id,
+        "TOKEN": plan.token,
+        **extra,
+    }
 
 
 # -- running a child --------------------------------------------------------------
 
 
-def _pump(read: Callable[[], bytes], keep: collections.deque[bytes]) -> threading.Thread:
-    """Read until end of file (or EIO, for a pty) in a thread, keeping what `keep` holds."""
+def _pump(
+    read: Callable[[], bytes], keep: collections.deque[bytes], stamped: Stamped | None = None
+) -> threading.Thread:
+    """Read until end of file (or EIO, for a pty) in a thread, keeping what `keep` holds; with
+    `stamped`, each complete line too, with the time.monotonic() at which its end was read."""
 
     def run() -> None:
+        partial = b""
         try:
             for chunk in iter(read, b""):
                 keep.append(chunk)
+                if stamped is not None:
+                    at = time.monotonic()
+                    *lines, partial = (partial + chunk).split(b"\n")
+                    stamped.extend((at, line) for line in lines)
         except OSError:
             pass
 
@@ -147,29 +198,67 @@ def _pty_stderr() -> tuple[int, int]:
     return master, slave
 
 
-def run_child(argv: list[str], env: dict[str, str], stdin: bytes = b"", *, tty: bool = False,
-              limit_s: float = 900.0) -> Child:  # fmt: skip
-    """Run to the end, draining every stream; killed after `limit_s` (kpstask's own --timeout should come first)."""
+def _spawn(argv: list[str], env: dict[str, str], stderr: int) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `argv` through SPAWNER, in a process group of its own; (the spawner, its report's pipe)."""
+    report, into = os.pipe()
+    command = [sys.executable, "-I", "-S", "-c", SPAWNER, str(into), *argv]
+    proc = subprocess.Popen(
+        command,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        pass_fds=(into,),
+        start_new_session=True,
+    )
+    os.close(into)
+    return proc, report
+
+
+def _kill(group: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+
+
+def _account(report: int, status: int, usage: resource.struct_rusage, started: float) -> Account:
+    """The child as the spawner saw it (its clock, CLOCK_MONOTONIC, is ours). If the spawner was killed
+    (the watchdog), a lower bound of the wall time and the spawner's own usage."""
+    said = os.read(report, 4096).split()
+    os.close(report)
+    if said:
+        return float(said[0]), float(said[1]), float(said[2]), int(said[3]) / 1024, int(said[4])
+    cpu, rss = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return started, time.monotonic() - started, cpu, rss, os.waitstatus_to_exitcode(status)
+
+
+def run_child(
+    argv: list[str],
+    env: dict[str, str],
+    stdin: bytes = b"",
+    *,
+    tty: bool = False,
+    limit_s: float = 900.0,
+    stamped: Stamped | None = None,
+    stderr: collections.deque[bytes] | None = None,
+) -> Child:
+    """Run to the end, draining every stream; killed after `limit_s` (kpstask's own --timeout should come first).
+    `stamped` receives stdout's lines with their arrival times; `stderr`, all of stderr."""
     master, slave = _pty_stderr() if tty else (-1, -1)
     out: collections.deque[bytes] = collections.deque()
-    tail: collections.deque[bytes] = collections.deque(maxlen=4)
+    tail: collections.deque[bytes] = collections.deque(maxlen=4) if stderr is None else stderr
     started = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=slave if tty else subprocess.PIPE)  # fmt: skip
-    watchdog = threading.Timer(limit_s, proc.kill)
+    proc, report = _spawn(argv, env, slave if tty else subprocess.PIPE)
+    watchdog = threading.Timer(limit_s, _kill, (proc.pid,))
     watchdog.start()
     assert proc.stdout is not None
-    pumps = [_feed(proc, stdin), _pump(_reader(proc.stdout.fileno()), out)]
+    pumps = [_feed(proc, stdin), _pump(_reader(proc.stdout.fileno()), out, stamped)]
     if tty:
         os.close(slave)
-        pumps.append(_pump(_reader(master), tail))
-    else:
-        assert proc.stderr is not None
-        pumps.append(_pump(_reader(proc.stderr.fileno()), tail))
+    stderr_fd = master if tty else proc.stderr.fileno() if proc.stderr is not None else -1
+    pumps.append(_pump(_reader(stderr_fd), tail))
     _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - started
     watchdog.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    started, wall, cpu, rss, code = _account(report, status, usage, started)
     for pump in pumps:
         pump.join(timeout=10)
     for stream in (proc.stdout, proc.stderr):
@@ -177,11 +266,11 @@ def run_child(argv: list[str], env: dict[str, str], stdin: bytes = b"", *, tty: 
             stream.close()
     if tty:
         os.close(master)
-    if proc.returncode not in (0, 2, 124):  # 2: a refused option, reported as n/a
-        print(f"  ({Path(argv[0]).name} {argv[1]} exited {proc.returncode}: {b''.join(tail)[-200:]!r})",
-              file=sys.stderr, flush=True)  # fmt: skip
-    return Child(started, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode,
-                 b"".join(out), b"".join(tail)[-300:])  # fmt: skip
+    if code not in (0, 2, 124):  # 2: a refused option, reported as n/a
+        print(
+            f"  ({Path(argv[0]).name} {argv[1]} exited {code}: {b''.join(tail)[-200:]!r})", file=sys.stderr, flush=True
+        )
+    return Child(started, wall, cpu, rss, code, b"".join(out), b"".join(tail)[-300:])
 
 
 def self_cpu() -> float:
@@ -218,6 +307,11 @@ class Table:
 
     def row(self, cells: Iterable[object]) -> None:
         print("  ".join(f"{cell!s:>{w}}" for cell, w in zip(cells, self.widths, strict=True)).rstrip(), flush=True)
+
+
+def columns(spec: str) -> list[tuple[str, int]]:
+    """'N 4|wall s 6' -> [("N", 4), ("wall s", 6)]: each column's title and width."""
+    return [(title, int(width)) for title, _, width in (cell.rpartition(" ") for cell in spec.split("|"))]
 
 
 def fmt(value: float | None, places: int = 2) -> str:
@@ -287,22 +381,24 @@ def run_wait_row(row: WaitRow) -> list[object]:
     delays = detection_delays(child.stdout, finish_at)
     requests = len(arrivals)
     scenario = f"even over {row.span_s:g}s" + (f", --max-rate {row.rate:g}" if row.rate else "")
-    return [row.n, scenario, fmt(child.wall_s, 1), fmt(ideal, 1), ratio(child.wall_s, ideal, cut_short(child)),
-            ("≥" if requests >= MAX_RECORDED else "") + fmt(requests / row.n),
-            fmt(statistics.mean(delays) if delays else None), fmt(max(delays) if delays else None),
-            fmt(statistics.mean(ideal_delays(list(finish_at.values()), rate))),
-            fmt(1000 * child.cpu_s / requests if requests else None, 1), fmt(child.rss_mib, 1), child.code,
-            fmt(min(arrivals) if arrivals else None), fmt(100 * sim_cpu / child.wall_s, 0),
-            f"{len(delays)}/{row.n}"]  # fmt: skip
+    return [
+        *(row.n, scenario, fmt(child.wall_s, 1), fmt(ideal, 1), ratio(child.wall_s, ideal, cut_short(child))),
+        ("≥" if requests >= MAX_RECORDED else "") + fmt(requests / row.n),
+        *(fmt(statistics.mean(delays) if delays else None), fmt(max(delays) if delays else None)),
+        fmt(statistics.mean(ideal_delays(list(finish_at.values()), rate))),
+        *(fmt(1000 * child.cpu_s / requests if requests else None, 1), fmt(child.rss_mib, 1), child.code),
+        *(fmt(min(arrivals) if arrivals else None), fmt(100 * sim_cpu / child.wall_s, 0), f"{len(delays)}/{row.n}"),
+    ]
 
 
 def wait_table(rows: list[WaitRow]) -> None:
     table = Table(
         "wait: N tasks, one `kpstask wait -o json --progress plain` each (delays in s; ideal = rate-bound)",
-        [("N", 6), ("scenario", 31), ("wall s", 7), ("ideal s", 7), ("wall/ideal", 10), ("req/task", 8),
-         ("delay mean", 10), ("delay max", 9), ("ideal mean", 10), ("CPU ms/req", 10), ("RSS MiB", 7),
-         ("exit", 4), ("1st GET s", 9), ("sim CPU %", 9), ("seen done", 11)],
-    )  # fmt: skip
+        columns(
+            "N 6|scenario 31|wall s 7|ideal s 7|wall/ideal 10|req/task 8|delay mean 10|delay max 9|"
+            "ideal mean 10|CPU ms/req 10|RSS MiB 7|exit 4|1st GET s 9|sim CPU % 9|seen done 11"
+        ),
+    )
     for row in rows:
         table.row(run_wait_row(row))
 
@@ -319,23 +415,24 @@ def run_live_row(n: int) -> list[object]:
     plan = finished_scenario(n)
     ids = "\n".join(task.task_id for task in plan.tasks).encode()
     timeout = math.ceil(2 * n / 1000 + LIVE_SLACK_S)
-    base = [kpstask_path(), "wait", "-", "-o", "json", "--max-rate", "1000", "--concurrency", "16",
-            "--timeout", f"{timeout}s"]  # fmt: skip
+    base = [kpstask_path(), "wait", "-", "-o", "json", "--max-rate", "1000", "--concurrency", "16"]
+    base += ["--timeout", f"{timeout}s"]
     with Simulator(plan) as sim:
         plain = run_child([*base, "--progress", "plain"], sim_env(sim, plan), ids, limit_s=timeout + 120)
         term = sim_env(sim, plan, COLUMNS="120", LINES="40", TERM="xterm-256color")
         live = run_child([*base, "--progress", "live"], term, ids, tty=True, limit_s=timeout + 120)
-    return [n, fmt(n / 1000), fmt(plain.wall_s), fmt(live.wall_s),
-            ratio(live.wall_s, plain.wall_s, cut_short(live) and not cut_short(plain)),
-            fmt(plain.cpu_s), fmt(live.cpu_s), f"{plain.code}/{live.code}"]  # fmt: skip
+    return [
+        *(n, fmt(n / 1000), fmt(plain.wall_s), fmt(live.wall_s)),
+        ratio(live.wall_s, plain.wall_s, cut_short(live) and not cut_short(plain)),
+        *(fmt(plain.cpu_s), fmt(live.cpu_s), f"{plain.code}/{live.code}"),
+    ]
 
 
 def live_table(ns: list[int]) -> None:
     table = Table(
         "live vs plain: finished tasks, `kpstask wait --max-rate 1000 --concurrency 16` (target live/plain <= 1.2)",
-        [("N", 5), ("ideal s", 7), ("plain s", 7), ("live s", 7), ("live/plain", 10), ("plain CPU s", 11),
-         ("live CPU s", 10), ("exits", 5)],
-    )  # fmt: skip
+        columns("N 5|ideal s 7|plain s 7|live s 7|live/plain 10|plain CPU s 11|live CPU s 10|exits 5"),
+    )
     for n in ns:
         table.row(run_live_row(n))
 
@@ -361,16 +458,17 @@ def run_get_row(sim: Simulator, plan: Scenario, n: int, latency_ms: int) -> list
     plain, code = median_wall(get, env)
     rated, rated_code = median_wall([*get, "--max-rate", "1000"], env)
     peer, peer_code = median_wall([sys.executable, "-c", PEER_SCRIPT, *ids], env)
-    return [n, latency_ms, fmt(plain), fmt(rated), fmt(peer), ratio(plain, peer), ratio(rated, peer),
-            f"{code}/{rated_code}/{peer_code}"]  # fmt: skip
+    return [
+        *(n, latency_ms, fmt(plain), fmt(rated), fmt(peer), ratio(plain, peer), ratio(rated, peer)),
+        f"{code}/{rated_code}/{peer_code}",
+    ]
 
 
 def get_table(rows: list[tuple[int, int]]) -> None:
     table = Table(
         f"get: `kpstask get ID... -o json` against 8 threads of requests (median of {GET_RUNS} runs, wall s)",
-        [("ids", 4), ("latency ms", 10), ("get s", 6), ("get --max-rate 1000 s", 21), ("peer s", 6),
-         ("get/peer", 8), ("rate/peer", 9), ("exits", 6)],
-    )  # fmt: skip
+        columns("ids 4|latency ms 10|get s 6|get --max-rate 1000 s 21|peer s 6|get/peer 8|rate/peer 9|exits 6"),
+    )
     for latency_ms in sorted({latency for _, latency in rows}):
         faults = [{"type": "latency", "seconds": latency_ms / 1000}] if latency_ms else []
         plan = finished_scenario(max(n for n, _ in rows), faults)
@@ -390,14 +488,18 @@ def chosen(name: str, table: str, only: list[str] | None) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the task durations (0.1: a smoke run)")
-    parser.add_argument("--only", action="append", metavar="NAME", help="a row or a table (wait, live, get)")
+    parser.add_argument("--only", action="append", metavar="NAME", help="a row or a table (see above)")
     parser.add_argument("--kpstask", default=KPSTASK[0], help="the kpstask executable to measure")
     args = parser.parse_args()
     KPSTASK[0] = args.kpstask
     waits = [row for row in wait_rows(args.scale) if chosen(row.name, "wait", args.only)]
     lives = [n for n in (300, 3000) if chosen(f"live-{n}", "live", args.only)]
     gets = [(n, ms) for ms in (0, 50) for n in (1, 10, 100) if chosen(f"get-{n}-{ms}ms", "get", args.only)]
-    if not (waits or lives or gets):
+    import scale_fleet  # here: it imports this module's helpers
+
+    rows = [(name, table) for table, names in scale_fleet.ROWS.items() for name in names]
+    fleet = [name for name, table in rows if chosen(name, table, args.only) or chosen(name, "fleet", args.only)]
+    if not (waits or lives or gets or fleet):
         parser.error(f"--only: no such row or table: {', '.join(args.only or [])}")
     print(f"kpstask: {kpstask_path()}; {os.cpu_count()} CPUs; scale {args.scale:g}", flush=True)
     if waits:
@@ -406,6 +508,8 @@ def main() -> int:
         live_table(lives)
     if gets:
         get_table(gets)
+    if fleet:
+        scale_fleet.run_fleet(fleet, args.scale, kpstask_path())
     return 0
 
 
