@@ -2,7 +2,8 @@
 """Benchmark: how `kpstask wait` and `kpstask get` scale with the number of tasks.
 
 The installed kpstask runs as a subprocess against the in-process simulator (its CPU
-time and peak RSS from os.wait4); seven tables, each row printed as soon as it is done:
+time and peak RSS from os.wait4, in a small process that forks it: see SPAWNER); seven
+tables, each row printed as soon as it is done:
 
   wait  10, 100, 1000 tasks finishing evenly over 200 s; 10,000 over 200 s with
         --max-rate 100; 1000 over 0-30 s. The rate-bound ideal: each task needs a GET
@@ -488,7 +489,13 @@ def chosen(name: str, table: str, only: list[str] | None) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the task durations (0.1: a smoke run)")
-    parser.add_argument("--only", action="append", metavar="NAME", help="a row or a table (see above)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="a row (even-1000, among-5-20000, ...: see the docstring) or a table: wait, live, get, among, unlisted, "
+        "quota, stream, fleet (the last four)",
+    )
     parser.add_argument("--kpstask", default=KPSTASK[0], help="the kpstask executable to measure")
     args = parser.parse_args()
     KPSTASK[0] = args.kpstask

@@ -4,18 +4,16 @@ As in scale.py (whose helpers this uses), the installed kpstask against the in-p
 simulator; every child runs with `--debug`, its stderr kept whole. Four tables:
 
   among     N in (5, 50, 500) waited tasks among M in (20,000, 100,000) other running tasks
-            (scenario tasks with outcome `never`), finishing evenly over 120 s. They are the
-            newest: the list shows them after the others (with 100,000 others, past the 100,000
-            a round of the list reads). req/task = (GETs + list pages) / N; list % cap = pages /
-            (wall x 10/s). Per-task polling's cost: the same N tasks alone, the list refused (403)
-            at the first request, so the engine polls each task on its own; once per N. Targets:
-            req/task <= 1.1 x polling's; 5 among 20,000: list <= 25 % of the cap; 100,000 others
-            never starve the wait (all seen done, delays as polling's). Last column: the watches
-            the engine chose, from its `wait: watching with ...` lines (`>`: a switch).
+            (outcome `never`), finishing evenly over 120 s; the newest, listed after the others
+            (with 100,000 others, past the 100,000 a round of the list reads). req/task = (GETs +
+            list pages) / N; list % cap = pages / (wall x 10/s). Polling's cost: the same N tasks
+            alone, the list refused (403) at the first request, so each task is polled on its own.
+            Targets: req/task <= 1.1 x polling's; 5 among 20,000: list <= 25 % of the cap; 100,000
+            others never starve the wait. Last column: the watches the engine said it chose.
   unlisted  700 tasks finishing evenly over 0-20 s, 300 over 20-300 s, every 20th (5 %) with
             `listed: false`. Targets: mean delay <= the rate-bound ideal's + 3 s; the unlisted
-            ones' mean delay <= 5 s, <= 3 GETs each (also split: early = the 35 finishing in the
-            first 20 s, tail = the 15 after).
+            ones' mean delay <= 5 s, <= 3 GETs each. Split: early (the 35 finishing in the first
+            20 s) / tail (the 15 after), in brackets the rate-bound ideal's for them.
   quota     one simulator with `quota` 10 requests/s, two concurrent waits (default --max-rate
             10) of 1000 distinct tasks each, both finishing evenly over 200 s. Shared ideal: the
             2000 finishes at 10/s. Targets: the later end (from the first spawn) <= 1.2 x that
@@ -24,7 +22,6 @@ simulator; every child runs with `--debug`, its stderr kept whole. Four tables:
             Latency: arrival minus the task's finish (the first line's after the first finish,
             median, p95, max); JSON: lag = arrival minus the line's elapsed_s (start-up, ~0.2 s,
             included). "at end": lines in the last second. Target: each line when final.
-
 Delays: elapsed_s minus the finish, both from the spawn. These rows take about 40 minutes (the
 among table 20: each N also polled); with --scale 0.1 about 15 (rate-bound rows do not shrink).
 """
@@ -36,7 +33,7 @@ import json
 import math
 import statistics
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -237,23 +234,26 @@ def unlisted_row(scale: float, kpstask: str) -> list[object]:
     hidden = [i for i in range(len(finishes)) if i % UNLISTED_EVERY == UNLISTED_EVERY - 1]
     plan, ids = fleet_plan(finishes, unlisted=hidden)
     run = measure(plan, ids, kpstask)
-    child, gets = run.child, task_gets(run.requests)
-    delays = delays_by_task(child.stdout, run.finish_at)
+    child, gets, delays = run.child, task_gets(run.requests), delays_by_task(run.child.stdout, run.finish_at)
+    ideal = dict(zip(ids, ideal_delays(finishes, DEFAULT_RATE), strict=True))  # the finishes are sorted
     early, tail = [ids[i] for i in hidden if i < EARLY], [ids[i] for i in hidden if i >= EARLY]  # 35, 15
     unseen = set(early + tail)
     hidden_delays = [delays[t] for t in unseen if t in delays]
-    ideal_mean = statistics.mean(ideal_delays(finishes, DEFAULT_RATE))
-    delay_mean = mean(delays.values())
+    ideal_mean, delay_mean = statistics.mean(ideal.values()), mean(delays.values())
     return [
         *(len(ids), fmt(child.wall_s, 1), fmt(ideal_wall(finishes, DEFAULT_RATE), 1)),
         *(fmt(len(run.requests) / len(ids)), fmt(delay_mean), fmt(ideal_mean)),
         *(fmt(None if delay_mean is None else delay_mean - ideal_mean), fmt(mean(hidden_delays))),
         *(fmt(max(hidden_delays, default=None)), fmt(mean(gets[t] for t in unseen)), max(gets[t] for t in unseen)),
-        "/".join(fmt(mean(delays[t] for t in group if t in delays), 1) for group in (early, tail)),
-        "/".join(fmt(mean(gets[t] for t in group), 1) for group in (early, tail)),
-        *(fmt(mean(gets[t] for t in ids if t not in unseen)), fmt(child.cpu_s), fmt(child.rss_mib, 1)),
-        *(fmt(run.sim_cpu_pct, 0), child.code, seen_done(child, len(delays), len(ids))),
+        f"{pair(delays.get, early, tail)} ({pair(ideal.get, early, tail)})",
+        *(pair(lambda t: gets[t], early, tail), fmt(mean(gets[t] for t in ids if t not in unseen))),
+        *(fmt(child.cpu_s), fmt(child.rss_mib, 1), fmt(run.sim_cpu_pct, 0), child.code),
+        seen_done(child, len(delays), len(ids)),
     ]
+
+
+def pair(of: Callable[[str], float | None], *groups: list[str]) -> str:  # each group's mean, "a/b"
+    return "/".join(fmt(mean(v for v in map(of, group) if v is not None), 1) for group in groups)
 
 
 def unlisted_table(scale: float, kpstask: str) -> None:
@@ -262,8 +262,8 @@ def unlisted_table(scale: float, kpstask: str) -> None:
         f"{UNLISTED_EVERY}th never listed (targets: delay <= ideal's + 3 s; unlisted: mean <= 5 s, <= 3 GETs each)",
         columns(
             "N 5|wall s 6|ideal s 7|req/task 8|delay mean 10|ideal mean 10|+ s 5|unlisted mean 13|unlisted max 12|"
-            "GETs/unlisted 13|max GETs 8|early/tail mean 15|early/tail GETs 15|GETs/listed 11|CPU s 5|RSS MiB 7|"
-            "sim CPU % 9|exit 4|seen done 9"
+            "GETs/unlisted 13|max GETs 8|early/tail mean (ideal) 25|early/tail GETs 15|GETs/listed 11|CPU s 5|"
+            "RSS MiB 7|sim CPU % 9|exit 4|seen done 9"
         ),
     )
     table.row(unlisted_row(scale, kpstask))
