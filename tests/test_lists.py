@@ -192,8 +192,10 @@ def test_clearing_asks_on_a_terminal(sim: Simulator, answer: str, deleted: bool)
 
 
 def test_wait_all_running(sim: Simulator) -> None:
-    sim.add_task({"id": "quick-1", "operation": "bind", "ready_s": 0, "running_s": 1.5})
-    sim.add_task({"id": "quick-2", "operation": "reset", "outcome": "failed", "ready_s": 0, "running_s": 1.0})
+    quick_1 = {"id": "quick-1", "operation": "bind", "ready_s": 0, "running_s": 1.5}
+    sim.add_task(quick_1, first_query=True)
+    quick_2 = {"id": "quick-2", "operation": "reset", "outcome": "failed", "ready_s": 0, "running_s": 1.0}
+    sim.add_task(quick_2, first_query=True)
     for i in range(5):
         sim.remove_task(f"run-{i}")
     env = {**os.environ, "KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT, "KPSTASK_TOKEN": CANARY}

@@ -116,9 +116,11 @@ class Simulator:
 
     # -- control, from Python or over /_sim/ ------------------------------------
 
-    def add_task(self, spec: dict[str, Any]) -> SimTask:
+    def add_task(self, spec: dict[str, Any], *, first_query: bool = False) -> SimTask:
+        """Add (or replace) a task; `first_query` starts its clock at its first query, whatever
+        the scenario's clock says (a test whose process may start slowly still sees it run)."""
         with self._lock:
-            started = self.clock() if self.scenario.clock == "start" else None
+            started = self.clock() if self.scenario.clock == "start" and not first_query else None
             task = SimTask.parse(spec, "task", started)
             self.scenario.tasks = [t for t in self.scenario.tasks if t.task_id != task.task_id] + [task]
             return task
