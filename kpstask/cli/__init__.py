@@ -9,7 +9,7 @@ module per command group, each importing what its commands need when they run):
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -77,7 +77,36 @@ def main(argv: Sequence[str], run: Run) -> int:
         command = _completing(run.env)
     else:
         command = next((arg for arg in argv if not arg.startswith("-")), None)
-    return run_app(load(command), argv, run)
+    return _speaking(argv, run, lambda: run_app(load(command), argv, run))
+
+
+def _speaking(argv: Sequence[str], run: Run, call: Callable[[], int]) -> int:
+    """`call` in the run's language (known before parsing: `--help` speaks it too); the
+    language spoken before is restored after, so one process may run both (tests do)."""
+    from kpstask.errors import UsageError
+    from kpstask.i18n import from_locale, use
+
+    try:
+        from kpstask.settings.language import choose
+
+        lang = choose(argv, run.env)
+    except UsageError as exc:
+        from kpstask.cli.root import run_mapped
+
+        before = use(from_locale(run.env))  # the error said in the locale's language
+
+        def refuse() -> None:
+            raise exc
+
+        try:
+            return run_mapped(run, refuse)
+        finally:
+            use(before)
+    before = use(lang)
+    try:
+        return call()
+    finally:
+        use(before)
 
 
 def _completing(env: Mapping[str, str]) -> str | None:

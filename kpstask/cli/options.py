@@ -70,7 +70,7 @@ def _heading(index: int, setting: Setting) -> str:
 def _setting_options(index: int, setting: Setting) -> list[inspect.Parameter]:
     options = []
     heading = _heading(index, setting)
-    if setting.flag:
+    if setting.flag and not setting.everywhere:
         decls = [setting.flag, *([setting.short] if setting.short else [])]
         options.append(
             option(

@@ -13,11 +13,13 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from kpstask import __version__
+from kpstask.cli.speaking import click_message, prepare, record, short_help
 from kpstask.context import Run
 from kpstask.errors import ExitCode, KpsError, UsageError, interrupt_code, interrupt_words, then
+from kpstask.i18n import N_, _
 from kpstask.text import printable
 
-EXIT_CODES_HELP = """\b
+EXIT_CODES_HELP = N_("""\b
 Exit codes:
   0    every task succeeded
   1    a task failed (FAILED_*)
@@ -34,7 +36,7 @@ Exit codes:
   130  interrupted (Ctrl-C)
   141  stdout was closed early (broken pipe)
   143  terminated (SIGTERM, as CI runners and `timeout` send)
-With several tasks the worst wins, in this order: 2, 4, 7, 6, 5, 1, 124, 3, 0."""
+With several tasks the worst wins, in this order: 2, 4, 7, 6, 5, 1, 124, 3, 0.""")
 
 
 class StdoutClosed(Exception):
@@ -54,7 +56,7 @@ class ClosedStdin(io.TextIOBase):
         return True
 
     def read(self, size: int | None = -1) -> str:
-        raise UsageError("cannot read task ids: standard input is closed", hint="give the ids as arguments")
+        raise UsageError(_("cannot read task ids: standard input is closed"), hint=_("give the ids as arguments"))
 
     def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
         return self.read()
@@ -76,6 +78,7 @@ def process_run() -> Run:
 def run_app(app: typer.Typer, argv: Sequence[str], run: Run) -> int:
     """`app` on `argv` in `run`: the exit code (a Tab completion's too; it ends in SystemExit)."""
     command = typer.main.get_command(app)
+    prepare(command)
     try:
         return int(command.main(list(argv), "kpstask", standalone_mode=False, obj=run))
     except SystemExit as done:
@@ -99,9 +102,10 @@ def write_examples(ctx: Any, formatter: Any) -> None:
 
     lines = EXAMPLES.get(_command_path(ctx))
     if lines:
-        with formatter.section("Examples"):
+        with formatter.section(_("Examples")):
             for line in lines:
-                formatter.write(f"{'':>{formatter.current_indent}}{line}\n")
+                text = _(line) if line.startswith("#") else line
+                formatter.write(f"{'':>{formatter.current_indent}}{text}\n")
 
 
 class KpsCommand(TyperCommand):
@@ -126,19 +130,22 @@ class KpsCommand(TyperCommand):
             if record is None:
                 continue
             if param.param_type_name == "argument":  # its metavar alone: no typer choice list
-                sections.setdefault("Arguments", []).append((param.metavar or record[0], record[1]))
+                sections.setdefault(_("Arguments"), []).append((param.metavar or record[0], record[1]))
             elif set(param.opts) & set(ctx.help_option_names):
                 helps.append(record)
             else:
-                sections.setdefault(getattr(param, "rich_help_panel", None) or "Options", []).append(record)
+                sections.setdefault(getattr(param, "rich_help_panel", None) or _("Options"), []).append(record)
         # --help closes the last section (Other, where there is one).
-        last = next(reversed([name for name in sections if name != "Arguments"]), "Options")
+        last = next(reversed([name for name in sections if name != _("Arguments")]), _("Options"))
         sections.setdefault(last, []).extend(helps)
         _write_sections(formatter, sections)
 
     def format_epilog(self, ctx: Any, formatter: Any) -> None:
         write_examples(ctx, formatter)
         super().format_epilog(ctx, formatter)
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        formatter.write_usage(ctx.command_path, " ".join(self.collect_usage_pieces(ctx)), _("Usage: "))
 
 
 def _write_sections(formatter: Any, sections: dict[str, list[tuple[str, str]]]) -> None:
@@ -149,7 +156,7 @@ def _write_sections(formatter: Any, sections: dict[str, list[tuple[str, str]]]) 
         with formatter.section(name):
             # write_dl aligns each call by its own rows: pad one term to the common width.
             first, text = rows[0]
-            formatter.write_dl([(first.ljust(width), text), *rows[1:]])
+            formatter.write_dl([record(first.ljust(width), text), *(record(*row) for row in rows[1:])])
 
 
 def use_help_class(app: typer.Typer) -> None:
@@ -202,14 +209,17 @@ class KpsGroup(TyperGroup):
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """Each command with its first sentence whole (click would cut it at the terminal's width)."""
         commands = ((name, self.get_command(ctx, name)) for name in self.list_commands(ctx))
-        rows = [(name, cmd.get_short_help_str(limit=200)) for name, cmd in commands if cmd and not cmd.hidden]
+        rows = [(name, short_help(cmd.get_short_help_str(limit=200))) for name, cmd in commands if cmd and not cmd.hidden]
         if rows:
-            with formatter.section("Commands"):
+            with formatter.section(_("Commands")):
                 formatter.write_dl(rows)
 
     def format_epilog(self, ctx: Any, formatter: Any) -> None:
         write_examples(ctx, formatter)
         super().format_epilog(ctx, formatter)
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        formatter.write_usage(ctx.command_path, " ".join(self.collect_usage_pieces(ctx)), _("Usage: "))
 
 
 def _click_error(exc: BaseException) -> str | None:
@@ -258,14 +268,16 @@ def _unwritten(run: Run, exc: Exception) -> int:
 
     if isinstance(exc, UnicodeEncodeError) and _output_encoding(exc.encoding):
         char = exc.object[exc.start : exc.end]
-        why = f"its encoding ({exc.encoding}) has no {ascii(char)[1:-1]}; hint: set PYTHONIOENCODING=utf-8"
+        why = _("its encoding ({encoding}) has no {char}; hint: set PYTHONIOENCODING=utf-8").format(
+            encoding=exc.encoding, char=ascii(char)[1:-1]
+        )
     elif isinstance(exc, OSError) and errno.errorcode.get(exc.errno or 0) in WRITE_ERRORS and exc.filename is None:
         why = exc.strerror or str(exc)
     else:
         return 0
-    stream = "standard error" if _still_failing(sys.stderr) else "standard output"
+    stream = _("standard error") if _still_failing(sys.stderr) else _("standard output")
     _silence_stdout()
-    run.say("error", f"cannot write to {stream}: {why}")
+    run.say("error", _("cannot write to {stream}: {why}").format(stream=stream, why=why))
     return ExitCode.IO
 
 
@@ -291,10 +303,11 @@ def _click_exit(run: Run, exc: Any) -> int:
         exc.show()
         return ExitCode.USAGE
     if kind == "UsageError":
-        text = exc.format_message().rstrip(".")
-        run.say("error", then(text, f"see '{exc.ctx.command_path} --help'") if exc.ctx is not None else text)
+        text = click_message(exc.format_message()).rstrip(".")
+        see = _("see '{command} --help'")
+        run.say("error", then(text, see.format(command=exc.ctx.command_path)) if exc.ctx is not None else text)
         return ExitCode.USAGE
-    run.say("error", exc.format_message())
+    run.say("error", click_message(exc.format_message()))
     return int(exc.exit_code)
 
 
@@ -312,15 +325,18 @@ def _report_bug(run: Run, exc: Exception) -> int:
         import traceback  # 8 ms to import: only when there is a bug to show
 
         run.raw_stderr.write(run.redact("".join(traceback.format_exception(exc))))
-    run.say("error", f"unexpected {type(exc).__name__}: {exc}; this is a bug: rerun with --debug and report it")
+    words = _("unexpected {kind}: {error}; this is a bug: rerun with --debug and report it")
+    run.say("error", words.format(kind=type(exc).__name__, error=exc))
     return ExitCode.BUG
 
 
 app = typer.Typer(
     cls=KpsGroup,
     name="kpstask",
-    help="Did the key-pair change on my Huawei Cloud server work yet? "
-    "Query Key Pair Service (KPS) tasks and say the outcome in the exit code.",
+    help=N_(
+        "Did the key-pair change on my Huawei Cloud server work yet? "
+        "Query Key Pair Service (KPS) tasks and say the outcome in the exit code."
+    ),
     epilog=EXIT_CODES_HELP,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -339,7 +355,7 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+        typer.Option("--version", callback=_version, is_eager=True, help=N_("Print the version and exit.")),
     ] = False,
 ) -> None:
     """Did the key-pair change on my Huawei Cloud server work yet?"""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from kpstask.settings import endpoints as ep
+from kpstask.i18n import check_language
 
 Check = Callable[[str, str, str, "ep.Checks"], str]
 
@@ -27,6 +28,7 @@ class Setting(NamedTuple):
     secret: bool = False
     family: str | None = None  # take the environment variable at the same place as this setting's
     shown: Callable[[str], str] | None = None  # how `config show` shows a value that is not a secret
+    everywhere: bool = False  # its flag is on every command (added by kpstask.cli.root), read before parsing
 
 
 def abbreviated(value: str) -> str:
@@ -243,6 +245,18 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds the first metadata request may take before kpstask decides it is not on ECS (default 1).",
         env=("KPSTASK_METADATA_TIMEOUT",),
         check=ep.check_seconds,
+    ),
+    Setting(
+        "lang",
+        "language",
+        "Language of what a person reads: en or zh (also zh-CN, zh_CN, zh-Hans, cn); "
+        "default: from LC_ALL, LC_MESSAGES or LANG. Never changes JSON or TSV.",
+        env=("KPSTASK_LANG",),
+        profile_key="lang",
+        flag="--lang",
+        metavar="LANG",
+        check=check_language,
+        everywhere=True,
     ),
     Setting("config", "config file", "The config file.", env=("KPSTASK_CONFIG",)),
     Setting(

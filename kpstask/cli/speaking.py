@@ -1,0 +1,137 @@
+"""The command line in the run's language: the `--lang` option every command takes, the
+help texts translated as `--help` shows them, and click's own messages (its usage errors
+are English text built inside click) matched and said in our words.
+
+Help texts are declared in English at import time (typer reads them off decorators and
+signatures); they are translated here, on the click commands built for this run, so one
+process may show help in both languages (the tests do)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+from typer.core import TyperOption
+
+from kpstask.cli.grouping import OTHER
+from kpstask.i18n import N_, _, current
+from kpstask.settings import BY_NAME, env_help
+
+# Help texts typer and click write themselves: for the catalog (translated where they are shown).
+CLICK_HELP = (
+    N_("Show this message and exit."),
+    N_("Install completion for the current shell."),
+    N_("Show completion for the current shell, to copy it or customize the installation."),
+)
+_ENV_RE = re.compile(r"(?s)(.*?) \[env: ([^\]]*)\]")
+_FILE_RE = re.compile(r"Read the (.+) from PATH \(- for stdin\)\.")
+_DEFAULT_RE = re.compile(r"\[default: ([^\]]*)\]")
+
+
+def lang_option() -> TyperOption:
+    """`--lang`, on every command: read before parsing (kpstask.settings.language); parsed
+    here only so that it is accepted and shown in `--help`."""
+    setting = BY_NAME["lang"]
+    return TyperOption(
+        param_decls=[setting.flag or "--lang"],
+        metavar=setting.metavar,
+        expose_value=False,
+        is_eager=True,
+        help=setting.help + env_help(setting),
+        rich_help_panel=OTHER,
+    )
+
+
+def prepare(command: Any) -> None:
+    """Give `command` and its subcommands `--lang`, and their help the run's language."""
+    command.params.append(lang_option())
+    if current() != "en":
+        command.help = help_text(command.help)
+        command.short_help = help_text(command.short_help)
+        command.epilog = help_text(command.epilog)
+        for param in command.params:
+            param.help = help_text(getattr(param, "help", None))
+            panel = getattr(param, "rich_help_panel", None)
+            if panel:
+                param.rich_help_panel = _(panel)
+    for sub in getattr(command, "commands", {}).values():
+        prepare(sub)
+
+
+def help_text(text: str | None) -> str | None:
+    """A help text in the run's language; its `[env: ...]` part kept, names as they are."""
+    if not text:
+        return text
+    env = _ENV_RE.fullmatch(text)
+    if env:
+        return _("{text} [env: {names}]").format(text=help_text(env.group(1)), names=env.group(2))
+    read = _FILE_RE.fullmatch(text)
+    if read:
+        return _("Read the {label} from PATH (- for stdin).").format(label=_(read.group(1)))
+    translated = _(text)
+    return translated if translated != text else _(inspect.cleandoc(text))
+
+
+def record(term: str, text: str) -> tuple[str, str]:
+    """A help row with typer's own `[default: ...]` in the run's language."""
+    return term, _DEFAULT_RE.sub(lambda m: _("[default: {value}]").format(value=m.group(1)), text)
+
+
+def short_help(text: str) -> str:
+    """A command's first sentence, for the command list (click cuts at `. ` only)."""
+    if current() == "en":
+        return text
+    first = re.split(r"(?<=。)", text, maxsplit=1)[0]
+    return first.rstrip("。")
+
+
+# click's usage errors: its English (a pattern) -> our message; the groups fill it in.
+_CLICK_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.S), message)
+    for pattern, message in (
+        (r"Invalid value for (?P<param>.+?): (?P<reason>.*)", N_("invalid value for {param}: {reason}")),
+        (r"Invalid value: (?P<reason>.*)", N_("invalid value: {reason}")),
+        (r"(?P<value>.+) is not one of (?P<choices>.+)", N_("{value} is not one of {choices}")),
+        (r"(?P<value>.+) is not a valid (?P<kind>[a-z ]+)", N_("{value} is not a valid {kind}")),
+        (r"(?P<value>.+) is not in the range (?P<range>.+)", N_("{value} is not in the range {range}")),
+        (r"No such option: (?P<option>\S+) \(Possible options: (?P<options>.*)\)", N_("no such option: {option} (did you mean one of {options}?)")),
+        (r"No such option: (?P<option>\S+)", N_("no such option: {option}")),
+        (r"No such command (?P<name>.+?)\. Did you mean (?P<suggestions>.+)\?", N_("no such command {name}; did you mean {suggestions}?")),
+        (r"No such command (?P<name>.+?)\.?", N_("no such command {name}")),
+        (r"Missing argument (?P<name>\S+)\. Choose from:(?P<choices>.*)", N_("missing argument {name}; choose from: {choices}")),
+        (r"Missing argument (?P<name>\S+?)\.?", N_("missing argument {name}")),
+        (r"Missing option (?P<name>\S+?)\.?", N_("missing option {name}")),
+        (r"Missing command\.?", N_("missing command")),
+        (r"Option (?P<option>\S+) requires an argument\.?", N_("option {option} requires an argument")),
+        (r"Option (?P<option>\S+) requires (?P<count>\d+) arguments\.?", N_("option {option} requires {count} arguments")),
+        (r"Option (?P<option>\S+) does not take a value\.?", N_("option {option} does not take a value")),
+        (r"Got unexpected extra arguments? \((?P<args>.*)\)", N_("unexpected extra arguments ({args})")),
+    )
+)
+# The kinds of values click names in its errors.
+CLICK_KINDS = (N_("float"), N_("float range"), N_("integer"), N_("integer range"), N_("boolean"), N_("choice"))
+
+
+def click_message(text: str) -> str:
+    """One of click's error messages in the run's language (as it is in English)."""
+    if current() == "en":
+        return text
+    return _click_words(text.strip())
+
+
+def _click_words(text: str) -> str:
+    for pattern, message in _CLICK_ERRORS:
+        match = pattern.fullmatch(text)
+        if match:
+            return _(message).format(**{key: _part(key, value) for key, value in match.groupdict().items()})
+    return _(text)
+
+
+def _part(key: str, value: str) -> str:
+    """A piece of click's message: a reason is a message of its own, a kind a word."""
+    if key == "reason":
+        return _click_words(value)
+    if key == "kind":
+        return _(value)
+    return " ".join(value.split())  # click's choice list comes over several lines

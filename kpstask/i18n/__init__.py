@@ -1,0 +1,116 @@
+"""The language a run speaks: which one (`--lang`, `KPSTASK_LANG`, the profile's `lang`, else
+the POSIX locale variables) and its messages, from the gettext catalogs in `locale/`.
+
+English is the messages as written in the code (the catalogs' msgids): an English run loads
+no catalog and does not import `gettext`. `_` translates a message when it is said, so one
+process may run commands in both languages (tests do); `N_` only marks a message for the
+extractor (`python -m kpstask.i18n.catalog`), for text translated later, where it is shown.
+Machine output (JSON Lines, TSV), exit codes, status codes, names and ids never pass here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kpstask.errors import UsageError
+
+# The languages, each with its catalog's folder in locale/ (None: the msgids themselves).
+LANGUAGES: dict[str, str | None] = {"en": None, "zh": "zh_CN"}
+# What else `--lang` accepts, lower case: what KooCLI users type (`--cli-lang=cn`) and the tags.
+ALIASES = {"zh-cn": "zh", "zh_cn": "zh", "zh-hans": "zh", "zh_hans": "zh", "cn": "zh", "english": "en"}
+NAMES = "en (English), zh (简体中文; also zh-CN, zh_CN, zh-Hans, cn)"
+LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG")  # POSIX's order: the first one set wins
+# Locale names read as Simplified Chinese; zh_TW, zh_HK and zh_MO (Traditional) are not ours.
+_SIMPLIFIED = ("zh", "zh_cn", "zh_sg", "zh_hans", "zh_hans_cn")
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "kpstask"
+
+_active: Any = None  # the running language's gettext translations; None for English
+_active_lang = "en"
+
+
+def _(message: str) -> str:
+    """`message` in the running language."""
+    return message if _active is None else str(_active.gettext(message))
+
+
+def N_(message: str) -> str:  # noqa: N802 - gettext's own name for it
+    """Marks `message` for the catalogs; it is translated where it is shown."""
+    return message
+
+
+def ngettext(singular: str, plural: str, count: int) -> str:
+    """The form of a message for `count` things, in the running language."""
+    if _active is None:
+        return singular if count == 1 else plural
+    return str(_active.ngettext(singular, plural, count))
+
+
+def current() -> str:
+    """The running language: `en` or `zh`."""
+    return _active_lang
+
+
+def use(lang: str) -> str:
+    """Speak `lang` from now on (its catalog loaded once); the language spoken before."""
+    global _active, _active_lang
+    before = _active_lang
+    _active, _active_lang = _catalog(lang), lang
+    return before
+
+
+_LOADED: dict[str, Any] = {}
+
+
+def _catalog(lang: str) -> Any:
+    folder = LANGUAGES.get(lang)
+    if folder is None:
+        return None
+    if lang not in _LOADED:
+        import gettext  # only for a language other than English
+
+        path = LOCALE_DIR / folder / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        with path.open("rb") as handle:
+            _LOADED[lang] = gettext.GNUTranslations(handle)
+    return _LOADED[lang]
+
+
+def language(value: str) -> str | None:
+    """`en` or `zh` for what `--lang` was given (`zh-CN`, `CN`, ...); None if it is none of them."""
+    key = value.strip().lower()
+    return key if key in LANGUAGES else ALIASES.get(key)
+
+
+def from_locale(env: Mapping[str, str]) -> str:
+    """The language of the POSIX locale: the first of LC_ALL, LC_MESSAGES, LANG that is set
+    (`zh_CN.UTF-8` is Chinese; `C`, `POSIX` and anything not ours is English)."""
+    value = next((env[name] for name in LOCALE_VARIABLES if env.get(name)), "")
+    name = value.partition(".")[0].partition("@")[0].replace("-", "_").lower()
+    return "zh" if name in _SIMPLIFIED else "en"
+
+
+def given_flag(argv: Sequence[str], flag: str = "--lang") -> str | None:
+    """The value of the last `flag` on the command line (before a `--`), if any: the
+    language must be known before the command line is parsed, for `--help` to speak it."""
+    found = None
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == flag and index + 1 < len(argv):
+            found = argv[index + 1]
+        elif arg.startswith(flag + "="):
+            found = arg.partition("=")[2]
+    return found
+
+
+def check_language(value: str, label: str, source: str, checks: Any) -> str:
+    """`en` or `zh` for any spelling `--lang` accepts; a usage error listing the languages."""
+    found = language(value)
+    if found is None:
+        raise UsageError(
+            _("unknown language {value} (from {source})").format(value=repr(value.strip()), source=source),
+            hint=_("languages: {names}").format(names=NAMES),
+        )
+    return found

@@ -1,0 +1,40 @@
+"""Which language a run speaks, found before its command line is parsed (`--help` must
+already speak it): `--lang`, else `KPSTASK_LANG`, else the profile's `lang`, else the POSIX
+locale variables. The setting is a row of the table like any other (`config show` shows it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from kpstask.errors import UsageError
+from kpstask.i18n import check_language, from_locale, given_flag
+from kpstask.settings import BY_NAME
+from kpstask.settings.config import PROFILE_ENV, config_path, load_profile
+
+
+def choose(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """The run's language; a UsageError (said in the locale's language) when the one asked
+    for is not one of ours."""
+    setting = BY_NAME["lang"]
+    given = given_flag(argv)
+    if given is not None:
+        return check_language(given, setting.label, "--lang", None)
+    for name in setting.env:
+        if env.get(name):
+            return check_language(env[name], setting.label, f"environment variable {name}", None)
+    in_profile = _in_profile(argv, env)
+    if in_profile is not None:
+        return check_language(in_profile[0], setting.label, in_profile[1], None)
+    return from_locale(env)
+
+
+def _in_profile(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, str] | None:
+    """The profile's `lang` and where it is, when there is a config file that has one; a
+    broken config file is said by the command itself, not here."""
+    if not config_path(env).exists():
+        return None
+    try:
+        profile = load_profile(given_flag(argv, "--profile") or env.get(PROFILE_ENV) or None, env)
+    except (UsageError, OSError):
+        return None
+    value = profile.values.get("lang")
+    return (value, profile.source("lang")) if value else None
