@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
-from kpstask.text import one_line
+from kpstask.i18n import N_, _
+from kpstask.text import cell_width, one_line, wrap_cells
 
 # A secret is masked wherever it appears once it has 8 characters (secret keys have 40,
 # tokens thousands, IAM passwords at least 8), or 4 if it is not made of letters only:
@@ -26,6 +27,8 @@ from kpstask.text import one_line
 MIN_SECRET_LEN, MIN_WORDLIKE_SECRET_LEN = 4, 8
 CHUNK = 16 * 1024
 SAY_LIMIT = 2000  # the most of one message said on stderr
+# The levels a line is said at, as the run's language says them (`debug` lines stay English).
+LEVELS = {"error": N_("error"), "warning": N_("warning"), "info": N_("info"), "debug": "debug"}
 # Where a text was cut short: `one_line`'s `...`, rich's `…`.
 _CUT_RE = re.compile(r"\.\.\.|\u2026")
 
@@ -114,9 +117,10 @@ class Run:
         pipe; on a terminal, wrapped at spaces to its width, each line `kpstask: ` first."""
         if self.quiet and level in ("info", "warning"):
             return
-        line = f"kpstask: {level}: {self.redact(one_line(self.redact(text), SAY_LIMIT))}"
+        said = _(LEVELS.get(level, level))
+        line = f"kpstask: {said}: {self.redact(one_line(self.redact(text), SAY_LIMIT))}"
         if self.stderr_isatty:
-            line = "\n".join(wrapped(line, self.stderr_width(), "kpstask: " + " " * (len(level) + 2)))
+            line = "\n".join(wrapped(line, self.stderr_width(), "kpstask: " + " " * (cell_width(said) + 2)))
         self.raw_stderr.write(line + "\n")
         self.raw_stderr.flush()
 
@@ -149,10 +153,12 @@ def run_of(obj: object) -> Run:
 def wrapped(line: str, width: int, indent: str) -> list[str]:
     """`line` broken at spaces into lines of at most `width` columns, the later ones starting
     with `indent`; a word longer than that (an id, a URL) is never split, it overflows."""
-    if len(line) <= width:
+    if cell_width(line) <= width:
         return [line]
-    if width - len(indent) < 20:  # a very narrow terminal: under the prefix, not the message
+    if width - cell_width(indent) < 20:  # a very narrow terminal: under the prefix, not the message
         indent = indent.rstrip() + " "
+    if not line.isascii():  # Chinese breaks between characters too
+        return wrap_cells(line, width, "", indent)
     return textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
 
 

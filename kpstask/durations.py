@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from kpstask.errors import UsageError
+from kpstask.i18n import _
 
 _DURATION_RE = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
 
@@ -14,7 +15,10 @@ def parse_duration(text: str, option: str) -> float:
     value = text.strip().lower()
     match = _DURATION_RE.fullmatch(value)
     if not value or match is None or not any(match.groups()):
-        raise UsageError(f"{option}: cannot read {text!r} as a duration", hint="use e.g. 90, 90s, 5m or 1h")
+        raise UsageError(
+            _("{option}: cannot read {text} as a duration").format(option=option, text=repr(text)),
+            hint=_("use e.g. 90, 90s, 5m or 1h"),
+        )
     hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
     return hours * 3600 + minutes * 60 + seconds
 
@@ -23,8 +27,8 @@ def elapsed(seconds: float) -> str:
     """The one way a person reads a duration, in every human output (the tables, the wait's
     log, the job summary, warnings): `4.2s`, `2m10s`, `1h02m`."""
     if seconds < 60:
-        return f"{seconds:.1f}s"
+        return _("{seconds:.1f}s").format(seconds=seconds)
     whole = int(seconds)
     if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+        return _("{minutes}m{seconds:02d}s").format(minutes=whole // 60, seconds=whole % 60)
+    return _("{hours}h{minutes:02d}m").format(hours=whole // 3600, minutes=whole % 3600 // 60)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import IntEnum
 
+from kpstask.i18n import _, english
 from kpstask.interrupts import Terminated
 
 
@@ -88,12 +89,12 @@ class KpsError(Exception):
         if self.http_status is not None:
             parts.append(f"HTTP {self.http_status}")
         if self.request_id:
-            parts.append(f"request id {self.request_id}")
-        return f" ({', '.join(parts)})" if parts else ""
+            parts.append(_("request id {id}").format(id=self.request_id))
+        return _(" ({details})").format(details=_(", ").join(parts)) if parts else ""
 
     def __str__(self) -> str:
         text = f"{self.message}{self.details()}"
-        return then(text, f"hint: {self.hint}") if self.hint else text
+        return then(text, _("hint: {hint}").format(hint=self.hint)) if self.hint else text
 
     def hint_lines(self) -> list[str]:
         """Lines that follow the error line on stderr: a list too long for one line."""
@@ -104,7 +105,7 @@ class KpsError(Exception):
         return {
             "kind": self.kind,
             "code": self.code,
-            "message": self.message,
+            "message": english(self.message),  # the same in every language
             "http_status": self.http_status,
             "request_id": self.request_id,
         }
@@ -163,7 +164,9 @@ def then(text: str, more: str) -> str:
     """`text; more`, but after a question `text? More`: never `?;` after a did-you-mean."""
     if text.endswith(("?", "!")):
         return f"{text} {more[:1].upper()}{more[1:]}"
-    return f"{text}; {more}"
+    if text.endswith(("？", "！")):
+        return text + more
+    return _("{text}; {more}").format(text=text, more=more)
 
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:
@@ -182,4 +185,4 @@ def interrupt_code(exc: BaseException | None = None) -> ExitCode:
 
 def interrupt_words(code: int) -> str:
     """What the error line says for an interrupt's exit code."""
-    return {129: "hung up (SIGHUP)", 143: "terminated (SIGTERM)"}.get(code, "interrupted")
+    return {129: _("hung up (SIGHUP)"), 143: _("terminated (SIGTERM)")}.get(code) or _("interrupted")

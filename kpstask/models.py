@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any, NamedTuple
 
 from kpstask.errors import ExitCode, KpsError, UsageError
+from kpstask.i18n import N_, _
 
 TASK_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # The project-wide lists (running-tasks, failed-tasks): pages of at most PAGE_SIZE, asked with
@@ -36,9 +37,30 @@ _PREFIX_STATE = {
 # Suffix of `task_status` -> operation. BIND is not on the API page but is real.
 _SUFFIX_OPERATION = {"RESET": "reset", "REPLACE": "replace", "BIND": "bind", "UNBIND": "unbind"}
 
-_NOUN = {"reset": "Reset", "replace": "Replacement", "bind": "Binding", "unbind": "Unbinding"}
-_VERB = {"reset": "reset", "replace": "replace", "bind": "bind", "unbind": "unbind"}
-_GERUND = {"reset": "Resetting", "replace": "Replacing", "bind": "Binding", "unbind": "Unbinding"}
+# What each status means in words, whole sentences (translated where they are shown).
+_MEANINGS: dict[tuple[str, str], str] = {
+    ("READY", "reset"): N_("Preparing to reset the key pair"),
+    ("READY", "replace"): N_("Preparing to replace the key pair"),
+    ("READY", "bind"): N_("Preparing to bind the key pair"),
+    ("READY", "unbind"): N_("Preparing to unbind the key pair"),
+    ("RUNNING", "reset"): N_("Resetting the key pair"),
+    ("RUNNING", "replace"): N_("Replacing the key pair"),
+    ("RUNNING", "bind"): N_("Binding the key pair"),
+    ("RUNNING", "unbind"): N_("Unbinding the key pair"),
+    ("SUCCESS", "reset"): N_("Reset succeeded"),
+    ("SUCCESS", "replace"): N_("Replacement succeeded"),
+    ("SUCCESS", "bind"): N_("Binding succeeded"),
+    ("SUCCESS", "unbind"): N_("Unbinding succeeded"),
+    ("FAILED", "reset"): N_("Reset failed"),
+    ("FAILED", "replace"): N_("Replacement failed"),
+    ("FAILED", "bind"): N_("Binding failed"),
+    ("FAILED", "unbind"): N_("Unbinding failed"),
+}
+_UNKNOWN_OPERATION = {
+    State.PENDING: N_("In progress (unknown operation)"),
+    State.SUCCEEDED: N_("Succeeded (unknown operation)"),
+    State.FAILED: N_("Failed (unknown operation)"),
+}
 
 
 def classify(task_status: str) -> tuple[State, str | None]:
@@ -47,29 +69,19 @@ def classify(task_status: str) -> tuple[State, str | None]:
     Never fails: a status nobody has seen is `unknown`, an unknown suffix
     gives operation `None`.
     """
-    prefix, _, suffix = task_status.partition("_")
+    prefix, _sep, suffix = task_status.partition("_")
     return _PREFIX_STATE.get(prefix, State.UNKNOWN), _SUFFIX_OPERATION.get(suffix)
 
 
 def describe(task_status: str) -> str:
-    """What a status means in words: "Resetting the key pair", "Replacement failed"."""
-    prefix, _, _ = task_status.partition("_")
+    """What a status means in words, in the run's language: "Resetting the key pair"."""
+    prefix = task_status.partition("_")[0]
     state, operation = classify(task_status)
     if state is State.UNKNOWN:
-        return "Unrecognised status"
+        return _("Unrecognised status")
     if operation is None:
-        return {
-            State.PENDING: "In progress (unknown operation)",
-            State.SUCCEEDED: "Succeeded (unknown operation)",
-            State.FAILED: "Failed (unknown operation)",
-        }[state]
-    if state is State.SUCCEEDED:
-        return f"{_NOUN[operation]} succeeded"
-    if state is State.FAILED:
-        return f"{_NOUN[operation]} failed"
-    if prefix == "READY":
-        return f"Preparing to {_VERB[operation]} the key pair"
-    return f"{_GERUND[operation]} the key pair"
+        return _(_UNKNOWN_OPERATION[state])
+    return _(_MEANINGS[(prefix, operation)])
 
 
 def validate_task_id(value: str) -> str:
@@ -77,10 +89,10 @@ def validate_task_id(value: str) -> str:
     if TASK_ID_RE.fullmatch(value):
         return value
     shown = ascii(value[:70]) + ("..." if len(value) > 70 else "")
-    reason = "it is empty" if not value else f"got {shown}"
+    reason = _("it is empty") if not value else _("got {value}").format(value=shown)
     raise UsageError(
-        f"invalid task id: {reason}",
-        hint="a task id is 1-64 letters, digits, '-' or '_'",
+        _("invalid task id: {reason}").format(reason=reason),
+        hint=_("a task id is 1-64 letters, digits, '-' or '_'"),
     )
 
 
@@ -196,14 +208,14 @@ def ids_from_text(text: str) -> list[str]:
         try:
             document, position = decoder.raw_decode(stripped, position)
         except RecursionError:
-            raise UsageError("task ids on stdin: the JSON is nested too deeply") from None
+            raise UsageError(_("task ids on stdin: the JSON is nested too deeply")) from None
         except ValueError:
-            raise UsageError("task ids on stdin: not valid JSON") from None
+            raise UsageError(_("task ids on stdin: not valid JSON")) from None
         ids.extend(_ids_in(document))
         while position < len(stripped) and stripped[position].isspace():
             position += 1
     if not ids:
-        raise UsageError("task ids on stdin: no task_id found in the JSON")
+        raise UsageError(_("task ids on stdin: no task_id found in the JSON"))
     return ids
 
 
@@ -217,7 +229,9 @@ def _ids_in(document: Any) -> list[str]:
     while todo:
         item, depth = todo.pop()
         if depth > MAX_ID_NESTING:
-            raise UsageError(f"task ids on stdin: the JSON is nested more than {MAX_ID_NESTING} levels deep")
+            raise UsageError(
+                _("task ids on stdin: the JSON is nested more than {levels} levels deep").format(levels=MAX_ID_NESTING)
+            )
         if isinstance(item, list):
             todo.extend((child, depth + 1) for child in reversed(item))
         elif isinstance(item, dict):
@@ -229,6 +243,7 @@ def _ids_in(document: Any) -> list[str]:
 
 
 OPERATIONS = ("reset", "replace", "bind", "unbind")
+OPERATION_WORDS = (N_("reset"), N_("replace"), N_("bind"), N_("unbind"))  # as a table shows them
 
 
 class ListedTask(NamedTuple):

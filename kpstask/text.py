@@ -56,3 +56,45 @@ def one_line(text: str, limit: int = 300) -> str:
     """Printable, whitespace collapsed, at most `limit` characters."""
     flat = " ".join(printable(text).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+# Wide characters (CJK, fullwidth forms) take two terminal cells; a line of Chinese may break
+# between any two of them, but not before a closing mark (，。) nor after an opening one.
+_CLOSING = "，。、；：！？）》」』】〕,.;:!?)"
+_WIDE = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+_PIECE_RE = re.compile(rf"\s+|[{_WIDE}][{_CLOSING}]*|[^\s{_WIDE}]+[{_CLOSING}]*")
+
+
+def cell_width(text: str) -> int:
+    """Terminal cells `text` takes: two for a wide (East Asian) character, none for a combining one."""
+    if text.isascii():
+        return len(text)
+    import unicodedata  # built in: only for text that is not ASCII
+
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text
+    )
+
+
+def cell_ljust(text: str, width: int) -> str:
+    """`text` padded with spaces to `width` cells."""
+    return text + " " * max(0, width - cell_width(text))
+
+
+def wrap_cells(text: str, width: int, first: str = "", later: str = "") -> list[str]:
+    """`text` in lines of at most `width` cells, the first starting with `first`, the others
+    with `later`: broken at spaces and between wide characters; a longer word (an id, a URL)
+    is never split, it overflows."""
+    lines = [first]
+    for piece in _PIECE_RE.findall(text):
+        if piece.isspace():
+            if lines[-1].strip():
+                lines[-1] += " "
+            continue
+        line = lines[-1]
+        if line.strip() and cell_width(line + piece) > width and line not in (first, later):
+            lines[-1] = line.rstrip(" ")
+            line = later
+            lines.append(line)
+        lines[-1] = line + piece
+    return [line.rstrip(" ") for line in lines]

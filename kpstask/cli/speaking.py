@@ -16,7 +16,7 @@ from typer.core import TyperOption
 
 from kpstask.cli.grouping import OTHER
 from kpstask.i18n import N_, _, current
-from kpstask.settings import BY_NAME, env_help
+from kpstask.settings import BY_NAME, SETTINGS_HELP, env_help, help_table
 
 # Help texts typer and click write themselves: for the catalog (translated where they are shown).
 CLICK_HELP = (
@@ -24,6 +24,7 @@ CLICK_HELP = (
     N_("Install completion for the current shell."),
     N_("Show completion for the current shell, to copy it or customize the installation."),
 )
+SETTINGS_TABLE = "\b\n" + SETTINGS_HELP
 _ENV_RE = re.compile(r"(?s)(.*?) \[env: ([^\]]*)\]")
 _FILE_RE = re.compile(r"Read the (.+) from PATH \(- for stdin\)\.")
 _DEFAULT_RE = re.compile(r"\[default: ([^\]]*)\]")
@@ -63,6 +64,8 @@ def help_text(text: str | None) -> str | None:
     """A help text in the run's language; its `[env: ...]` part kept, names as they are."""
     if not text:
         return text
+    if text.startswith(SETTINGS_TABLE):  # `config show --help`'s table, made from the settings
+        return help_table()
     env = _ENV_RE.fullmatch(text)
     if env:
         return _("{text} [env: {names}]").format(text=help_text(env.group(1)), names=env.group(2))

@@ -10,11 +10,9 @@ Machine output (JSON Lines, TSV), exit codes, status codes, names and ids never 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-from kpstask.errors import UsageError
 
 # The languages, each with its catalog's folder in locale/ (None: the msgids themselves).
 LANGUAGES: dict[str, str | None] = {"en": None, "zh": "zh_CN"}
@@ -31,9 +29,44 @@ _active: Any = None  # the running language's gettext translations; None for Eng
 _active_lang = "en"
 
 
+class Said(str):
+    """A message in the run's language that keeps its English: machine output (JSON, TSV) is
+    the same in every language, and a message may reach it (an error's `message`). `format`
+    keeps both; any other way of joining strings gives a plain, translated str."""
+
+    en: str
+
+    def __new__(cls, text: str, en: str) -> Said:
+        said = super().__new__(cls, text)
+        said.en = en
+        return said
+
+    def format(self, *args: object, **fields: object) -> Said:
+        text = str.format(self, *args, **fields)
+        return Said(text, self.en.format(*map(_english, args), **{key: _english(v) for key, v in fields.items()}))
+
+
+def english(text: str) -> str:
+    """The English of a message (itself when it is not a translated one)."""
+    return text.en if isinstance(text, Said) else text
+
+
+def _english(value: object) -> object:
+    return value.en if isinstance(value, Said) else value
+
+
+def compose(join: Callable[..., str], *parts: str) -> str:
+    """`join(*parts)`, keeping its English when a part is a translated message: for text
+    laid out by code (padded columns) rather than by a message's words."""
+    text = join(*parts)
+    if not any(isinstance(part, Said) for part in parts):
+        return text
+    return Said(text, join(*map(english, parts)))
+
+
 def _(message: str) -> str:
     """`message` in the running language."""
-    return message if _active is None else str(_active.gettext(message))
+    return message if _active is None else Said(_active.gettext(message), message)
 
 
 def N_(message: str) -> str:  # noqa: N802 - gettext's own name for it
@@ -43,9 +76,10 @@ def N_(message: str) -> str:  # noqa: N802 - gettext's own name for it
 
 def ngettext(singular: str, plural: str, count: int) -> str:
     """The form of a message for `count` things, in the running language."""
+    english_form = singular if count == 1 else plural
     if _active is None:
-        return singular if count == 1 else plural
-    return str(_active.ngettext(singular, plural, count))
+        return english_form
+    return Said(_active.ngettext(singular, plural, count), english_form)
 
 
 def current() -> str:
@@ -104,13 +138,3 @@ def given_flag(argv: Sequence[str], flag: str = "--lang") -> str | None:
             found = arg.partition("=")[2]
     return found
 
-
-def check_language(value: str, label: str, source: str, checks: Any) -> str:
-    """`en` or `zh` for any spelling `--lang` accepts; a usage error listing the languages."""
-    found = language(value)
-    if found is None:
-        raise UsageError(
-            _("unknown language {value} (from {source})").format(value=repr(value.strip()), source=source),
-            hint=_("languages: {names}").format(names=NAMES),
-        )
-    return found

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, cast
 
+from kpstask.i18n import _, ngettext
 from kpstask.models import State
+from kpstask.text import cell_width
 
 if TYPE_CHECKING:
     from kpstask.choices import Display
@@ -55,12 +57,12 @@ class CountLine:
 
     def text(self) -> str:
         """`kpstask: 80/300 answered, 2 failed, 1 error` (a count of 0 is left out)."""
-        words = [f"{self.heard}/{self._total} answered"]
+        words = [_("{heard}/{total} answered").format(heard=self.heard, total=self._total)]
         if self.failed:
-            words.append(f"{self.failed} failed")
+            words.append(_("{count} failed").format(count=self.failed))
         if self.errors:
-            words.append(f"{self.errors} error{'s' if self.errors > 1 else ''}")
-        return "kpstask: " + ", ".join(words)
+            words.append(ngettext("{count} error", "{count} errors", self.errors).format(count=self.errors))
+        return "kpstask: " + _(", ").join(words)
 
     def tick(self) -> None:
         """Draw the counts, if it is time and they are not on screen already."""
@@ -69,7 +71,7 @@ class CountLine:
             return
         with self.lock:
             width = self._width()
-            text = self.text()[: width - ROOM].rstrip()
+            text = fitted(self.text(), width - ROOM)
             if self._closed or not self._at_start or text == self._shown or width < NARROWEST:
                 return
             self._stream.write(ERASE + text)
@@ -94,6 +96,13 @@ class CountLine:
         with self.lock:
             self.clear()
             self._closed = True
+
+
+def fitted(text: str, width: int) -> str:
+    """`text` cut to `width` terminal cells (a Chinese character takes two)."""
+    while cell_width(text) > width:
+        text = text[: max(0, min(len(text) - 1, width))]
+    return text.rstrip()
 
 
 class NoLine:

@@ -15,6 +15,7 @@ from itertools import islice
 from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from kpstask.durations import elapsed
+from kpstask.i18n import N_, _
 from kpstask.models import State
 from kpstask.output.layout import SEPARATOR, Column, own_lines, plan, rule
 from kpstask.text import printable
@@ -84,7 +85,7 @@ class Grid(NamedTuple):
 
     def natural(self) -> list[int]:
         """Each column's width: its widest text, header included."""
-        names = [column.name for column in self.columns]
+        names = [column.title for column in self.columns]
         return [max(map(text_width, column)) for column in zip(names, *self.rows, strict=True)]
 
 
@@ -127,7 +128,7 @@ def table_rows(
     `line` draws a row of cells (texts, widths, styles), `text` a line of its own."""
     fit = plan(grid.columns, grid.natural(), width)
     inline, below = fit.inline, [(grid.columns[i], i) for i in fit.below]
-    yield line([grid.columns[i].name for i in inline], fit.widths, (HEADER_STYLE,) * len(inline))
+    yield line([grid.columns[i].title for i in inline], fit.widths, (HEADER_STYLE,) * len(inline))
     yield text(rule(fit))
     whole = len(inline) == len(grid.columns)
     blank = ("",) * len(grid.columns)
@@ -198,11 +199,11 @@ class HumanRenderer:
 
     def deletion(self, task_id: str, error: KpsError | None) -> None:
         if error is None:  # a failure was already said on stderr
-            self._out.write(f"deleted failed-task record {self._clean(task_id)}\n")
+            self._out.write(_("deleted failed-task record {task}").format(task=self._clean(task_id)) + "\n")
 
     def setting(self, label: str, value: str, source: str) -> None:
         if not value:  # `endpoint  (none: set --region or --endpoint)`
-            value, source = f"({source})", ""
+            value, source = _("({source})").format(source=source), ""
         self._settings.append((label, self._clean(value), self._clean(source)))
 
     def problem(self, label: str, message: str, hints: Sequence[str]) -> None:
@@ -212,16 +213,17 @@ class HumanRenderer:
 
     def _write_problems(self) -> None:
         if self._problems:
-            self._out.write("\nproblems:\n" + "".join(line.rstrip() + "\n" for line in self._problems))
+            self._out.write("\n" + _("problems:") + "\n" + "".join(line.rstrip() + "\n" for line in self._problems))
 
     def close(self) -> None:
         if self._results:
             self._draw(results_grid(self._results, self._clean))
         if self._listed:
             self._draw(listed_grid(self._listed, self._failed, self._clean))
-        width = max((len(label) for label, _, _ in self._settings), default=0)
+        width = max((text_width(label) for label, _value, _source in self._settings), default=0)
         for label, value, source in self._settings:
-            self._out.write(f"{label.ljust(width)}  {value}" + (f"  ({source})" if source else "") + "\n")
+            shown = _("  ({source})").format(source=source) if source else ""
+            self._out.write(f"{padded(label, width)}  {value}{shown}\n")
         self._write_problems()
         self._out.flush()
 
@@ -244,24 +246,29 @@ class HumanRenderer:
 # How each table gives way in a narrow terminal (see `layout`), in `order`: a failure reason
 # moves under its row, the words go, the server id moves under its row, then the elapsed
 # time goes; ids and statuses are never cut.
-TASK = Column("TASK")
-RESULT_COLUMNS = (TASK, Column("SERVER", "line", 3), Column("STATUS", "line", 5), Column("MEANING", "drop", 1))
-ELAPSED = Column("ELAPSED", "drop", 4)
-REASON = Column("REASON", "line", 0, wraps=True)
+TASK = Column(N_("TASK"))
+RESULT_COLUMNS = (
+    TASK,
+    Column(N_("SERVER"), "line", 3),
+    Column(N_("STATUS"), "line", 5),
+    Column(N_("MEANING"), "drop", 1),
+)
+ELAPSED = Column(N_("ELAPSED"), "drop", 4)
+REASON = Column(N_("REASON"), "line", 0, wraps=True)
 LISTED_COLUMNS = (
     TASK,
-    Column("SERVER", "line", 4),
-    Column("KEY PAIR", "drop", 1),
-    Column("OPERATION", "drop", 3),
-    Column("STARTED (UTC)", "drop", 5),
+    Column(N_("SERVER"), "line", 4),
+    Column(N_("KEY PAIR"), "drop", 1),
+    Column(N_("OPERATION"), "drop", 3),
+    Column(N_("STARTED (UTC)"), "drop", 5),
 )
-LISTED_ERROR = Column("ERROR", "line", 2, wraps=True)
+LISTED_ERROR = Column(N_("ERROR"), "line", 2, wraps=True)
 
 
 def took(result: TaskResult) -> str:
     """A wait's ELAPSED cell: "already done" for a task finished before the wait began."""
     if result.already_done:
-        return "already done"
+        return _("already done")
     return elapsed(result.elapsed_s) if result.elapsed_s is not None else ""
 
 
@@ -279,11 +286,11 @@ def result_cells(result: TaskResult, extra: tuple[Column, ...], clean: Clean) ->
     """Task, server, status, meaning (elapsed, reason), and the status's style."""
     task = result.task
     if result.error is not None:
-        cells, style = ("", "error", "Query failed"), "bold red"
+        cells, style = ("", "error", _("Query failed")), "bold red"
     elif task is None:
-        cells, style = ("", "", "No answer yet"), ""
+        cells, style = ("", "", _("No answer yet")), ""
     else:
-        meaning = task.meaning + (" (deadline reached)" if result.deadline else "")
+        meaning = task.meaning + (_(" (deadline reached)") if result.deadline else "")
         cells = (clean(result.server or "-"), clean(task.task_status), printable(meaning))
         style = STATE_STYLE[task.state]
     more = tuple(took(result) if column is ELAPSED else clean(reason(result)) for column in extra)
@@ -307,7 +314,7 @@ def listed_cells(task: ListedTask, failed: bool, clean: Clean) -> tuple[str, ...
         task.task_id,
         server,
         task.text("keypair_name"),
-        task.operation or task.text("operate_type"),
+        _(task.operation) if task.operation else task.text("operate_type"),
         task.started or task.text("task_time"),
     ]
     if failed:

@@ -15,10 +15,17 @@ import textwrap
 from collections.abc import Iterator, Sequence
 from typing import Literal, NamedTuple
 
+from kpstask.i18n import N_, _
+from kpstask.text import cell_width, wrap_cells
+
 Give = Literal["keep", "drop", "line"]
 SEPARATOR = "   "  # rich's box.SIMPLE_HEAD without edges: padding, a blank divider, padding
 INDENT = "  "  # a column moved under its row
 RULE = "─"
+
+
+# The label of a column moved under its row, by its heading.
+LABELS = {"SERVER": N_("server"), "STATUS": N_("status"), "REASON": N_("reason"), "ERROR": N_("error")}
 
 
 class Column(NamedTuple):
@@ -28,9 +35,14 @@ class Column(NamedTuple):
     wraps: bool = False  # words: may be wrapped once on a line of its own
 
     @property
+    def title(self) -> str:
+        """The column's heading in the run's language."""
+        return _(self.name)
+
+    @property
     def label(self) -> str:
         """How a line of its own is labelled: `server c9aa197b-...`."""
-        return self.name.lower()
+        return _(LABELS.get(self.name, self.name.lower()))
 
 
 class Plan(NamedTuple):
@@ -66,8 +78,11 @@ def own_lines(column: Column, text: str, width: int | None) -> Iterator[str]:
     if text in ("", "-"):
         return
     head = f"{INDENT}{column.label} "
-    if not column.wraps or width is None or len(head) + len(text) <= width:
+    if not column.wraps or width is None or cell_width(head + text) <= width:
         yield head + text
+        return
+    if not (head + text).isascii():  # Chinese breaks between characters too
+        yield from wrap_cells(text, width, head, " " * cell_width(head))
         return
     yield from textwrap.wrap(
         text,

@@ -27,7 +27,8 @@ from rich.text import Text
 from kpstask.models import State, TaskResult
 from kpstask.output.human import STATE_STYLE, Clean, Grid, table_rows, text_width
 from kpstask.output.layout import SEPARATOR, Column, plan
-from kpstask.output.progress import TroubleFilter, elapsed, failure_lines, summary
+from kpstask.i18n import N_, _
+from kpstask.output.progress import TroubleFilter, after, elapsed, failure_lines, summary
 from kpstask.text import one_line
 from kpstask.wait.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble
 
@@ -35,13 +36,22 @@ SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 # As the terminal narrows: the operation goes, the server moves under its task, then the
 # elapsed time goes; ids and statuses are never cut (see `output.layout`).
 COLUMNS = (
-    Column("TASK"),
-    Column("SERVER", "line", 2),
-    Column("OPERATION", "drop", 1),
-    Column("STATUS", "line", 4),
-    Column("ELAPSED", "drop", 3),
+    Column(N_("TASK")),
+    Column(N_("SERVER"), "line", 2),
+    Column(N_("OPERATION"), "drop", 1),
+    Column(N_("STATUS"), "line", 4),
+    Column(N_("ELAPSED"), "drop", 3),
 )
 ASKING = "asking"  # the count of tasks not answered yet
+# The counts line of a long list, by kind of row.
+COUNT_WORDS = {
+    ASKING: N_("{count} asking"),
+    "pending": N_("{count} pending"),
+    "succeeded": N_("{count} succeeded"),
+    "failed": N_("{count} failed"),
+    "error": N_("{count} error"),
+    "unknown": N_("{count} unknown"),
+}
 SHOWN_FAILURES = 10  # why tasks failed, said under the live table at the end (the results have all)
 
 
@@ -50,7 +60,7 @@ class _Row:
     task_id: str
     server: str = ""
     operation: str = ""
-    status: str = "(asking)"
+    status: str = ""  # "(asking)" until the first answer
     state: State | None = None
     done_at: float | None = None
     error: bool = False
@@ -179,13 +189,14 @@ class LiveProgress:
         more = len(self._rows) - len(shown)
         parts: list[Any] = [self._counts_line(), self._table(self._rows[task_id] for task_id in shown)]
         if more > 0:
-            parts.append(Text(f"… {more} more", style="dim"))
+            parts.append(Text(_("… {count} more").format(count=more), style="dim"))
         return Group(*parts)
 
     def _counts_line(self) -> Text:
         order = (ASKING, State.PENDING.value, State.SUCCEEDED.value, State.FAILED.value, "error", State.UNKNOWN.value)
-        words = [f"{self._counts[kind]} {kind}" for kind in order if self._counts[kind]]
-        return Text(f"{len(self._rows)} tasks: {', '.join(words)}; latest changes first, then pending longest")
+        words = [_(COUNT_WORDS[kind]).format(count=self._counts[kind]) for kind in order if self._counts[kind]]
+        line = _("{count} tasks: {counts}; latest changes first, then pending longest")
+        return Text(line.format(count=len(self._rows), counts=_(", ").join(words)))
 
     def _table(self, rows: Any) -> Text:
         """The rows fitted to the terminal's width, as rich text (never markup)."""
@@ -198,7 +209,8 @@ class LiveProgress:
             done = row.state in (State.SUCCEEDED, State.FAILED)
             mark = ("✔ " if row.state is State.SUCCEEDED else "✘ ") if done else f"{frame} "
             seconds = (row.done_at if row.done_at is not None else now) - self._start
-            cells.append((row.task_id, row.server, row.operation, mark + row.status, elapsed(seconds)))
+            status = row.status or _("(asking)")
+            cells.append((row.task_id, row.server, row.operation, mark + status, elapsed(seconds)))
             styles.append(("", "", "", style, ""))
         lines = table_rows(Grid(COLUMNS, cells, styles), self.console.width, styled, Text)
         return Text("\n").join(lines)
@@ -215,7 +227,7 @@ class LiveProgress:
 
     def _warn(self, text: str) -> None:
         """As `run.warn` words it (`kpstask: warning: ...`), above the live table."""
-        self.console.print(Text.assemble("kpstask: ", ("warning", "yellow"), f": {self._clean(text)}"))
+        self.console.print(Text.assemble("kpstask: ", (_("warning"), "yellow"), f": {self._clean(text)}"))
 
     def _change(self, row: _Row, **fields: Any) -> None:
         """Counts and the list of latest changes follow every change: O(1)."""
@@ -235,7 +247,7 @@ class LiveProgress:
         self._change(
             row,
             server=self._clean(task.server_id or "-"),
-            operation=task.operation or "?",
+            operation=_(task.operation) if task.operation else "?",
             status=status,
             state=task.state,
         )
@@ -255,7 +267,7 @@ class LiveProgress:
         row = self._rows[result.task_id]
         self._waiting.pop(result.task_id, None)
         if result.error is not None:
-            self._change(row, status="error", state=State.FAILED, error=True, done_at=self._clock())
+            self._change(row, status=_("error"), state=State.FAILED, error=True, done_at=self._clock())
         else:
             row.done_at = self._clock()
 
@@ -270,5 +282,6 @@ class LiveProgress:
         for line in lines[:SHOWN_FAILURES]:
             self.console.print(Text.assemble(("✘ ", "bold red"), self._clean(line)))
         if len(lines) > SHOWN_FAILURES:
-            self.console.print(Text(f"… and {len(lines) - SHOWN_FAILURES} more failed: see the results", style="dim"))
-        self.console.print(Text(f"{summary(results, interrupted)} after {elapsed(self._clock() - self._start)}"))
+            more = _("… and {count} more failed: see the results").format(count=len(lines) - SHOWN_FAILURES)
+            self.console.print(Text(more, style="dim"))
+        self.console.print(Text(after(summary(results, interrupted), self._clock() - self._start)))

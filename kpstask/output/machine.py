@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from kpstask.models import State
+from kpstask.i18n import english
 from kpstask.text import BIDI_CONTROLS, INVISIBLE, LINE_BREAKS, SURROGATES, escaped, printable
 
 if TYPE_CHECKING:
@@ -89,10 +90,11 @@ class JsonRenderer(_Lines):
         self._write(json_text(record))
 
     def setting(self, label: str, value: str, source: str) -> None:
-        self._write(json_text({"setting": label, "value": value, "source": source}))
+        self._write(json_text({"setting": label, "value": english(value), "source": english(source)}))
 
     def problem(self, label: str, message: str, hints: Sequence[str]) -> None:
-        self._write(json_text({"problem": label, "message": message, "hints": list(hints)}))
+        record = {"problem": english(label), "message": english(message), "hints": [english(h) for h in hints]}
+        self._write(json_text(record))
 
 
 class TsvRenderer(_Lines):
@@ -127,7 +129,7 @@ class TsvRenderer(_Lines):
         self._cells(task_id, "deleted" if error is None else "error")
 
     def setting(self, label: str, value: str, source: str) -> None:
-        self._cells(label, value, source)
+        self._cells(label, english(value), english(source))
 
     def problem(self, label: str, message: str, hints: Sequence[str]) -> None:
-        self._cells("problem", label, message)  # the hints are for people: human and JSON
+        self._cells("problem", english(label), english(message))  # the hints are for people: human and JSON

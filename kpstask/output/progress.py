@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import IO, Protocol
 
 from kpstask.durations import elapsed as elapsed  # noqa: PLC0414 - re-exported: live.py takes it from here
+from kpstask.i18n import N_, _, ngettext
 from kpstask.models import State, TaskResult
 from kpstask.text import one_line
 from kpstask.wait.events import Event, Notice, TaskSeen, TaskTrouble, Tick
@@ -27,6 +28,12 @@ class Progress(Protocol):
 
 
 def summary(results: Sequence[TaskResult], interrupted: bool) -> str:
+    """`done: 3 succeeded, 1 failed, 1 still pending at the deadline`."""
+    done = _("interrupted: {counts}") if interrupted else _("done: {counts}")
+    return done.format(counts=counted(results) or _("no tasks"))
+
+
+def counted(results: Sequence[TaskResult]) -> str:
     """`3 succeeded, 1 failed, 1 still pending at the deadline`."""
     counts: dict[str, int] = {}
     for result in results:
@@ -37,12 +44,26 @@ def summary(results: Sequence[TaskResult], interrupted: bool) -> str:
         elif result.task is not None and result.task.state is State.FAILED:
             key = "failed"
         elif result.deadline:
-            key = "still pending at the deadline"
+            key = "deadline"
         else:
             key = "not finished"
         counts[key] = counts.get(key, 0) + 1
-    words = ", ".join(f"{n} {key}" + ("s" if key == "error" and n > 1 else "") for key, n in counts.items())
-    return f"{'interrupted' if interrupted else 'done'}: {words or 'no tasks'}"
+    return _(", ").join(ngettext(*SUMMARY_WORDS[key], n).format(count=n) for key, n in counts.items())
+
+
+# How each outcome is counted in a wait's last line: `3 succeeded, 1 failed`.
+SUMMARY_WORDS = {
+    "error": (N_("{count} error"), N_("{count} errors")),
+    "succeeded": (N_("{count} succeeded"), N_("{count} succeeded")),
+    "failed": (N_("{count} failed"), N_("{count} failed")),
+    "deadline": (N_("{count} still pending at the deadline"), N_("{count} still pending at the deadline")),
+    "not finished": (N_("{count} not finished"), N_("{count} not finished")),
+}
+
+
+def after(text: str, seconds: float) -> str:
+    """`done: 3 succeeded after 2m10s`."""
+    return _("{text} after {elapsed}").format(text=text, elapsed=elapsed(seconds))
 
 
 def github_escape(text: str) -> str:
@@ -53,7 +74,7 @@ def annotation(result: TaskResult) -> str | None:
     """A GitHub Actions `::error::` line for a task that failed, ended in error, or was not
     finished at the --timeout deadline (exit 124 is a failed step too)."""
     if result.error is not None:
-        what = f"task {result.task_id}: {result.error}"
+        what = _("task {task}: {error}").format(task=result.task_id, error=result.error)
     elif result.task is not None and result.task.state is State.FAILED:
         what = failed_line(result)
     elif result.task is not None and result.deadline:
@@ -65,15 +86,17 @@ def annotation(result: TaskResult) -> str | None:
 
 def on_server(result: TaskResult) -> str:
     """` on server db-1 (c9aa...)`, or nothing when the server is not known."""
-    return f" on server {result.server}" if result.server else ""
+    return _(" on server {server}").format(server=result.server) if result.server else ""
 
 
 def failed_line(result: TaskResult) -> str:
     """`task T on server db-1 (S): Reset failed (FAILED_RESET): KPS.2019: the server is stopped`."""
     task = result.task
     assert task is not None
-    why = f": {result.failure}" if result.failure is not None else ""
-    return f"task {result.task_id}{on_server(result)}: {task.meaning} ({task.task_status}){why}"
+    line = _("task {task}{on_server}: {meaning} ({status})").format(
+        task=result.task_id, on_server=on_server(result), meaning=task.meaning, status=task.task_status
+    )
+    return _("{line}: {reason}").format(line=line, reason=result.failure) if result.failure is not None else line
 
 
 def deadline_line(result: TaskResult) -> str:
@@ -82,8 +105,9 @@ def deadline_line(result: TaskResult) -> str:
     task = result.task
     assert task is not None
     took = f" ({elapsed(result.elapsed_s)})" if result.elapsed_s is not None else ""
-    what = f"{task.meaning} ({task.task_status})"
-    return f"task {result.task_id}{on_server(result)}: not finished at the --timeout deadline{took}: {what}"
+    return _("task {task}{on_server}: not finished at the --timeout deadline{took}: {meaning} ({status})").format(
+        task=result.task_id, on_server=on_server(result), took=took, meaning=task.meaning, status=task.task_status
+    )
 
 
 def failure_lines(results: Sequence[TaskResult]) -> list[str]:
@@ -151,31 +175,37 @@ class PlainProgress:
             self._seen(event)
         elif isinstance(event, TaskTrouble):
             if self._troubles.is_new(event):
-                self._line(f"warning: {event.describe()}")
+                self._line(_("warning: {text}").format(text=event.describe()))
         elif isinstance(event, Tick):
             self._elapsed = event.elapsed_s
             if self.heartbeat_s > 0 and self.wall() - self._last_line >= self.heartbeat_s and event.waiting:
                 self._heartbeat(event)
         elif isinstance(event, Notice):
-            self._line(f"warning: {event.text}")
+            self._line(_("warning: {text}").format(text=_(event.text)))
 
     def _seen(self, event: TaskSeen) -> None:
         task = event.task
         self._status[task.task_id] = task.task_status
         if event.previous is None:
-            server = f" on server {task.server_id}" if task.server_id else ""
+            server = _(" on server {server}").format(server=task.server_id) if task.server_id else ""
             self._line(f"{task.task_id}{server}: {task.task_status} ({task.meaning})")
         else:
             self._line(
-                f"{task.task_id}: {event.previous} -> {task.task_status} ({task.meaning}) "
-                f"after {elapsed(event.elapsed_s)}"
+                _("{task}: {before} -> {status} ({meaning}) after {elapsed}").format(
+                    task=task.task_id,
+                    before=event.previous,
+                    status=task.task_status,
+                    meaning=task.meaning,
+                    elapsed=elapsed(event.elapsed_s),
+                )
             )
 
     def _heartbeat(self, event: Tick) -> None:
-        shown = [f"{task_id} {self._status.get(task_id, '(no answer yet)')}" for task_id in event.pending[:5]]
-        more = f" and {event.waiting - len(shown)} more" if event.waiting > len(shown) else ""
+        shown = [f"{task_id} {self._status.get(task_id) or _('(no answer yet)')}" for task_id in event.pending[:5]]
+        more = _(" and {count} more").format(count=event.waiting - len(shown)) if event.waiting > len(shown) else ""
+        words = _("still waiting after {elapsed} on {count} task(s): {tasks}{more}")
         self._line(
-            f"still waiting after {elapsed(event.elapsed_s)} on {event.waiting} task(s): {', '.join(shown)}{more}"
+            words.format(elapsed=elapsed(event.elapsed_s), count=event.waiting, tasks=_(", ").join(shown), more=more)
         )
 
     def stop(self) -> None:
@@ -184,7 +214,7 @@ class PlainProgress:
     def close(self, results: Sequence[TaskResult], interrupted: bool = False) -> None:
         for line in failure_lines(results):
             self._line(line)
-        self._line(f"{summary(results, interrupted)} after {elapsed(self._elapsed_of(results))}")
+        self._line(after(summary(results, interrupted), self._elapsed_of(results)))
 
     def _elapsed_of(self, results: Sequence[TaskResult]) -> float:
         return max([self._elapsed, *(r.elapsed_s or 0.0 for r in results)])

@@ -15,11 +15,13 @@ import stat
 from collections.abc import Callable, Mapping, Sequence
 
 from kpstask.durations import elapsed
+from kpstask.i18n import N_, _
 from kpstask.models import State, TaskResult
-from kpstask.output.progress import summary
+from kpstask.output.progress import counted, summary
 from kpstask.text import one_line
 
 ENV = "GITHUB_STEP_SUMMARY"
+HEADINGS = (N_("Task"), N_("Server"), N_("Status"), N_("Elapsed"), N_("Failure reason"))
 MAX_ROWS = 500  # the rest are counted in a line under the table
 MAX_CELL = 300  # characters of a reason in a cell
 _MARKDOWN = re.compile(r"([\\`*_\[\]|~>])")  # what can start markup inside a table cell
@@ -43,17 +45,17 @@ def rank(result: TaskResult) -> int:
 def status_words(result: TaskResult) -> str:
     """`Unbinding the key pair (RUNNING_UNBIND, deadline reached)`: one pair of brackets."""
     if result.error is not None:
-        return "Query failed"
+        return _("Query failed")
     if result.task is None:
-        return "No answer" + (" before the deadline" if result.deadline else "")
-    said = [result.task.task_status, *(["deadline reached"] if result.deadline else [])]
-    return f"{result.task.meaning} ({', '.join(said)})"
+        return _("No answer before the deadline") if result.deadline else _("No answer")
+    said = [result.task.task_status, *([_("deadline reached")] if result.deadline else [])]
+    return _("{meaning} ({status})").format(meaning=result.task.meaning, status=_(", ").join(said))
 
 
 def row(result: TaskResult, clean: Callable[[str], str]) -> str:
     server = result.server
     status = status_words(result)
-    took = "already done" if result.already_done else elapsed(result.elapsed_s) if result.elapsed_s is not None else ""
+    took = _("already done") if result.already_done else elapsed(result.elapsed_s) if result.elapsed_s is not None else ""
     why = result.error.message if result.error is not None else str(result.failure or "")
     cells = (result.task_id, server, status, took, why)
     return "| " + " | ".join(escaped(cell, clean) for cell in cells) + " |"
@@ -66,13 +68,15 @@ def markdown(command: str, results: Sequence[TaskResult], interrupted: bool, cle
     lines = [
         f"### kpstask {command}: {totals}",
         "",
-        "| Task | Server | Status | Elapsed | Failure reason |",
+        "| " + " | ".join(map(_, HEADINGS)) + " |",
         "| --- | --- | --- | --- | --- |",
         *(row(result, clean) for result in shown),
     ]
     if len(results) > len(shown):
-        lines.append(f"\n… and {len(results) - len(shown)} more (succeeded or still running); the log has them all.")
-    lines += ["", f"**Totals:** {totals.partition(': ')[2]} ({len(results)} task(s))", ""]
+        more = _("… and {count} more (succeeded or still running); the log has them all.")
+        lines.append("\n" + more.format(count=len(results) - len(shown)))
+    totals_line = _("**Totals:** {counts} ({count} task(s))")
+    lines += ["", totals_line.format(counts=counted(results) or _("no tasks"), count=len(results)), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -105,4 +109,4 @@ def write(
     try:
         append(path, markdown(command, results, interrupted, clean))
     except OSError as error:
-        warn(f"could not write the job summary (${ENV}): {error.strerror or error}")
+        warn(_("could not write the job summary (${variable}): {error}").format(variable=ENV, error=error.strerror or error))

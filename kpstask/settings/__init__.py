@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from kpstask.errors import UsageError
+from kpstask.i18n import N_, _, compose
+from kpstask.text import cell_ljust, cell_width
 from kpstask.settings.table import SETTINGS, Check, Setting, abbreviated
 
 __all__ = ["SETTINGS", "Check", "Setting", "abbreviated"]  # the table's names, where they were
@@ -32,13 +34,16 @@ def env_help(setting: Setting) -> str:
 
 def file_help(setting: Setting) -> str:
     """Help of a `--...-file` flag; it names the variables when there is no value flag to."""
-    text = f"Read the {setting.label} from PATH (- for stdin)."
+    text = f"Read the {setting.label} from PATH (- for stdin)."  # translated as shown (cli/speaking)
     return text + ("" if setting.flag else env_help(setting))
 
 
 def one_of(names: tuple[str, ...] | list[str], last: str = "or") -> str:
-    """`A, B or C`."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
+    """`A, B or C` (`last`: "or" or "and")."""
+    if len(names) == 1:
+        return names[0]
+    words = _("{names} and {last}") if last == "and" else _("{names} or {last}")
+    return words.format(names=_(", ").join(names[:-1]), last=names[-1])
 
 
 class Profile(NamedTuple):
@@ -49,7 +54,7 @@ class Profile(NamedTuple):
     values: Mapping[str, str]
 
     def source(self, key: str) -> str:
-        return f"profile {self.name} ({self.path}) {key}"
+        return _("profile {name} ({path}) {key}").format(name=self.name, path=self.path, key=key)
 
 
 class Found(NamedTuple):
@@ -87,7 +92,7 @@ def find(
         names = (names[index],) if index >= 0 else ()
     for index, name in enumerate(setting.env):
         if name in names and name in env:
-            return Found(setting, env[name], f"environment variable {name}", ENV, env_index=index)
+            return Found(setting, env[name], _("environment variable {name}").format(name=name), ENV, env_index=index)
     key = setting.profile_key
     if profile is not None and key is not None and key in profile.values:
         if setting.family is not None and (partner is None or partner.layer != PROFILE):
@@ -100,26 +105,26 @@ def row(found: Found) -> tuple[str, str, str]:
     """(label, value as shown, source): a `config show` row; a secret is never shown."""
     setting = found.setting
     if setting.secret:
-        shown = "*** (masked)"
+        shown = _("*** (masked)")
     else:
         shown = setting.shown(found.value.strip()) if setting.shown else found.value.strip()
     return setting.label, shown, found.source
 
 
 HINT_WIDTH = 11  # the first column of a hint list: `credentials`, `or endpoint`
-MORE_HINT = "every flag, variable and profile key: kpstask config show --help"
+MORE_HINT = N_("every flag, variable and profile key: kpstask config show --help")
 
 
 def hint_row(left: str, right: str) -> str:
     """`region       --region or KPSTASK_REGION`: a line of a hint list."""
-    return f"{left:<{HINT_WIDTH}}  {right}"
+    return compose(lambda left, right: f"{cell_ljust(left, HINT_WIDTH)}  {right}", left, right)
 
 
 def short_where(setting: Setting) -> str:
     """`--region or KPSTASK_REGION`: the flag (for a secret, its file flag) and the first
     variable; `kpstask config show --help` has the rest."""
     flag = setting.file_flag or setting.flag
-    return f"{flag} or {setting.env[0]}" if flag else setting.env[0]
+    return _("{flag} or {variable}").format(flag=flag, variable=setting.env[0]) if flag else setting.env[0]
 
 
 class Problem(NamedTuple):
@@ -138,14 +143,15 @@ class SettingsError(UsageError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
         first = self.problems[0]
-        labels = ", ".join(problem.label for problem in self.problems)
+        labels = _(", ").join(problem.label for problem in self.problems)
         if len(self.problems) == 1:
             hint = None if first.missing else "; ".join(first.hints) or None
             super().__init__(first.message, hint=hint)
         elif all(problem.missing for problem in self.problems):
-            super().__init__(f"missing settings: {labels}")
+            super().__init__(_("missing settings: {labels}").format(labels=labels))
         else:
-            super().__init__(f"{len(self.problems)} problems with the settings: {labels}")
+            count = len(self.problems)
+            super().__init__(_("{count} problems with the settings: {labels}").format(count=count, labels=labels))
 
     def hint_lines(self) -> list[str]:
         """Where to set what is missing, and what is wrong with the rest."""
@@ -157,16 +163,23 @@ class SettingsError(UsageError):
             elif several:  # the message, and its hints under it
                 lines += [problem.message, *(f"  {hint}" for hint in problem.hints)]
         if any(problem.missing for problem in self.problems):
-            lines.append(MORE_HINT)
+            lines.append(_(MORE_HINT))
         return ["  " + line for line in lines]
 
 
 def missing(*names: str) -> SettingsError:
     """`no region or endpoint given`, and where each may be set: from the table."""
     settings = [BY_NAME[name] for name in names]
-    label = settings[0].label + "".join(f" (or {s.label})" for s in settings[1:])
-    hints = tuple(hint_row(("or " if i else "") + s.label, short_where(s)) for i, s in enumerate(settings))
-    return SettingsError([Problem(label, f"no {one_of([s.label for s in settings])} given", hints, missing=True)])
+    labels = [_(s.label) for s in settings]
+    label = labels[0]
+    for other in labels[1:]:
+        label = _("{label} (or {other})").format(label=label, other=other)
+    hints = tuple(
+        hint_row(_("or {label}").format(label=labels[i]) if i else labels[0], short_where(s))
+        for i, s in enumerate(settings)
+    )
+    message = _("no {settings} given").format(settings=one_of(labels))
+    return SettingsError([Problem(label, message, hints, missing=True)])
 
 
 def as_problem(error: UsageError, label: str) -> list[Problem]:
@@ -200,28 +213,31 @@ def help_table() -> str:
     """`config show --help`'s list of every setting and where it may come from: a block per
     setting, its label, then its flags, its variables and its profile key on lines of their
     own, every line within 80 columns and no name split."""
-    lines = [
-        "\b",
-        "Settings: each from its flag, else the first of its environment variables",
-        "that is set, else its key in the profile of the config file.",
-    ]
+    lines = ["\b", *_(SETTINGS_HELP).splitlines()]
     for setting in SETTINGS:
         flags = (f"{setting.flag} ({setting.short})" if setting.short else setting.flag, setting.file_flag)
-        lines.append(f"  {setting.label}")
-        for title, given in (("flag", flags), ("variable", setting.env), ("profile key", (setting.profile_key,))):
+        lines.append(f"  {_(setting.label)}")
+        for title, given in ((N_("flag"), flags), (N_("variable"), setting.env), (N_("profile key"), (setting.profile_key,))):
             names = [name for name in given if name]
             if names:
-                lines += _names_lines(title + ("s" if len(names) > 1 else ""), names)
+                lines += _names_lines(_(title) if len(names) == 1 else _(PLURAL_TITLES[title]), names)
     return "\n".join(lines)
+
+
+SETTINGS_HELP = N_(
+    "Settings: each from its flag, else the first of its environment variables\n"
+    "that is set, else its key in the profile of the config file."
+)
+PLURAL_TITLES = {"flag": N_("flags"), "variable": N_("variables"), "profile key": N_("profile keys")}
 
 
 def _names_lines(title: str, names: Sequence[str]) -> list[str]:
     """`    variables    A, B,` / `                 C`: comma-separated names after a title,
     broken between names to fit HELP_WIDTH."""
-    lines = [f"    {title:<13}"]
+    lines = [f"    {cell_ljust(title, 13)}"]
     for index, name in enumerate(names):
         piece = name + ("," if index < len(names) - 1 else "")
-        if index and len(lines[-1]) + 1 + len(piece) > HELP_WIDTH:
+        if index and cell_width(lines[-1]) + 1 + len(piece) > HELP_WIDTH:
             lines.append(" " * 17)
         lines[-1] += ("" if lines[-1].endswith(" ") else " ") + piece
     return lines

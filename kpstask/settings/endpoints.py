@@ -12,6 +12,7 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from kpstask.errors import UsageError, suggest, then
+from kpstask.i18n import NAMES, _, language
 
 # The official SDK's KpsRegion table, plus the European region on its own domain.
 KNOWN_REGIONS: tuple[str, ...] = (
@@ -295,3 +296,14 @@ def check_seconds(value: str, label: str, source: str, checks: Checks) -> str:
 def check_duration(value: str, label: str, source: str, checks: Checks) -> str:
     """The lifetime asked of assume-with-oidc credentials: 900 to 43200 seconds, as STS allows."""
     return str(int(_number(value, label, source, 900, 43200)))
+
+
+def check_language(value: str, label: str, source: str, checks: Checks | None) -> str:
+    """`en` or `zh` for any spelling `--lang` accepts; a usage error listing the languages."""
+    found = language(value)
+    if found is None:
+        raise UsageError(
+            _("unknown language {value} (from {source})").format(value=repr(value.strip()), source=source),
+            hint=_("languages: {names}").format(names=NAMES),
+        )
+    return found

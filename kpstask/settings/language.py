@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from kpstask.errors import UsageError
-from kpstask.i18n import check_language, from_locale, given_flag
+from kpstask.i18n import from_locale, given_flag
 from kpstask.settings import BY_NAME
 from kpstask.settings.config import PROFILE_ENV, config_path, load_profile
+from kpstask.settings.endpoints import check_language
 
 
 def choose(argv: Sequence[str], env: Mapping[str, str]) -> str:
