@@ -28,7 +28,13 @@ MIN_SECRET_LEN, MIN_WORDLIKE_SECRET_LEN = 4, 8
 CHUNK = 16 * 1024
 SAY_LIMIT = 2000  # the most of one message said on stderr
 # The levels a line is said at, as the run's language says them (`debug` lines stay English).
-LEVELS = {"error": N_("error"), "warning": N_("warning"), "info": N_("info"), "debug": "debug"}
+LEVELS = {
+    "error": N_("error"),
+    "warning": N_("warning"),
+    "info": N_("info"),
+    "simulator": N_("simulator"),
+    "debug": "debug",
+}
 # Where a text was cut short: `one_line`'s `...`, rich's `…`.
 _CUT_RE = re.compile(r"\.\.\.|\u2026")
 

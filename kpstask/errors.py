@@ -164,7 +164,7 @@ def then(text: str, more: str) -> str:
     """`text; more`, but after a question `text? More`: never `?;` after a did-you-mean."""
     if text.endswith(("?", "!")):
         return f"{text} {more[:1].upper()}{more[1:]}"
-    if text.endswith(("？", "！")):
+    if text.endswith(("\uff1f", "\uff01")):  # a Chinese question or exclamation mark
         return text + more
     return _("{text}; {more}").format(text=text, more=more)
 

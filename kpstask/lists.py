@@ -8,6 +8,7 @@ from kpstask import connect
 from kpstask.api.policy import Action, for_get
 from kpstask.choices import Display, Listing, OutputFormat
 from kpstask.errors import ApiError, AuthError, ExitCode, KpsError, UsageError, worst
+from kpstask.i18n import _
 from kpstask.models import MAX_LISTED, PAGE_SIZE, TASK_ID_RE, ListedTask
 from kpstask.output import for_display
 from kpstask.text import one_line
@@ -30,7 +31,7 @@ def fetch_listed(run: Run, client: KpsClient, kind: str, limit: int | None, page
         if len(items) >= MAX_LISTED:
             raise ApiError(
                 f"{kind}-tasks: more than {MAX_LISTED} tasks, page after page: stopping there",
-                hint="the server does not page as the API says; use --limit to take fewer",
+                hint=_("the server does not page as the API says; use --limit to take fewer"),
             )
         size = page_size if limit is None else min(page_size, limit - len(items))
         total, page = client.list_page(kind, size, offset)
@@ -93,12 +94,12 @@ def run_clear(
             listed = on_server(listed, listing.server, listing.limit)
             ids = [task.task_id for task in listed]
             if not ids:
-                run.say("info", "no failed-task records to delete")
+                run.say("info", _("no failed-task records to delete"))
                 return ExitCode.OK
         what = f"{len(ids)} failed-task record(s)" + (" (all of them)" if every else "")
         shown = ", ".join(one_line(task_id, 80) for task_id in ids[:5])
         if not _confirmed(run, f"Delete {what}: {shown}{' ...' if len(ids) > 5 else ''}?", yes):
-            run.say("info", "nothing deleted")
+            run.say("info", _("nothing deleted"))
             return ExitCode.OK
         results = _delete(run, client, ids, every)
     for task_id, error in results:
@@ -136,7 +137,7 @@ def _confirmed(run: Run, question: str, yes: bool) -> bool:
     if yes:
         return True
     if not run.stdin_isatty:
-        raise UsageError("deleting failed-task records needs --yes when not on a terminal")
+        raise UsageError(_("deleting failed-task records needs --yes when not on a terminal"))
     run.raw_stderr.write(f"{question} [y/N] ")
     run.raw_stderr.flush()
     return run.stdin.readline().strip().lower() in ("y", "yes")

@@ -12,6 +12,7 @@ from kpstask import connect
 from kpstask.choices import Display, OutputFormat, Pace, ProgressMode, WaitOptions
 from kpstask.errors import AuthError, ExitCode, UsageError, interrupt_code, worst
 from kpstask.failures import explained, unexplained
+from kpstask.i18n import _
 from kpstask.models import TaskResult, ids_from_text, validate_task_id
 from kpstask.output import Renderer, hush, renderer
 
@@ -41,15 +42,15 @@ def read_ids(run: Run, values: Sequence[str], stdin_taken: bool) -> list[str]:
             ids.append(validate_task_id(value))
             continue
         if stdin_taken:
-            raise UsageError("standard input cannot hold both a secret (--...-file -) and task ids (-)")
+            raise UsageError(_("standard input cannot hold both a secret (--...-file -) and task ids (-)"))
         if run.stdin_isatty:
-            raise UsageError("task id '-' reads ids from standard input, which is a terminal; pipe them in")
+            raise UsageError(_("task id '-' reads ids from standard input, which is a terminal; pipe them in"))
         text = run.stdin.read(MAX_STDIN_BYTES + 1)
         if len(text) > MAX_STDIN_BYTES:
-            raise UsageError("task ids on stdin: more than 10 MiB")
+            raise UsageError(_("task ids on stdin: more than 10 MiB"))
         found = ids_from_text(text)
         if not found:
-            raise UsageError("no task ids given (stdin was empty)")
+            raise UsageError(_("no task ids given (stdin was empty)"))
         ids.extend(validate_task_id(task_id) for task_id in found)
     return list(dict.fromkeys(ids))
 
@@ -168,7 +169,7 @@ def _say_interrupted(run: Run, results: list[TaskResult], sent: int, *, reasons:
             rest += f", {waiting} with no answer yet"
         run.say("info", f"interrupted: {answered} of {len(results)} tasks answered; {rest}")
     if reasons and unexplained(results):
-        run.say("info", "interrupted: the failed tasks' reasons were not looked up")
+        run.say("info", _("interrupted: the failed tasks' reasons were not looked up"))
 
 
 def wants_reasons(run: Run, display: Display, *, waiting: bool) -> bool:

@@ -59,8 +59,8 @@ def one_line(text: str, limit: int = 300) -> str:
 
 
 # Wide characters (CJK, fullwidth forms) take two terminal cells; a line of Chinese may break
-# between any two of them, but not before a closing mark (，。) nor after an opening one.
-_CLOSING = "，。、；：！？）》」』】〕,.;:!?)"
+# between any two of them, but not before a closing mark (a comma, a full stop, a bracket).
+_CLOSING = "\uff0c\u3002\u3001\uff1b\uff1a\uff01\uff1f\uff09\u300b\u300d\u300f\u3011\u3015,.;:!?)"
 _WIDE = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
 _PIECE_RE = re.compile(rf"\s+|[{_WIDE}][{_CLOSING}]*|[^\s{_WIDE}]+[{_CLOSING}]*")
 
@@ -71,9 +71,7 @@ def cell_width(text: str) -> int:
         return len(text)
     import unicodedata  # built in: only for text that is not ASCII
 
-    return sum(
-        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text
-    )
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def cell_ljust(text: str, width: int) -> str:

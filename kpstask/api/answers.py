@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from kpstask.errors import ApiError, AuthError, KpsError, NotFoundError
+from kpstask.i18n import _
 from kpstask.text import one_line
 
 RETRY_AFTER_CAP_S = 30.0
@@ -115,17 +116,17 @@ def read_response(answer: Answer, host: str, refusal_hint: RefusalHint | None = 
         raise error_for(answer, host, refusal_hint)
     if answer.oversized:
         raise ApiError(
-            "the answer is larger than 1 MiB: not the documented shape",
+            _("the answer is larger than 1 MiB: not the documented shape"),
             http_status=answer.status,
             request_id=answer.request_id,
         )
     if not answer.body.strip():
-        raise ApiError("empty answer body", http_status=answer.status, request_id=answer.request_id)
+        raise ApiError(_("empty answer body"), http_status=answer.status, request_id=answer.request_id)
     try:
         return strict_json(answer.body)
     except NonFinite:
         raise ApiError(
-            "the answer is not strict JSON: it has a number that is not finite (NaN or Infinity)",
+            _("the answer is not strict JSON: it has a number that is not finite (NaN or Infinity)"),
             http_status=answer.status,
             request_id=answer.request_id,
         ) from None
@@ -135,7 +136,7 @@ def read_response(answer: Answer, host: str, refusal_hint: RefusalHint | None = 
             f"the answer is {what}",
             http_status=answer.status,
             request_id=answer.request_id,
-            hint="a proxy may be in the way; check --endpoint" if _looks_html(answer.body) else None,
+            hint=_("a proxy may be in the way; check --endpoint") if _looks_html(answer.body) else None,
         ) from None
 
 
@@ -218,15 +219,15 @@ def error_for(answer: Answer, host: str, refusal_hint: RefusalHint | None = None
         return AuthError(f"credentials refused{said}", hint=refused, **kwargs)
     if code == "APIGW.0101":  # the gateway has no such API: a wrong endpoint, not a missing task
         return ApiError(
-            f"the endpoint does not serve this API{said}", hint="check --endpoint (its path) or --region", **kwargs
+            f"the endpoint does not serve this API{said}", hint=_("check --endpoint (its path) or --region"), **kwargs
         )
     if status == 404 or (status == 400 and code in ("KPS.0001", "KPS.0005")):
         return NotFoundError(f"not found{said}", **kwargs)
     if status == 429:
-        return ApiError(f"throttled by the API gateway{said}", hint="too many requests; try again later", **kwargs)
+        return ApiError(f"throttled by the API gateway{said}", hint=_("too many requests; try again later"), **kwargs)
     if 300 <= status < 400:
         where = one_line(answer.headers.get("Location", "?"), 120)
-        return ApiError(f"unexpected redirect to {where}", hint="check --endpoint", **kwargs)
+        return ApiError(f"unexpected redirect to {where}", hint=_("check --endpoint"), **kwargs)
     if status >= 500:
         return ApiError(f"server error{said}", **kwargs)
     return ApiError(f"request refused{said}", **kwargs)

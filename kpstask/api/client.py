@@ -9,6 +9,7 @@ from urllib.parse import quote
 from kpstask.api.answers import Answer, error_for, read_response
 from kpstask.api.transport import Transport
 from kpstask.errors import ApiError
+from kpstask.i18n import _
 from kpstask.models import Task
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class KpsClient:
             isinstance(t, dict) and isinstance(t.get("task_id"), str) for t in tasks
         ):
             raise ApiError(
-                "unexpected answer: no list of tasks with task ids",
+                _("unexpected answer: no list of tasks with task ids"),
                 http_status=answer.status,
                 request_id=answer.request_id,
             )

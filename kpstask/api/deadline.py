@@ -22,6 +22,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from kpstask.i18n import _
+
 _SENDING: dict[int, Any] = {}  # thread id -> the connection it is sending a request on
 # thread id -> that connection's socket, once sent on. Kept apart from the connection: an
 # answer that ends with the connection (`Connection: close`, HTTP/1.0, no length) takes the
@@ -102,7 +104,7 @@ class Watchdog:
     def __enter__(self) -> Watchdog:
         if self.budget_s <= 0:  # a TimeoutError, as a request cut at its budget would end
             self.expired = True
-            raise TimeoutError("no time left for the request")
+            raise TimeoutError(_("no time left for the request"))
         self._forget()
         self._timer.start()
         return self

@@ -18,6 +18,7 @@ from kpstask import __version__
 from kpstask.api.answers import Answer, check_headers, error_for
 from kpstask.api.policy import TRANSIENT_STATUSES, Interval
 from kpstask.errors import KpsError, NetworkError, unreachable
+from kpstask.i18n import _
 from kpstask.settings.endpoints import is_loopback
 from kpstask.text import one_line
 
@@ -146,7 +147,7 @@ class Transport:
                 wait = self._paced(retryable.error, wait)
                 self._retrying(retryable.error, wait, attempt + 2, attempts)
                 self.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise AssertionError(_("unreachable"))  # pragma: no cover
 
     def _paced(self, error: KpsError, wait: float) -> float:
         """The wait before a retry, under the limiter if there is one: a throttle first lowers
@@ -171,7 +172,7 @@ class Transport:
             with Watchdog(BUDGET_FACTOR * self.timeout_s) as dog:
                 answer = self._exchange(method, url, headers, body, started)
             if dog.expired:
-                raise TimeoutError("the budget of the request is spent")
+                raise TimeoutError(_("the budget of the request is spent"))
         except TimeoutError as exc:
             self._debug_exchange(method=method, url=url, headers=headers, answer=None, started=started, exc=exc)
             raise _Retryable(self._too_slow()) from None
@@ -180,7 +181,7 @@ class Transport:
             raise unreachable(
                 NetworkError(
                     f"TLS error talking to {self.host}: {_reason(exc)}",
-                    hint="check the endpoint's certificate; a private CA goes in REQUESTS_CA_BUNDLE",
+                    hint=_("check the endpoint's certificate; a private CA goes in REQUESTS_CA_BUNDLE"),
                 )
             ) from None
         except (requests.exceptions.RequestException, OSError) as exc:
@@ -213,13 +214,13 @@ class Transport:
                 response.close()
         except Exception:
             if self.clock() - started >= BUDGET_FACTOR * self.timeout_s:  # the watchdog cut it
-                raise TimeoutError("the budget of the request is spent") from None
+                raise TimeoutError(_("the budget of the request is spent")) from None
             raise
 
     def _too_slow(self) -> NetworkError:
         return NetworkError(
             f"{self.host} was too slow: no complete answer within {BUDGET_FACTOR * self.timeout_s:g} s",
-            hint="the server sent its answer too slowly; raise --request-timeout if the network is slow",
+            hint=_("the server sent its answer too slowly; raise --request-timeout if the network is slow"),
         )
 
     def _read(self, response: requests.Response, started: float) -> Answer:
@@ -234,7 +235,7 @@ class Transport:
                 del body[MAX_BODY_BYTES:]
                 break
             if self.clock() - started > BUDGET_FACTOR * self.timeout_s:
-                raise TimeoutError("the answer took too long to arrive")
+                raise TimeoutError(_("the answer took too long to arrive"))
         return Answer(response.status_code, response.headers, bytes(body), oversized)
 
     def _retrying(self, error: KpsError, wait: float, attempt: int, attempts: int) -> None:
@@ -314,7 +315,7 @@ def network_error(exc: BaseException, host: str, timeout_s: float) -> NetworkErr
     if isinstance(exc, (requests.exceptions.ReadTimeout, TimeoutError)) or "Read timed out" in text:
         return NetworkError(
             f"no answer from {host} within {timeout_s:g} s",
-            hint="raise --request-timeout if the network is slow",
+            hint=_("raise --request-timeout if the network is slow"),
         )
     from kpstask.api.answers import malformed
 
@@ -323,12 +324,14 @@ def network_error(exc: BaseException, host: str, timeout_s: float) -> NetworkErr
         what, why = broken
         return NetworkError(
             f"malformed {what} from {host}: {why}",
-            hint="the server, or a proxy on the way, does not speak HTTP as it should; check --endpoint",
+            hint=_("the server, or a proxy on the way, does not speak HTTP as it should; check --endpoint"),
         )
     if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
-        return unreachable(NetworkError(f"cannot resolve host {host}", hint="check --region / --endpoint and your DNS"))
+        return unreachable(
+            NetworkError(f"cannot resolve host {host}", hint=_("check --region / --endpoint and your DNS"))
+        )
     if "Connection refused" in text:
-        return unreachable(NetworkError(f"connection refused by {host}", hint="check --endpoint and its port"))
+        return unreachable(NetworkError(f"connection refused by {host}", hint=_("check --endpoint and its port")))
     if "Connection reset" in text or "ConnectionResetError" in text or "Connection aborted" in text:
         return NetworkError(f"connection reset by {host}")
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):

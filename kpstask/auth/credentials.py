@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from kpstask.errors import UsageError
+from kpstask.i18n import _
 from kpstask.settings import BY_NAME, Found, Problem, SettingsError, hint_row, one_of, row, short_where
 
 if TYPE_CHECKING:
@@ -121,8 +122,8 @@ class AkSkAuth(Credential):
 
     def token(self) -> str:
         raise UsageError(
-            "AK/SK credentials cannot be turned into a token here: kpstask signs each request with them",
-            hint="configure a user name and password (or a token) to get a token",
+            _("AK/SK credentials cannot be turned into a token here: kpstask signs each request with them"),
+            hint=_("configure a user name and password (or a token) to get a token"),
         )
 
 
@@ -195,7 +196,7 @@ class KeysAuth(Credential):
         raise UsageError(
             f"{self.why.split(':')[0]} credentials are temporary access keys: kpstask signs each request with "
             "them, and cannot turn them into a token",
-            hint="an OIDC login without an agency (--idp-id), a password or a token gives a token",
+            hint=_("an OIDC login without an agency (--idp-id), a password or a token gives a token"),
         )
 
 
@@ -320,7 +321,7 @@ def _password(find: Finder) -> Candidate | None:
         problem = UsageError(
             f"a password login needs a user name, a domain and a password; "
             f"missing: {', '.join(s.label for s in absent)}",
-            hint="; ".join(f"{s.label}: {short_where(s)}" for s in absent),
+            hint=_("; ").join(f"{s.label}: {short_where(s)}" for s in absent),
         )
         return Candidate("password", present, "part of a password login", problem)
     return Candidate("password", present, f"password of user {present[0].value}")
@@ -376,7 +377,7 @@ def no_credentials(metadata: str) -> SettingsError:
         hints.append(hint_row(f"  {way}", where + (" (GitHub: id-token: write)" if way == "OIDC" else "")))
     hints.append(hint_row("  ECS", "an agency on this ECS server (its metadata service)"))
     message = f"no credentials given: no token, no access key, no password, no OIDC identity provider; {metadata}"
-    return SettingsError([Problem("credentials", message, tuple(hints), missing=True)])
+    return SettingsError([Problem(_("credentials"), message, tuple(hints), missing=True)])
 
 
 def choose(found: list[Candidate]) -> Candidate:

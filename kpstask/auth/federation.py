@@ -31,6 +31,7 @@ from urllib.parse import quote, urlsplit
 from kpstask.auth.iam import TokenLogin, iam_error
 from kpstask.auth.renewal import iso
 from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, UsageError
+from kpstask.i18n import _
 from kpstask.settings.endpoints import is_loopback
 from kpstask.text import one_line
 
@@ -85,7 +86,7 @@ def checked(token: str, where: str, wall: float) -> str:
     if found.expires_at is not None and found.expires_at <= wall:
         raise AuthError(
             f"the ID token from {where} expired at {iso(found.expires_at)} ({wall - found.expires_at:.0f} s ago)",
-            hint="a CI system's ID tokens live minutes: get a fresh one (re-run the job, or rotate the file)",
+            hint=_("a CI system's ID tokens live minutes: get a fresh one (re-run the job, or rotate the file)"),
         )
     return token
 
@@ -215,7 +216,7 @@ def github_source(
     except ValueError:
         host, parts = "", urlsplit("")
     if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(host)):
-        raise UsageError(f"{GITHUB_URL} is not an https:// URL", hint="it is set by GitHub Actions: do not set it")
+        raise UsageError(f"{GITHUB_URL} is not an https:// URL", hint=_("it is set by GitHub Actions: do not set it"))
     if any(not (" " < ch <= "~") for ch in request_token):
         raise UsageError(f"{GITHUB_TOKEN} has spaces, control or non-ASCII characters")
     target = parts.path or "/"
@@ -239,7 +240,7 @@ def no_id_token(idp_source: str, env: Mapping[str, str]) -> UsageError:
         )
     return UsageError(
         f"an OIDC login ({idp_source}) needs an ID token",
-        hint="--id-token-file PATH or KPSTASK_ID_TOKEN_FILE; in GitHub Actions, `permissions: id-token: write`",
+        hint=_("--id-token-file PATH or KPSTASK_ID_TOKEN_FILE; in GitHub Actions, `permissions: id-token: write`"),
     )
 
 

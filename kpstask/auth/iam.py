@@ -31,6 +31,7 @@ from kpstask.auth.tokencache import (
     write_atomically,
 )
 from kpstask.errors import ApiError, AuthError, KpsError, NetworkError
+from kpstask.i18n import _
 
 if TYPE_CHECKING:
     from kpstask.api.answers import Answer
@@ -222,7 +223,7 @@ class TokenLogin:
         token = clean_token(said)
         if token is None:  # not echoed: it may be a good token with a stray byte
             raise ApiError(
-                "IAM's X-Subject-Token is not a usable token: it must be one line of printable ASCII",
+                _("IAM's X-Subject-Token is not a usable token: it must be one line of printable ASCII"),
                 http_status=answer.status,
                 request_id=answer.request_id,
             )
@@ -325,8 +326,8 @@ def iam_error(answer: Answer) -> KpsError:
             code=error.code,
             http_status=error.http_status,
             request_id=error.request_id,
-            hint="check the user name, domain and password, and that the user may use this project",
+            hint=_("check the user name, domain and password, and that the user may use this project"),
         )
     if answer.status < 300:
-        return ApiError("IAM answered without an X-Subject-Token", http_status=answer.status)
+        return ApiError(_("IAM answered without an X-Subject-Token"), http_status=answer.status)
     return ApiError(f"IAM error: {error.message}", http_status=error.http_status, request_id=error.request_id)

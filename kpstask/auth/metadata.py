@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from kpstask.auth.renewal import TemporaryKeys, read_keys
 from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, UsageError
+from kpstask.i18n import _
 
 if TYPE_CHECKING:
     from kpstask.api.answers import Answer
@@ -130,8 +131,8 @@ class MetadataService:
 
         if answer.status == 401 and NO_AGENCY in _text(answer):
             raise AuthError(
-                "this ECS server has no agency: its metadata service has no credentials to give",
-                hint="attach an agency that allows KPS to the server (ECS console: the server > Agency)",
+                _("this ECS server has no agency: its metadata service has no credentials to give"),
+                hint=_("attach an agency that allows KPS to the server (ECS console: the server > Agency)"),
                 http_status=401,
             )
         data: object = None

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from kpstask.errors import ApiError, AuthError, KpsError
+from kpstask.i18n import _
 from kpstask.text import one_line
 
 SDK_MARGIN_S = 40 * 60
@@ -87,7 +88,7 @@ def read_keys(data: Any, service: str, now: float) -> TemporaryKeys:
     if expires <= now:
         raise AuthError(
             f"{service} handed out credentials that expired already (at {iso(expires)})",
-            hint="check this machine's clock; if it is right, the service is at fault",
+            hint=_("check this machine's clock; if it is right, the service is at fault"),
         )
     return TemporaryKeys(values["access"], values["secret"], values["security_token"], expires)
 

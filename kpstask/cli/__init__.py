@@ -84,27 +84,31 @@ def _speaking(argv: Sequence[str], run: Run, call: Callable[[], int]) -> int:
     """`call` in the run's language (known before parsing: `--help` speaks it too); the
     language spoken before is restored after, so one process may run both (tests do)."""
     from kpstask.errors import UsageError
-    from kpstask.i18n import from_locale, use
+    from kpstask.i18n import use
+    from kpstask.settings.language import choose
 
     try:
-        from kpstask.settings.language import choose
-
         lang = choose(argv, run.env)
     except UsageError as exc:
-        from kpstask.cli.root import run_mapped
-
-        before = use(from_locale(run.env))  # the error said in the locale's language
-
-        def refuse() -> None:
-            raise exc
-
-        try:
-            return run_mapped(run, refuse)
-        finally:
-            use(before)
+        return _refused(run, exc)
     before = use(lang)
     try:
         return call()
+    finally:
+        use(before)
+
+
+def _refused(run: Run, error: Exception) -> int:
+    """A language that is not one of ours: the usage error, said in the locale's language."""
+    from kpstask.cli.root import run_mapped
+    from kpstask.i18n import from_locale, use
+
+    def refuse() -> None:
+        raise error
+
+    before = use(from_locale(run.env))
+    try:
+        return run_mapped(run, refuse)
     finally:
         use(before)
 

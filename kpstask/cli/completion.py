@@ -14,6 +14,7 @@ from kpstask.choices import Shell
 from kpstask.cli.root import app
 from kpstask.context import run_of
 from kpstask.errors import ExitCode
+from kpstask.i18n import N_
 
 COMPLETE_VAR = "_KPSTASK_COMPLETE"
 
@@ -21,7 +22,7 @@ COMPLETE_VAR = "_KPSTASK_COMPLETE"
 @app.command()
 def completion(
     shell: Annotated[
-        Shell, typer.Argument(case_sensitive=False, metavar="SHELL", help="bash, zsh, fish or powershell (pwsh).")
+        Shell, typer.Argument(case_sensitive=False, metavar="SHELL", help=N_("bash, zsh, fish or powershell (pwsh)."))
     ],
     ctx: typer.Context,
 ) -> int:

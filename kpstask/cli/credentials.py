@@ -12,6 +12,7 @@ from kpstask.cli.options import API_NO_RETRIES, SETTINGS_ONLY, Api, grouped
 from kpstask.cli.root import app
 from kpstask.context import Run
 from kpstask.errors import ExitCode, UsageError
+from kpstask.i18n import N_, _
 from kpstask.settings import help_table
 
 
@@ -19,7 +20,7 @@ from kpstask.settings import help_table
 @grouped
 def token(
     run: Run,
-    show: Annotated[bool, typer.Option("--show", help="Print even when stdout is a terminal.")] = False,
+    show: Annotated[bool, typer.Option("--show", help=N_("Print even when stdout is a terminal."))] = False,
     *,
     api: Annotated[Api, API_NO_RETRIES],
 ) -> int:
@@ -31,7 +32,7 @@ def token(
     from kpstask import connect
 
     if run.stdout_isatty and not show:
-        raise UsageError("refusing to print a token to a terminal", hint="pipe it somewhere, or pass --show")
+        raise UsageError(_("refusing to print a token to a terminal"), hint=_("pipe it somewhere, or pass --show"))
     credential = connect.resolve(run, api.flags, api.timing, need_endpoint=False).credential
     run.debug(f"credentials: {credential.why}")
     # Written past the masking stdout on purpose: this is the one place a secret is the result.
@@ -41,22 +42,22 @@ def token(
 
 
 config_app = typer.Typer(
-    cls=TyperGroup, help="The config file and its profiles.", no_args_is_help=True, rich_markup_mode=None
+    cls=TyperGroup, help=N_("The config file and its profiles."), no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(config_app, name="config")
 
 
 @config_app.command(
-    "show", epilog=help_table(), short_help="Every setting, where it came from, and every problem; sends nothing."
+    "show", epilog=help_table(), short_help=N_("Every setting, where it came from, and every problem; sends nothing.")
 )
 @grouped
 def config_show(
     run: Run,
     output: Annotated[
-        OutputFormat, typer.Option("--output", "-o", case_sensitive=False, help="Result format on stdout.")
+        OutputFormat, typer.Option("--output", "-o", case_sensitive=False, help=N_("Result format on stdout."))
     ] = OutputFormat.HUMAN,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print nothing: the exit code says it (0 no problem, 2 problems).")
+        bool, typer.Option("--quiet", "-q", help=N_("Print nothing: the exit code says it (0 no problem, 2 problems)."))
     ] = False,
     *,
     api: Annotated[Api, SETTINGS_ONLY],

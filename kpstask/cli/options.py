@@ -32,6 +32,7 @@ from kpstask.cli.grouping import (
 )
 from kpstask.context import Run
 from kpstask.errors import UsageError
+from kpstask.i18n import N_
 from kpstask.settings import SETTINGS, Setting, env_help, file_help
 
 __all__ = ["Group", "flag_of", "grouped", "option"]  # the machinery, where commands found it
@@ -107,7 +108,7 @@ _CONNECTION = (
         False,
         "--allow-http",
         rich_help_panel=CONNECTION,
-        help="Allow plain http:// to a non-loopback host (credentials in clear text).",
+        help=N_("Allow plain http:// to a non-loopback host (credentials in clear text)."),
     ),
     option(
         "no_cache",
@@ -115,7 +116,7 @@ _CONNECTION = (
         False,
         "--no-cache",
         rich_help_panel=CREDENTIALS,
-        help="Neither read nor write the IAM token cache.",
+        help=N_("Neither read nor write the IAM token cache."),
     ),
 )
 
@@ -139,7 +140,7 @@ OUTPUT = Group(
             "--output",
             "-o",
             case_sensitive=False,
-            help="Result format on stdout.",
+            help=N_("Result format on stdout."),
         ),
         option(
             "quiet",
@@ -147,9 +148,9 @@ OUTPUT = Group(
             False,
             "--quiet",
             "-q",
-            help="Nothing on stdout, no progress or warning; errors are still said.",
+            help=N_("Nothing on stdout, no progress or warning; errors are still said."),
         ),
-        option("no_color", bool, False, "--no-color", help="No colour, even on a terminal. [env: NO_COLOR]"),
+        option("no_color", bool, False, "--no-color", help=N_("No colour, even on a terminal. [env: NO_COLOR]")),
     ),
     _display,
     OUTPUT_HEADING,
@@ -164,7 +165,7 @@ _TIMEOUT = option(
     min=0.1,
     max=300.0,
     rich_help_panel=REQUESTS,
-    help="Connect and read timeout of each request.",
+    help=N_("Connect and read timeout of each request."),
 )
 _RETRIES = option(
     "retries",
@@ -175,7 +176,7 @@ _RETRIES = option(
     min=0,
     max=10,
     rich_help_panel=REQUESTS,
-    help="Retries after a connection error, timeout, 429, 500, 502, 503 or 504.",
+    help=N_("Retries after a connection error, timeout, 429, 500, 502, 503 or 504."),
 )
 _DEBUG = option(
     "debug",
@@ -183,7 +184,7 @@ _DEBUG = option(
     False,
     "--debug",
     rich_help_panel=OTHER,
-    help="Log each request and response on stderr (secrets masked); tracebacks on bugs.",
+    help=N_("Log each request and response on stderr (secrets masked); tracebacks on bugs."),
 )
 
 
@@ -245,7 +246,7 @@ WAITING = Group(
             "30m",
             "--timeout",
             metavar="DURATION",
-            help="Overall deadline of a wait: 90, 90s, 5m, 1h; 0 = no limit.",
+            help=N_("Overall deadline of a wait: 90, 90s, 5m, 1h; 0 = no limit."),
         ),
         option(
             "interval",
@@ -253,7 +254,7 @@ WAITING = Group(
             None,
             "--interval",
             metavar="DURATION",
-            help="Poll each task at this fixed interval (at least 1s) instead of the adaptive schedule.",
+            help=N_("Poll each task at this fixed interval (at least 1s) instead of the adaptive schedule."),
         ),
         option(
             "not_found_grace",
@@ -261,16 +262,16 @@ WAITING = Group(
             "30s",
             "--not-found-grace",
             metavar="DURATION",
-            help="Keep asking about a task that is not found for this long (it may be new).",
+            help=N_("Keep asking about a task that is not found for this long (it may be new)."),
         ),
-        option("fail_fast", bool, False, "--fail-fast", help="Stop waiting at the first failed task."),
+        option("fail_fast", bool, False, "--fail-fast", help=N_("Stop waiting at the first failed task.")),
         option(
             "progress",
             ProgressMode,
             ProgressMode.AUTO,
             "--progress",
             case_sensitive=False,
-            help="Progress on stderr: auto = live on a terminal, plain lines elsewhere.",
+            help=N_("Progress on stderr: auto = live on a terminal, plain lines elsewhere."),
         ),
         option(
             "heartbeat",
@@ -278,7 +279,7 @@ WAITING = Group(
             "60s",
             "--heartbeat",
             metavar="DURATION",
-            help="With plain progress, a line this often while nothing changes; 0 = never.",
+            help=N_("With plain progress, a line this often while nothing changes; 0 = never."),
         ),
     ),
     _waiting,
@@ -296,9 +297,11 @@ PACE = Group(
             metavar="PER_SECOND",
             min=0.1,
             max=1000.0,
-            help="At most this many requests per second, all tasks together.",
+            help=N_("At most this many requests per second, all tasks together."),
         ),
-        option("concurrency", int, 8, "--concurrency", metavar="N", min=1, max=64, help="Requests in flight at once."),
+        option(
+            "concurrency", int, 8, "--concurrency", metavar="N", min=1, max=64, help=N_("Requests in flight at once.")
+        ),
     ),
     lambda run, values, given: Pace(values["max_rate"], values["concurrency"]),
     REQUESTS,

@@ -209,7 +209,9 @@ class KpsGroup(TyperGroup):
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """Each command with its first sentence whole (click would cut it at the terminal's width)."""
         commands = ((name, self.get_command(ctx, name)) for name in self.list_commands(ctx))
-        rows = [(name, short_help(cmd.get_short_help_str(limit=200))) for name, cmd in commands if cmd and not cmd.hidden]
+        rows = [
+            (name, short_help(cmd.get_short_help_str(limit=200))) for name, cmd in commands if cmd and not cmd.hidden
+        ]
         if rows:
             with formatter.section(_("Commands")):
                 formatter.write_dl(rows)

@@ -10,6 +10,7 @@ from kpstask.cli.options import grouped
 from kpstask.cli.root import Reported, app
 from kpstask.context import Run
 from kpstask.errors import ExitCode, UsageError
+from kpstask.i18n import N_, _
 
 if TYPE_CHECKING:
     from kpstask.simulator import Scenario
@@ -27,9 +28,9 @@ GENERATED_RUNNING_S = (5.0, 60.0)  # running times spread evenly over this range
 def simulate(
     run: Run,
     *,
-    host: Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", metavar="HOST", help=N_("Address to listen on."))] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", metavar="PORT", min=0, max=65535, help="Port; 0 picks a free one.")
+        int, typer.Option("--port", metavar="PORT", min=0, max=65535, help=N_("Port; 0 picks a free one."))
     ] = 8686,
     scenario: Annotated[
         str | None,
@@ -37,7 +38,7 @@ def simulate(
             "--scenario",
             metavar="FILE",
             show_default=False,
-            help="Tasks and faults, JSON or TOML (default: a demo set).",
+            help=N_("Tasks and faults, JSON or TOML (default: a demo set)."),
         ),
     ] = None,
     tasks: Annotated[
@@ -48,10 +49,10 @@ def simulate(
             min=1,
             max=MAX_GENERATED,
             show_default=False,
-            help="N generated tasks, task-0001 on, instead of the demo set.",
+            help=N_("N generated tasks, task-0001 on, instead of the demo set."),
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not log each request on stderr.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=N_("Do not log each request on stderr."))] = False,
 ) -> int:
     """Run a local stand-in for the KPS API, with demo tasks and injectable faults.
 
@@ -68,19 +69,22 @@ def simulate(
         sim = Simulator(plan, host=host, port=port, log=None if quiet else lambda line: run.say("simulator", line))
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise UsageError(f"cannot listen on {host}:{port}: {reason}", hint="--port 0 picks a free port") from None
+        raise UsageError(
+            _("cannot listen on {host}:{port}: {reason}").format(host=host, port=port, reason=reason),
+            hint=_("--port 0 picks a free port"),
+        ) from None
     url = sim.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     out = run.stdout
-    out.write(f"# kpstask simulator listening on {url}\n")
+    out.write("# " + _("kpstask simulator listening on {url}").format(url=url) + "\n")
     for name, value in (
         ("KPSTASK_ENDPOINT", url),
         ("KPSTASK_PROJECT_ID", plan.project_id),
         ("KPSTASK_TOKEN", plan.token),
     ):
         out.write(f"export {name}={shlex.quote(value)}\n")
-    out.write(f"# tasks: {tasks_line(plan)}\n# ready\n")
+    out.write("# " + _("tasks: {tasks}").format(tasks=tasks_line(plan)) + "\n# " + _("ready") + "\n")
     out.flush()
     try:
         while not stop.wait(0.2):
@@ -89,7 +93,7 @@ def simulate(
         pass
     finally:
         sim.stop()
-    run.say("simulator", "stopped")
+    run.say("simulator", _("stopped"))
     return ExitCode.OK
 
 
@@ -98,7 +102,9 @@ def _plan(scenario: str | None, tasks: int | None) -> Scenario:
     from kpstask.simulator import default_scenario, load_scenario
 
     if scenario is not None and tasks is not None:
-        raise UsageError("--tasks and --scenario cannot be used together", hint="a scenario file lists its own tasks")
+        raise UsageError(
+            _("--tasks and --scenario cannot be used together"), hint=_("a scenario file lists its own tasks")
+        )
     if scenario is not None:
         return load_scenario(scenario)
     return generated_scenario(tasks) if tasks is not None else default_scenario()
@@ -136,13 +142,15 @@ def generated_scenario(count: int) -> Scenario:
 
 def tasks_line(plan: Scenario) -> str:
     """The task ids, one that never finishes marked (the mark is a separate word: ids copy whole)."""
-    words = [f"{task.task_id} (never finishes)" if task.never_finishes else task.task_id for task in plan.tasks]
-    return " ".join(words) or "(none)"
+    never = _("(never finishes)")
+    words = [f"{task.task_id} {never}" if task.never_finishes else task.task_id for task in plan.tasks]
+    return " ".join(words) or _("(none)")
 
 
 DEMO_TASKS = ("demo-bind-ok", "demo-replace-ok", "demo-unbind-failed", "demo-reset-ok", "demo-flaky")
 NARRATION_WIDTH = 80  # demo's own lines fit a terminal of 80 columns; ids and URLs are never split
-MEANING = {0: "every task succeeded", 1: "a task failed", 3: "a task is not finished yet"}
+MEANING = {0: N_("every task succeeded"), 1: N_("a task failed"), 3: N_("a task is not finished yet")}
+DEMO = "kpstask demo: "  # the narration's lines start so
 
 
 @app.command()
@@ -150,10 +158,10 @@ MEANING = {0: "every task succeeded", 1: "a task failed", 3: "a task is not fini
 def demo(
     run: Run,
     *,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colour, even on a terminal.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help=N_("No colour, even on a terminal."))] = False,
     keyless: Annotated[
         bool,
-        typer.Option("--keyless", help="No stored secret: as a GitHub Actions job, with an OIDC ID token."),
+        typer.Option("--keyless", help=N_("No stored secret: as a GitHub Actions job, with an OIDC ID token.")),
     ] = False,
     tasks: Annotated[
         int | None,
@@ -163,7 +171,7 @@ def demo(
             min=1,
             max=MAX_GENERATED,
             show_default=False,
-            help="Wait on N generated tasks (wait --all-running) instead of the demo set.",
+            help=N_("Wait on N generated tasks (wait --all-running) instead of the demo set."),
         ),
     ] = None,
 ) -> int:
@@ -174,7 +182,7 @@ def demo(
     plan, targets, what = _demo_plan(tasks)
     with Simulator(plan, port=0) as sim:
         args = ["wait", *targets, "--endpoint", sim.url, "--project-id", plan.project_id]
-        run.raw_stderr.write(f"kpstask demo: a KPS simulator serves {what} at {sim.url}\n")
+        run.raw_stderr.write(DEMO + _("a KPS simulator serves {what} at {url}").format(what=what, url=sim.url) + "\n")
         nested, secret = run, ["--token", plan.token]
         if keyless:
             nested, secret = _as_github_job(run, sim.url, plan.keyless.request_token), []
@@ -187,11 +195,12 @@ def demo(
         # Ctrl-C: the nested wait has said it already (`interrupted: ...` above its table); a
         # SIGTERM or SIGHUP still gets its line, which says which.
         return Reported(code) if code == ExitCode.INTERRUPTED else code
-    run.raw_stderr.write(
-        f"kpstask demo: `kpstask wait` exited {code} ({meaning});\n"
-        "kpstask demo: scripts branch on that code.\n"
-        "kpstask demo: run `kpstask simulate` to keep one up and try any command on it.\n"
+    lines = (
+        _("`kpstask wait` exited {code} ({meaning});").format(code=code, meaning=_(meaning)),
+        _("scripts branch on that code."),
+        _("run `kpstask simulate` to keep one up and try any command on it."),
     )
+    run.raw_stderr.write("".join(f"{DEMO}{line}\n" for line in lines))
     return ExitCode.OK
 
 
@@ -201,8 +210,8 @@ def _demo_plan(tasks: int | None) -> tuple[Scenario, list[str], str]:
     from kpstask.simulator import default_scenario
 
     if tasks is None:
-        return default_scenario(), list(DEMO_TASKS), "demo tasks"
-    return generated_scenario(tasks), ["--all-running"], f"{tasks} generated tasks"
+        return default_scenario(), list(DEMO_TASKS), _("demo tasks")
+    return generated_scenario(tasks), ["--all-running"], _("{count} generated tasks").format(count=tasks)
 
 
 def command_lines(words: list[str], width: int = NARRATION_WIDTH) -> list[str]:
@@ -232,10 +241,11 @@ def _as_github_job(run: Run, url: str, request_token: str) -> Run:
         "ACTIONS_ID_TOKEN_REQUEST_URL": f"{url}/_github/idtoken?api-version=2.0",
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN": request_token,
     }
-    run.raw_stderr.write(
-        "kpstask demo: no stored secret, as a GitHub Actions job with id-token: write:\n"
-        "kpstask demo: an ID token from GitHub (the simulator here), exchanged at IAM\n"
+    lines = (
+        _("no stored secret, as a GitHub Actions job with id-token: write:"),
+        _("an ID token from GitHub (the simulator here), exchanged at IAM"),
     )
+    run.raw_stderr.write("".join(f"{DEMO}{line}\n" for line in lines))
     nested = Run(
         stdin=run.stdin,
         stdout=run.raw_stdout,

@@ -98,16 +98,28 @@ _CLICK_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?P<value>.+) is not one of (?P<choices>.+)", N_("{value} is not one of {choices}")),
         (r"(?P<value>.+) is not a valid (?P<kind>[a-z ]+)", N_("{value} is not a valid {kind}")),
         (r"(?P<value>.+) is not in the range (?P<range>.+)", N_("{value} is not in the range {range}")),
-        (r"No such option: (?P<option>\S+) \(Possible options: (?P<options>.*)\)", N_("no such option: {option} (did you mean one of {options}?)")),
+        (
+            r"No such option: (?P<option>\S+) \(Possible options: (?P<options>.*)\)",
+            N_("no such option: {option} (did you mean one of {options}?)"),
+        ),
         (r"No such option: (?P<option>\S+)", N_("no such option: {option}")),
-        (r"No such command (?P<name>.+?)\. Did you mean (?P<suggestions>.+)\?", N_("no such command {name}; did you mean {suggestions}?")),
+        (
+            r"No such command (?P<name>.+?)\. Did you mean (?P<suggestions>.+)\?",
+            N_("no such command {name}; did you mean {suggestions}?"),
+        ),
         (r"No such command (?P<name>.+?)\.?", N_("no such command {name}")),
-        (r"Missing argument (?P<name>\S+)\. Choose from:(?P<choices>.*)", N_("missing argument {name}; choose from: {choices}")),
+        (
+            r"Missing argument (?P<name>\S+)\. Choose from:(?P<choices>.*)",
+            N_("missing argument {name}; choose from: {choices}"),
+        ),
         (r"Missing argument (?P<name>\S+?)\.?", N_("missing argument {name}")),
         (r"Missing option (?P<name>\S+?)\.?", N_("missing option {name}")),
         (r"Missing command\.?", N_("missing command")),
         (r"Option (?P<option>\S+) requires an argument\.?", N_("option {option} requires an argument")),
-        (r"Option (?P<option>\S+) requires (?P<count>\d+) arguments\.?", N_("option {option} requires {count} arguments")),
+        (
+            r"Option (?P<option>\S+) requires (?P<count>\d+) arguments\.?",
+            N_("option {option} requires {count} arguments"),
+        ),
         (r"Option (?P<option>\S+) does not take a value\.?", N_("option {option} does not take a value")),
         (r"Got unexpected extra arguments? \((?P<args>.*)\)", N_("unexpected extra arguments ({args})")),
     )

@@ -11,20 +11,21 @@ from kpstask.cli.options import API, API_NO_RETRIES, OUTPUT, PACE, WAITING, Api,
 from kpstask.cli.root import EXIT_CODES_HELP, app
 from kpstask.context import Run
 from kpstask.errors import ExitCode, UsageError
+from kpstask.i18n import N_, _
 
 if TYPE_CHECKING:
     from kpstask.connect import Target
 
 TaskIds = Annotated[
     list[str],
-    typer.Argument(metavar="TASK_ID...", help="Task ids, as returned by the KPS APIs; - reads them from stdin."),
+    typer.Argument(metavar="TASK_ID...", help=N_("Task ids, as returned by the KPS APIs; - reads them from stdin.")),
 ]
 MaybeTaskIds = Annotated[
     list[str] | None,
     typer.Argument(
         metavar="[TASK_ID...]",
         show_default=False,
-        help="Task ids, as returned by the KPS APIs; - reads them from stdin.",
+        help=N_("Task ids, as returned by the KPS APIs; - reads them from stdin."),
     ),
 ]
 
@@ -40,7 +41,7 @@ def get(
             "--wait",
             "-w",
             rich_help_panel=WAITING.heading,
-            help="Wait until every task is finished (as `kpstask wait`); the options below apply.",
+            help=N_("Wait until every task is finished (as `kpstask wait`); the options below apply."),
         ),
     ] = False,
     *,
@@ -55,9 +56,11 @@ def get(
     """
     if not wait and waiting.given:
         flags = ", ".join(waiting.given)
-        raise UsageError(f"{flags}: only used when waiting", hint="add --wait, or use `kpstask wait`")
+        raise UsageError(f"{flags}: only used when waiting", hint=_("add --wait, or use `kpstask wait`"))
     if wait and "--retries" in api.given:
-        raise UsageError("--retries: not used when waiting", hint="a wait retries transient errors until --timeout")
+        raise UsageError(
+            _("--retries: not used when waiting"), hint=_("a wait retries transient errors until --timeout")
+        )
     return _query(run, task_ids, api, output, pace=pace, waiting=waiting if wait else None)
 
 
@@ -71,7 +74,7 @@ def wait_command(
         typer.Option(
             "--all-running",
             rich_help_panel=WAITING.heading,
-            help="Also wait for every task running when the wait starts.",
+            help=N_("Also wait for every task running when the wait starts."),
         ),
     ] = False,
     *,
@@ -107,7 +110,7 @@ def _query(
     stdin_taken = "-" in {api.flags.get(name) for name in ("token_file", "secret_key_file", "password_file")}
     ids = tasks.read_ids(run, ids, stdin_taken)
     if not ids and not all_running:
-        raise UsageError("no task ids given", hint="give TASK_IDs, - to read them from stdin, or --all-running")
+        raise UsageError(_("no task ids given"), hint=_("give TASK_IDs, - to read them from stdin, or --all-running"))
     target = connect.resolve(run, api.flags, api.timing)
     if all_running:
         ids = _with_running(run, ids, target, api)

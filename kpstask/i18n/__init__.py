@@ -69,7 +69,7 @@ def _(message: str) -> str:
     return message if _active is None else Said(_active.gettext(message), message)
 
 
-def N_(message: str) -> str:  # noqa: N802 - gettext's own name for it
+def N_(message: str) -> str:
     """Marks `message` for the catalogs; it is translated where it is shown."""
     return message
 
@@ -137,4 +137,3 @@ def given_flag(argv: Sequence[str], flag: str = "--lang") -> str | None:
         elif arg.startswith(flag + "="):
             found = arg.partition("=")[2]
     return found
-

@@ -24,10 +24,10 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from kpstask.i18n import N_, _
 from kpstask.models import State, TaskResult
 from kpstask.output.human import STATE_STYLE, Clean, Grid, table_rows, text_width
 from kpstask.output.layout import SEPARATOR, Column, plan
-from kpstask.i18n import N_, _
 from kpstask.output.progress import TroubleFilter, after, elapsed, failure_lines, summary
 from kpstask.text import one_line
 from kpstask.wait.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble

@@ -7,8 +7,8 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from kpstask.models import State
 from kpstask.i18n import english
+from kpstask.models import State
 from kpstask.text import BIDI_CONTROLS, INVISIBLE, LINE_BREAKS, SURROGATES, escaped, printable
 
 if TYPE_CHECKING:

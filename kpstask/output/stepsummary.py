@@ -55,7 +55,9 @@ def status_words(result: TaskResult) -> str:
 def row(result: TaskResult, clean: Callable[[str], str]) -> str:
     server = result.server
     status = status_words(result)
-    took = _("already done") if result.already_done else elapsed(result.elapsed_s) if result.elapsed_s is not None else ""
+    took = (
+        _("already done") if result.already_done else elapsed(result.elapsed_s) if result.elapsed_s is not None else ""
+    )
     why = result.error.message if result.error is not None else str(result.failure or "")
     cells = (result.task_id, server, status, took, why)
     return "| " + " | ".join(escaped(cell, clean) for cell in cells) + " |"
@@ -109,4 +111,8 @@ def write(
     try:
         append(path, markdown(command, results, interrupted, clean))
     except OSError as error:
-        warn(_("could not write the job summary (${variable}): {error}").format(variable=ENV, error=error.strerror or error))
+        warn(
+            _("could not write the job summary (${variable}): {error}").format(
+                variable=ENV, error=error.strerror or error
+            )
+        )

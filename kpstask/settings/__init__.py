@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 from kpstask.errors import UsageError
 from kpstask.i18n import N_, _, compose
-from kpstask.text import cell_ljust, cell_width
 from kpstask.settings.table import SETTINGS, Check, Setting, abbreviated
+from kpstask.text import cell_ljust, cell_width
 
 __all__ = ["SETTINGS", "Check", "Setting", "abbreviated"]  # the table's names, where they were
 
@@ -217,7 +217,11 @@ def help_table() -> str:
     for setting in SETTINGS:
         flags = (f"{setting.flag} ({setting.short})" if setting.short else setting.flag, setting.file_flag)
         lines.append(f"  {_(setting.label)}")
-        for title, given in ((N_("flag"), flags), (N_("variable"), setting.env), (N_("profile key"), (setting.profile_key,))):
+        for title, given in (
+            (N_("flag"), flags),
+            (N_("variable"), setting.env),
+            (N_("profile key"), (setting.profile_key,)),
+        ):
             names = [name for name in given if name]
             if names:
                 lines += _names_lines(_(title) if len(names) == 1 else _(PLURAL_TITLES[title]), names)

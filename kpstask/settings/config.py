@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kpstask.errors import UsageError, suggest, then
+from kpstask.i18n import _
 from kpstask.settings import BY_NAME, FILE_KEYS, PROFILE_KEYS, SETTINGS, Profile
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ def read_secret_file(path: str, what: str, run: Run) -> str:
     """A secret from a file (`-`: stdin); a file others can read gets a warning, as ssh gives."""
     if path == "-":
         if run.stdin_isatty:
-            raise UsageError(f"{what} -: standard input is a terminal", hint="pipe the secret in")
+            raise UsageError(f"{what} -: standard input is a terminal", hint=_("pipe the secret in"))
         return str(run.stdin.read(64 * 1024 + 1))
     try:
         mode = os.stat(path).st_mode

@@ -76,7 +76,7 @@ def check_region(value: str, label: str, source: str, checks: Checks) -> str:
             raise UsageError(f"invalid region {value!a} (from {source})", hint=f"did you mean {close}?")
         raise UsageError(
             f"invalid region from {source}: {len(value)} characters, not a region id",
-            hint="a region id looks like cn-north-4",
+            hint=_("a region id looks like cn-north-4"),
         )
     if value not in KNOWN_REGIONS:
         close = suggest(value, KNOWN_REGIONS)
@@ -189,14 +189,14 @@ def check_url(value: str, label: str, source: str, checks: Checks) -> str:
     if parts.scheme not in ("http", "https") or not host or not _valid_host(host):
         raise UsageError(
             f"invalid endpoint URL {value[:80]!a} {where}",
-            hint="give a full URL such as https://kms.cn-north-4.myhuaweicloud.com",
+            hint=_("give a full URL such as https://kms.cn-north-4.myhuaweicloud.com"),
         )
     if parts.query or parts.fragment:
         raise UsageError(f"the endpoint URL must not have a query or fragment {where}")
     if parts.scheme == "http" and not checks.allow_http and not is_loopback(host):
         raise UsageError(
             f"refusing plain http:// to {host}: credentials would travel in clear text {where}",
-            hint="use https://, or pass --allow-http if you really mean it",
+            hint=_("use https://, or pass --allow-http if you really mean it"),
         )
     return value.rstrip("/")
 
@@ -210,7 +210,7 @@ def check_project(value: str, label: str, source: str, checks: Checks) -> str:
     what = f"{len(value)} characters" if len(value) != 32 else "characters that are not hexadecimal"
     raise UsageError(
         f"invalid project id from {source}: got {what}",
-        hint="a project id is 32 hexadecimal characters (console: My Credentials > Projects)",
+        hint=_("a project id is 32 hexadecimal characters (console: My Credentials > Projects)"),
     )
 
 
@@ -222,7 +222,7 @@ def check_secret(value: str, label: str, source: str, checks: Checks) -> str:
     if any(not (" " <= ch <= "~") for ch in value):
         raise UsageError(
             f"the {label} from {source} contains control or non-ASCII characters",
-            hint="a secret is one line of printable ASCII; check the file or variable holds only it",
+            hint=_("a secret is one line of printable ASCII; check the file or variable holds only it"),
         )
     return value
 

@@ -5,6 +5,7 @@ locale variables. The setting is a row of the table like any other (`config show
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
 from kpstask.errors import UsageError
 from kpstask.i18n import from_locale, given_flag
 from kpstask.settings import BY_NAME

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from kpstask.settings import endpoints as ep
 from kpstask.i18n import N_
+from kpstask.settings import endpoints as ep
 
 Check = Callable[[str, str, str, "ep.Checks"], str]
 
@@ -51,7 +51,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "endpoint",
         N_("endpoint"),
-        N_("Base URL; overrides --region (proxies, private endpoints, a local simulator). http:// only to loopback hosts."),
+        N_(
+            "Base URL; overrides --region (proxies, private endpoints, a local simulator). http:// only to loopback hosts."
+        ),
         env=("KPSTASK_ENDPOINT",),
         profile_key="endpoint",
         flag="--endpoint",
@@ -249,8 +251,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "lang",
         N_("language"),
-        N_("Language of what a person reads: en or zh (also zh-CN, zh_CN, zh-Hans, cn); "
-        "default: from LC_ALL, LC_MESSAGES or LANG. Never changes JSON or TSV."),
+        N_(
+            "Language of what a person reads: en or zh (also zh-CN, zh_CN, zh-Hans, cn); "
+            "default: from LC_ALL, LC_MESSAGES or LANG. Never changes JSON or TSV."
+        ),
         env=("KPSTASK_LANG",),
         profile_key="lang",
         flag="--lang",

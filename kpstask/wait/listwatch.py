@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from kpstask.api.policy import LIST_ROUND, POLL, Interval
 from kpstask.errors import AuthError, KpsError
+from kpstask.i18n import _
 from kpstask.models import MAX_LISTED, PAGE_SIZE, Lister, State, Task, classify
 
 LIST_JOB = "\x00running-tasks"  # a runner job name no task id can be
@@ -148,4 +149,4 @@ def refusals(error: KpsError) -> tuple[AuthError, AuthError]:
         http_status=error.http_status,
         request_id=error.request_id,
     )
-    return said, AuthError("not waited for: the credentials were refused for the running-tasks list")
+    return said, AuthError(_("not waited for: the credentials were refused for the running-tasks list"))

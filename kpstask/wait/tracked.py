@@ -7,6 +7,7 @@ import itertools
 from dataclasses import dataclass
 
 from kpstask.errors import DeadlineError, KpsError
+from kpstask.i18n import _
 from kpstask.models import Task, TaskResult
 
 
@@ -33,7 +34,7 @@ class Tracked:
         wait ended, if it is an error; trouble still being retried is "not finished"."""
         error = None
         if self.task is None and deadline:
-            error = self.last_error or DeadlineError("no answer before the deadline")
+            error = self.last_error or DeadlineError(_("no answer before the deadline"))
         elif self.task is None and cancelled:
             error = reason
         return TaskResult(
