@@ -52,7 +52,8 @@ SETTINGS: tuple[Setting, ...] = (
         "endpoint",
         N_("endpoint"),
         N_(
-            "Base URL; overrides --region (proxies, private endpoints, a local simulator). http:// only to loopback hosts."
+            "Base URL; overrides --region (proxies, private endpoints, a local simulator). "
+            "http:// only to loopback hosts."
         ),
         env=("KPSTASK_ENDPOINT",),
         profile_key="endpoint",
