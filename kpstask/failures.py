@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kpstask.errors import KpsError
+from kpstask.i18n import _
 from kpstask.models import MAX_LISTED, PAGE_SIZE, Failure, Lister, State, TaskResult
 
 MAX_REASON = 1000  # characters of a message kept: a reason, not a document
@@ -84,17 +85,16 @@ def _looked_up(lister: Lister, wanted: set[str], left_s: float | None, debug: Sa
 
     found: dict[str, Failure] = {}
     if left_s is not None and left_s <= 0:
-        note(f"the failure reason of {len(wanted)} failed task(s) not looked up: the --timeout deadline has passed")
+        said = _("the failure reason of {count} failed task(s) not looked up: the --timeout deadline has passed")
+        note(said.format(count=len(wanted)))
         return found
     with within(left_s) as spent:
         try:
             records(lister, wanted, found=found)
         except KpsError as error:
             if spent():  # cut at the deadline: a person hears why a reason is missing
-                note(
-                    f"the failure reason of {len(wanted) - len(found)} failed task(s) not found: "
-                    "the --timeout deadline came first"
-                )
+                said = _("the failure reason of {count} failed task(s) not found: the --timeout deadline came first")
+                note(said.format(count=len(wanted) - len(found)))
             else:  # a list that cannot be read adds nothing, as ever
                 debug(f"failed-tasks: {error}; no failure reasons")
             return found

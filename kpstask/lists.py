@@ -30,7 +30,9 @@ def fetch_listed(run: Run, client: KpsClient, kind: str, limit: int | None, page
     while limit is None or len(items) < limit:
         if len(items) >= MAX_LISTED:
             raise ApiError(
-                f"{kind}-tasks: more than {MAX_LISTED} tasks, page after page: stopping there",
+                _("{kind}-tasks: more than {count} tasks, page after page: stopping there").format(
+                    kind=kind, count=MAX_LISTED
+                ),
                 hint=_("the server does not page as the API says; use --limit to take fewer"),
             )
         size = page_size if limit is None else min(page_size, limit - len(items))
@@ -38,7 +40,11 @@ def fetch_listed(run: Run, client: KpsClient, kind: str, limit: int | None, page
         run.debug(f"{kind}-tasks: {len(page)} at offset {offset} (total {total})")
         fresh = [ListedTask(fields) for fields in page if str(fields["task_id"]) not in seen]
         if page and not fresh:  # a server that ignores offset would be paged forever
-            run.warn(f"{kind}-tasks: the page at offset {offset} repeats earlier tasks; stopping there")
+            run.warn(
+                _("{kind}-tasks: the page at offset {offset} repeats earlier tasks; stopping there").format(
+                    kind=kind, offset=offset
+                )
+            )
             break
         seen.update(task.task_id for task in fresh)
         items.extend(fresh)
@@ -63,7 +69,8 @@ def run_list(run: Run, target: connect.Target, kind: str, display: Display, list
         tasks = fetch_listed(run, client, kind, None if server else limit, listing.page_size)
     tasks = on_server(tasks, server, limit)
     if not tasks and display.output is OutputFormat.HUMAN:
-        run.say("info", f"no {kind} tasks" + (f" on server {one_line(server)}" if server else ""))
+        none = _("no running tasks") if kind == "running" else _("no failed tasks")
+        run.say("info", _("{none} on server {server}").format(none=none, server=one_line(server)) if server else none)
     for task in tasks:
         out.listed(task, failed=kind == "failed")
     out.close()
@@ -77,7 +84,11 @@ def running_ids(run: Run, target: connect.Target) -> list[str]:
     # These ids go into URL paths: one that is not a task id is the server's error, not ours.
     bad = [task_id for task_id in listed if not TASK_ID_RE.fullmatch(task_id)]
     if bad:
-        run.warn(f"running-tasks: {len(bad)} id(s) that are not task ids skipped, e.g. {one_line(bad[0], 80)!a}")
+        run.warn(
+            _("running-tasks: {count} id(s) that are not task ids skipped, e.g. {example}").format(
+                count=len(bad), example=ascii(one_line(bad[0], 80))
+            )
+        )
     return [task_id for task_id in listed if TASK_ID_RE.fullmatch(task_id)]
 
 
@@ -96,9 +107,10 @@ def run_clear(
             if not ids:
                 run.say("info", _("no failed-task records to delete"))
                 return ExitCode.OK
-        what = f"{len(ids)} failed-task record(s)" + (" (all of them)" if every else "")
-        shown = ", ".join(one_line(task_id, 80) for task_id in ids[:5])
-        if not _confirmed(run, f"Delete {what}: {shown}{' ...' if len(ids) > 5 else ''}?", yes):
+        what = _("{count} failed-task record(s) (all of them)") if every else _("{count} failed-task record(s)")
+        shown = ", ".join(one_line(task_id, 80) for task_id in ids[:5]) + (" ..." if len(ids) > 5 else "")
+        question = _("Delete {what}: {tasks}?").format(what=what.format(count=len(ids)), tasks=shown)
+        if not _confirmed(run, question, yes):
             run.say("info", _("nothing deleted"))
             return ExitCode.OK
         results = _delete(run, client, ids, every)
@@ -118,7 +130,7 @@ def _delete(run: Run, client: KpsClient, ids: list[str], every: bool) -> list[tu
             client.delete_failed(task_id)
             results.append((task_id, None))
         except KpsError as refused:
-            run.say("error", f"task {task_id}: {refused}")
+            run.say("error", _("task {task}: {error}").format(task=task_id, error=refused))
             results.append((task_id, refused))
             if for_get(refused) is Action.STOP_ALL:  # the gateway locks a key after repeated failures
                 results += _not_tried(run, ids[index + 1 :], task_id)
@@ -128,8 +140,8 @@ def _delete(run: Run, client: KpsClient, ids: list[str], every: bool) -> list[tu
 
 def _not_tried(run: Run, rest: list[str], refused: str) -> list[tuple[str, KpsError | None]]:
     if rest:
-        run.warn(f"{len(rest)} remaining record(s) not deleted: credentials refused")
-    skipped = AuthError(f"not deleted: the credentials were refused for task {refused}")
+        run.warn(_("{count} remaining record(s) not deleted: credentials refused").format(count=len(rest)))
+    skipped = AuthError(_("not deleted: the credentials were refused for task {task}").format(task=refused))
     return [(task_id, skipped) for task_id in rest]
 
 

@@ -132,7 +132,7 @@ def _ask_all(
 def _heard(run: Run, result: TaskResult) -> None:
     """What an answer says on stderr: its error, or that it names another task."""
     if result.error is not None:
-        run.say("error", f"task {result.task_id}: {result.error}")
+        run.say("error", _("task {task}: {error}").format(task=result.task_id, error=result.error))
     _check_answer(run, result)
 
 
@@ -164,10 +164,11 @@ def _say_interrupted(run: Run, results: list[TaskResult], sent: int, *, reasons:
     answered = sum(result.task is not None or result.error is not None for result in results)
     if len(results) > 1:
         waiting = max(0, sent - answered)  # asked, the answer abandoned
-        rest = f"{len(results) - answered - waiting} not asked"
+        rest = _("{count} not asked").format(count=len(results) - answered - waiting)
         if waiting:
-            rest += f", {waiting} with no answer yet"
-        run.say("info", f"interrupted: {answered} of {len(results)} tasks answered; {rest}")
+            rest = _("{rest}, {count} with no answer yet").format(rest=rest, count=waiting)
+        line = _("interrupted: {answered} of {total} tasks answered; {rest}")
+        run.say("info", line.format(answered=answered, total=len(results), rest=rest))
     if reasons and unexplained(results):
         run.say("info", _("interrupted: the failed tasks' reasons were not looked up"))
 
@@ -190,14 +191,16 @@ def _check_answer(run: Run, result: TaskResult) -> None:
     """An answer naming another task is reported; the result stays keyed by the id asked about."""
     other = result.task.answered_id if result.task is not None else None
     if other is not None:
-        run.warn(f"task {result.task_id}: the answer is about task {other}; shown as {result.task_id}")
+        run.warn(
+            _("task {task}: the answer is about task {other}; shown as {task}").format(task=result.task_id, other=other)
+        )
 
 
 def _skip(run: Run, rest: list[str], refused: str) -> list[TaskResult]:
     """The tasks not asked about after a refusal."""
     if rest:
-        run.warn(f"{len(rest)} remaining task(s) not queried: credentials refused")
-    skipped = AuthError(f"not queried: the credentials were refused for task {refused}")
+        run.warn(_("{count} remaining task(s) not queried: credentials refused").format(count=len(rest)))
+    skipped = AuthError(_("not queried: the credentials were refused for task {task}").format(task=refused))
     return [TaskResult(task_id, error=skipped) for task_id in rest]
 
 
@@ -325,7 +328,7 @@ def _report(run: Run, results: list[TaskResult], out: Renderer, unwritten: list[
         _check_answer(run, result)
     for result in results:  # errors are said whatever `-q` or `--progress` say (see `output.hush`)
         if result.error is not None:
-            run.say("error", f"task {result.task_id}: {result.error}")
+            run.say("error", _("task {task}: {error}").format(task=result.task_id, error=result.error))
     for result in unwritten:
         out.task(result)
     out.close()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from kpstask.errors import ApiError, AuthError, KpsError, NotFoundError
-from kpstask.i18n import _
+from kpstask.i18n import N_, _
 from kpstask.text import one_line
 
 RETRY_AFTER_CAP_S = 30.0
@@ -48,17 +48,17 @@ def malformed(exc: BaseException) -> tuple[str, str] | None:
     for cause in _causes(exc):
         if isinstance(cause, http.client.LineTooLong):
             if "status line" in str(cause):
-                return "status line", "over 64 KiB"
-            return "response header", "a header line over 64 KiB"
+                return N_("status line"), N_("over 64 KiB")
+            return N_("response header"), N_("a header line over 64 KiB")
         ended = isinstance(cause, ConnectionError)  # RemoteDisconnected: it ended before any answer
         if isinstance(cause, (http.client.BadStatusLine, http.client.UnknownProtocol)) and not ended:
-            return "status line", f"`{one_line(str(cause), 60)}`"
+            return N_("status line"), f"`{one_line(str(cause), 60)}`"
         if type(cause) is http.client.HTTPException and "headers" in str(cause):
-            return "response header", "more than 100 header lines"
+            return N_("response header"), N_("more than 100 header lines")
         if isinstance(cause, HeaderParsingError):
-            return "response header", "a line is not `Name: value`"
+            return N_("response header"), N_("a line is not `Name: value`")
         if isinstance(cause, (InvalidHeader, requests.exceptions.InvalidHeader)):
-            return "response header", one_line(str(cause), 120) or "invalid"
+            return N_("response header"), one_line(str(cause), 120) or N_("invalid")
     return None
 
 
@@ -131,9 +131,13 @@ def read_response(answer: Answer, host: str, refusal_hint: RefusalHint | None = 
             request_id=answer.request_id,
         ) from None
     except (ValueError, RecursionError):
-        what = "an HTML page" if _looks_html(answer.body) else "not valid JSON (truncated?)"
+        what = (
+            _("the answer is an HTML page")
+            if _looks_html(answer.body)
+            else _("the answer is not valid JSON (truncated?)")
+        )
         raise ApiError(
-            f"the answer is {what}",
+            what,
             http_status=answer.status,
             request_id=answer.request_id,
             hint=_("a proxy may be in the way; check --endpoint") if _looks_html(answer.body) else None,
@@ -189,12 +193,12 @@ def _error_fields(answer: Answer) -> tuple[str | None, str | None, str | None]:
 
 
 _AUTH_HINTS = {
-    "APIGW.0301": "the token is wrong or has expired (tokens last 24 hours); get a new one",
-    "APIGW.0307": "the token has expired or was issued for another region; get a new token for this region",
-    "KPS.9001": "the token was not accepted; get a new one",
-    "KPS.9003": "the user has no permission for KPS in this project",
-    "KPS.9004": "the account is frozen",
-    "KPS.9005": "the account is restricted",
+    "APIGW.0301": N_("the token is wrong or has expired (tokens last 24 hours); get a new one"),
+    "APIGW.0307": N_("the token has expired or was issued for another region; get a new token for this region"),
+    "KPS.9001": N_("the token was not accepted; get a new one"),
+    "KPS.9003": N_("the user has no permission for KPS in this project"),
+    "KPS.9004": N_("the account is frozen"),
+    "KPS.9005": N_("the account is restricted"),
 }
 
 
@@ -211,31 +215,34 @@ def error_for(answer: Answer, host: str, refusal_hint: RefusalHint | None = None
     said = f": {message}" if message else _no_message(answer)
     if status in (401, 403):
         default = (
-            "the token may have expired, or belong to another region or project"
+            N_("the token may have expired, or belong to another region or project")
             if status == 401
-            else "the user may lack permission for KPS in this project"
+            else N_("the user may lack permission for KPS in this project")
         )
-        refused = (refusal_hint(status) if refusal_hint else None) or _AUTH_HINTS.get(code or "", default)
-        return AuthError(f"credentials refused{said}", hint=refused, **kwargs)
+        refused = (refusal_hint(status) if refusal_hint else None) or _(_AUTH_HINTS.get(code or "", default))
+        return AuthError(_("credentials refused{said}").format(said=said), hint=refused, **kwargs)
     if code == "APIGW.0101":  # the gateway has no such API: a wrong endpoint, not a missing task
         return ApiError(
-            f"the endpoint does not serve this API{said}", hint=_("check --endpoint (its path) or --region"), **kwargs
+            _("the endpoint does not serve this API{said}").format(said=said),
+            hint=_("check --endpoint (its path) or --region"),
+            **kwargs,
         )
     if status == 404 or (status == 400 and code in ("KPS.0001", "KPS.0005")):
-        return NotFoundError(f"not found{said}", **kwargs)
+        return NotFoundError(_("not found{said}").format(said=said), **kwargs)
     if status == 429:
-        return ApiError(f"throttled by the API gateway{said}", hint=_("too many requests; try again later"), **kwargs)
+        throttled = _("throttled by the API gateway{said}").format(said=said)
+        return ApiError(throttled, hint=_("too many requests; try again later"), **kwargs)
     if 300 <= status < 400:
         where = one_line(answer.headers.get("Location", "?"), 120)
-        return ApiError(f"unexpected redirect to {where}", hint=_("check --endpoint"), **kwargs)
+        return ApiError(_("unexpected redirect to {where}").format(where=where), hint=_("check --endpoint"), **kwargs)
     if status >= 500:
-        return ApiError(f"server error{said}", **kwargs)
-    return ApiError(f"request refused{said}", **kwargs)
+        return ApiError(_("server error{said}").format(said=said), **kwargs)
+    return ApiError(_("request refused{said}").format(said=said), **kwargs)
 
 
 def _no_message(answer: Answer) -> str:
     if not answer.body.strip():
-        return " (empty body)"
+        return _(" (empty body)")
     if _looks_html(answer.body):
-        return " (an HTML page, probably from a proxy or load balancer)"
-    return " (no error message in the body)"
+        return _(" (an HTML page, probably from a proxy or load balancer)")
+    return _(" (no error message in the body)")

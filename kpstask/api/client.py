@@ -88,13 +88,17 @@ def task_body(data: Any, answer: Answer) -> dict[str, Any]:
     """Check a task answer has the documented shape."""
     problem = None
     if not isinstance(data, dict):
-        problem = f"expected a JSON object, got {type(data).__name__}"
+        problem = _("expected a JSON object, got {kind}").format(kind=type(data).__name__)
     elif not isinstance(data.get("task_status"), str) or not data["task_status"]:
-        problem = "task_status is missing or not a string"
+        problem = _("task_status is missing or not a string")
     else:
         for key in ("task_id", "server_id"):
             if data.get(key) is not None and not isinstance(data[key], str):
-                problem = f"{key} is not a string"
+                problem = _("{key} is not a string").format(key=key)
     if problem is not None:
-        raise ApiError(f"unexpected answer: {problem}", http_status=answer.status, request_id=answer.request_id)
+        raise ApiError(
+            _("unexpected answer: {problem}").format(problem=problem),
+            http_status=answer.status,
+            request_id=answer.request_id,
+        )
     return data  # type: ignore[no-any-return]

@@ -180,7 +180,7 @@ class Transport:
             self._debug_exchange(method=method, url=url, headers=headers, answer=None, started=started, exc=exc)
             raise unreachable(
                 NetworkError(
-                    f"TLS error talking to {self.host}: {_reason(exc)}",
+                    _("TLS error talking to {host}: {reason}").format(host=self.host, reason=_reason(exc)),
                     hint=_("check the endpoint's certificate; a private CA goes in REQUESTS_CA_BUNDLE"),
                 )
             ) from None
@@ -219,7 +219,9 @@ class Transport:
 
     def _too_slow(self) -> NetworkError:
         return NetworkError(
-            f"{self.host} was too slow: no complete answer within {BUDGET_FACTOR * self.timeout_s:g} s",
+            _("{host} was too slow: no complete answer within {seconds:g} s").format(
+                host=self.host, seconds=BUDGET_FACTOR * self.timeout_s
+            ),
             hint=_("the server sent its answer too slowly; raise --request-timeout if the network is slow"),
         )
 
@@ -248,7 +250,9 @@ class Transport:
 
         said = [part for part in (error.code, error.http_status and f"HTTP {error.http_status}") if part]
         what = f"{error.message} ({', '.join(said)})" if said else error.message
-        line = f"retrying ({attempt - 1}/{attempts - 1}) in {elapsed(wait)}: {what}"
+        line = _("retrying ({attempt}/{attempts}) in {wait}: {what}").format(
+            attempt=attempt - 1, attempts=attempts - 1, wait=elapsed(wait), what=what
+        )
         if self.on_retry is not None:
             self.on_retry(line)
         else:
@@ -311,10 +315,11 @@ def network_error(exc: BaseException, host: str, timeout_s: float) -> NetworkErr
 
     text = str(exc)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return unreachable(NetworkError(f"timed out connecting to {host} after {timeout_s:g} s"))
+        timed_out = _("timed out connecting to {host} after {seconds:g} s").format(host=host, seconds=timeout_s)
+        return unreachable(NetworkError(timed_out))
     if isinstance(exc, (requests.exceptions.ReadTimeout, TimeoutError)) or "Read timed out" in text:
         return NetworkError(
-            f"no answer from {host} within {timeout_s:g} s",
+            _("no answer from {host} within {seconds:g} s").format(host=host, seconds=timeout_s),
             hint=_("raise --request-timeout if the network is slow"),
         )
     from kpstask.api.answers import malformed
@@ -323,17 +328,20 @@ def network_error(exc: BaseException, host: str, timeout_s: float) -> NetworkErr
     if broken is not None:
         what, why = broken
         return NetworkError(
-            f"malformed {what} from {host}: {why}",
+            _("malformed {what} from {host}: {why}").format(what=_(what), host=host, why=_(why)),
             hint=_("the server, or a proxy on the way, does not speak HTTP as it should; check --endpoint"),
         )
     if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
         return unreachable(
-            NetworkError(f"cannot resolve host {host}", hint=_("check --region / --endpoint and your DNS"))
+            NetworkError(
+                _("cannot resolve host {host}").format(host=host), hint=_("check --region / --endpoint and your DNS")
+            )
         )
     if "Connection refused" in text:
-        return unreachable(NetworkError(f"connection refused by {host}", hint=_("check --endpoint and its port")))
+        refused = _("connection refused by {host}").format(host=host)
+        return unreachable(NetworkError(refused, hint=_("check --endpoint and its port")))
     if "Connection reset" in text or "ConnectionResetError" in text or "Connection aborted" in text:
-        return NetworkError(f"connection reset by {host}")
+        return NetworkError(_("connection reset by {host}").format(host=host))
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return NetworkError(f"connection to {host} broke while reading the answer")
-    return NetworkError(f"cannot talk to {host}: {_reason(exc)}")
+        return NetworkError(_("connection to {host} broke while reading the answer").format(host=host))
+    return NetworkError(_("cannot talk to {host}: {reason}").format(host=host, reason=_reason(exc)))

@@ -32,7 +32,7 @@ from kpstask.cli.grouping import (
 )
 from kpstask.context import Run
 from kpstask.errors import UsageError
-from kpstask.i18n import N_
+from kpstask.i18n import N_, _
 from kpstask.settings import SETTINGS, Setting, env_help, file_help
 
 __all__ = ["Group", "flag_of", "grouped", "option"]  # the machinery, where commands found it
@@ -228,7 +228,7 @@ def _waiting(run: Run, values: dict[str, Any], given: list[str]) -> Waiting:
 
     interval = parse_duration(values["interval"], "--interval") if values["interval"] is not None else None
     if interval is not None and interval < MIN_INTERVAL_S:
-        raise UsageError(f"--interval: at least {MIN_INTERVAL_S:g}s per task")
+        raise UsageError(_("--interval: at least {seconds:g}s per task").format(seconds=MIN_INTERVAL_S))
     options = WaitOptions(
         timeout_s=parse_duration(values["timeout"], "--timeout") or None,
         interval_s=interval,

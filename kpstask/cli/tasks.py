@@ -56,7 +56,9 @@ def get(
     """
     if not wait and waiting.given:
         flags = ", ".join(waiting.given)
-        raise UsageError(f"{flags}: only used when waiting", hint=_("add --wait, or use `kpstask wait`"))
+        raise UsageError(
+            _("{flags}: only used when waiting").format(flags=flags), hint=_("add --wait, or use `kpstask wait`")
+        )
     if wait and "--retries" in api.given:
         raise UsageError(
             _("--retries: not used when waiting"), hint=_("a wait retries transient errors until --timeout")
@@ -127,5 +129,5 @@ def _with_running(run: Run, ids: list[str], target: Target, api: Api) -> list[st
 
     running = running_ids(run, target)
     shown = f": {' '.join(running[:10])}{' ...' if len(running) > 10 else ''}" if running else ""
-    run.say("info", f"{len(running)} task(s) running{shown}")
+    run.say("info", _("{count} task(s) running{tasks}").format(count=len(running), tasks=shown))
     return list(dict.fromkeys([*ids, *running]))

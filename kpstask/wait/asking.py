@@ -15,6 +15,7 @@ from kpstask.api.policy import Action, for_get
 from kpstask.api.rate import RateLimiter
 from kpstask.choices import Pace
 from kpstask.errors import KpsError
+from kpstask.i18n import _
 from kpstask.models import Task, TaskResult
 from kpstask.wait.runners import Runner, ThreadRunner
 
@@ -56,7 +57,7 @@ class PerTask:
     def _said(self, task_id: str, line: str) -> None:
         warn = self.warn  # read at each retry: None once the Asker is done (a request abandoned)
         if warn is not None:
-            warn(f"task {task_id}: {line}")
+            warn(_("task {task}: {error}").format(task=task_id, error=line))
 
 
 def per_task(client: KpsClient, warn: Say | None) -> PerTask:

@@ -20,6 +20,7 @@ from kpstask.api.policy import MIN_INTERVAL_S, POLL, TROUBLE, Action, for_wait
 from kpstask.api.rate import RateLimiter, is_throttle
 from kpstask.choices import WaitOptions
 from kpstask.errors import AuthError, KpsError, NetworkError, NotFoundError, interrupt_code
+from kpstask.i18n import _
 from kpstask.models import Lister, State, Task, TaskResult
 from kpstask.wait.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble, Tick, WaitInterrupted
 from kpstask.wait.listwatch import LIST_FROM, LIST_JOB, ListWatch, list_wins, listed_task, refusals
@@ -189,7 +190,8 @@ class WaitEngine:
         else:
             self._finish(tracked, self._result(tracked)._replace(error=outcome))
         if action is Action.STOP_ALL:
-            skipped = AuthError(f"not waited for: the credentials were refused for task {tracked.task_id}")
+            refused = _("not waited for: the credentials were refused for task {task}")
+            skipped = AuthError(refused.format(task=tracked.task_id))
             self._finish_all(lambda t: self._result(t, cancelled=True, reason=skipped))
 
     def _never_answered(self, error: KpsError) -> bool:
@@ -204,8 +206,8 @@ class WaitEngine:
         if self._unanswered < NEVER_ANSWERED_TRIES:
             return False
         stop = NetworkError(
-            f"{error.message} ({self._unanswered} tries, never an answer)",
-            hint=error.hint or "check --region / --endpoint and the network",
+            _("{error} ({tries} tries, never an answer)").format(error=error.message, tries=self._unanswered),
+            hint=error.hint or _("check --region / --endpoint and the network"),
         )
         for task_id in self._pending:
             self._tracked[task_id].last_error = stop
@@ -365,7 +367,8 @@ class WaitEngine:
     def _fall_back(self, error: KpsError, now: float) -> None:
         assert self._watch is not None
         self._watch.active = False
-        self.on_event(Notice(f"the running-tasks list is not available ({error}); asking each task on its own"))
+        said = _("the running-tasks list is not available ({error}); asking each task on its own")
+        self.on_event(Notice(said.format(error=error)))
         for task_id in self._pending:
             tracked = self._tracked[task_id]
             tracked.listed = False

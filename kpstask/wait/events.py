@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from kpstask.durations import elapsed
 from kpstask.errors import ExitCode, KpsError
+from kpstask.i18n import _
 from kpstask.models import Task, TaskResult
 
 
@@ -37,8 +38,10 @@ class TaskTrouble:
             # A new task may take a moment to be visible: say how long we keep asking, and
             # which flag changes that, rather than the next retry's delay.
             left = max(1, round(self.grace_left_s))
-            return f"task {self.task_id}: not found yet; asking again for up to {left}s (--not-found-grace)"
-        return f"task {self.task_id}: retrying in {elapsed(self.retry_in_s)}: {self.error}"
+            said = _("task {task}: not found yet; asking again for up to {seconds}s (--not-found-grace)")
+            return said.format(task=self.task_id, seconds=left)
+        said = _("task {task}: retrying in {wait}: {error}")
+        return said.format(task=self.task_id, wait=elapsed(self.retry_in_s), error=self.error)
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ def listed_task(task_id: str, item: dict[str, Any]) -> Task:
 def refusals(error: KpsError) -> tuple[AuthError, AuthError]:
     """The list refused the credentials: what the first task carries, and what the rest say."""
     said = AuthError(
-        f"not waited for: the running-tasks list: {error.message}",
+        _("not waited for: the running-tasks list: {error}").format(error=error.message),
         hint=error.hint,
         code=error.code,
         http_status=error.http_status,
