@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from kpstask.auth.chain import given_rows, make_credential
 from kpstask.choices import Timing
 from kpstask.errors import KpsError, UsageError
+from kpstask.i18n import _, compose
 from kpstask.settings import (
     BY_NAME,
     Found,
@@ -55,7 +56,7 @@ def base_url(resolver: Resolver, needed: bool = True) -> tuple[str, str]:
     if region is not None:
         return region_url(resolver.read(region)), region.source
     if not needed:  # `token`: only a password login's IAM needs a place
-        return "", "not needed"
+        return "", _("not needed")
     raise missing("region", "endpoint")
 
 
@@ -82,7 +83,8 @@ class Problems:
         except KpsError as error:
             if not self.every_error:
                 raise
-            self.add(Problem(label, f"{error.message}{error.details()}", (error.hint,) if error.hint else ()))
+            message = compose(lambda message, details: message + details, error.message, error.details())
+            self.add(Problem(label, message, (error.hint,) if error.hint else ()))
         return None
 
     def add(self, *problems: Problem) -> None:
@@ -143,14 +145,15 @@ def report(run: Run, flags: Mapping[str, object]) -> tuple[list[Row], list[Probl
     resolver.checks = resolver.checks._replace(doubt=doubts.append)
     config_env = BY_NAME["config"].env[0]
     rows: list[Row] = [
-        ("config file", str(config.config_path(run.env)), config_env if run.env.get(config_env) else "default")
+        ("config file", str(config.config_path(run.env)), config_env if run.env.get(config_env) else _("default"))
     ]
     chosen = resolver.chosen_profile
     try:
         profile = resolver.profile
     except UsageError as error:
         return [*rows, ("profile", chosen.value, chosen.source)], as_problem(error, "config file")
-    rows.append(("profile", chosen.value + ("" if profile.path else " (no config file)"), chosen.source))
+    value = chosen.value if profile.path else _("{profile} (no config file)").format(profile=chosen.value)
+    rows.append(("profile", value, chosen.source))
     if run.debug_on:
         for line in resolver.trace():
             run.debug(line)
@@ -182,11 +185,11 @@ def _place_rows(resolver: Resolver, done: Resolved) -> list[Row]:
     rows: list[Row] = []
     if region is not None:
         if _failed(done, "region"):
-            rows.append(("region", "(invalid)", region.source))
+            rows.append(("region", _("(invalid)"), region.source))
         else:
             used = done.where is not None and done.where[1] == region.source
-            unused = "" if used else "; not used: the endpoint wins"
-            rows.append(("region", region.value.strip(), region.source + unused))
+            source = region.source if used else _("{source}; not used: the endpoint wins").format(source=region.source)
+            rows.append(("region", region.value.strip(), source))
     if done.where is not None:
         return [*rows, ("endpoint", *done.where)]
     return [*rows, _unresolved(resolver, "endpoint", done)]
@@ -206,14 +209,14 @@ def _unresolved(resolver: Resolver, name: str, done: Resolved) -> Row:
         return (
             label,
             "",
-            "none: set a token, an access key pair, a password login or an OIDC login"
+            _("none: set a token, an access key pair, a password login or an OIDC login")
             if lacking
-            else "none: see the problems",
+            else _("none: see the problems"),
         )
     found = resolver.find(name)
     if found is not None:
-        return label, "(invalid)", found.source
-    return label, "", f"none: set {short_where(BY_NAME[name])}"
+        return label, _("(invalid)"), found.source
+    return label, "", _("none: set {where}").format(where=short_where(BY_NAME[name]))
 
 
 def _endpoint_row(resolver: Resolver, done: Resolved) -> Row:
@@ -224,8 +227,10 @@ def _endpoint_row(resolver: Resolver, done: Resolved) -> Row:
     if found is not None and _failed(done, "endpoint"):
         shown = without_password(found.value)
         if "@" not in shown:
-            return "endpoint", "(invalid)", found.source
-        problem = next(p.message for p in done.problems if p.label == "endpoint").removesuffix(f" (from {found.where})")
-        return "endpoint", shown, f"{found.source}; invalid: {problem}"
+            return "endpoint", _("(invalid)"), found.source
+        message = next(p.message for p in done.problems if p.label == "endpoint")
+        suffix = _("(from {source})").format(source=found.where)
+        problem = compose(lambda message, suffix: message.removesuffix(" " + suffix), message, suffix)
+        return "endpoint", shown, _("{source}; invalid: {problem}").format(source=found.source, problem=problem)
     given = found is not None or resolver.find("region") is not None
-    return "endpoint", "", "none: the region is invalid" if given else "none: set --region or --endpoint"
+    return "endpoint", "", _("none: the region is invalid") if given else _("none: set --region or --endpoint")

@@ -66,7 +66,9 @@ def compose(join: Callable[..., str], *parts: str) -> str:
 
 def _(message: str) -> str:
     """`message` in the running language."""
-    return message if _active is None else Said(_active.gettext(message), message)
+    if _active is None or isinstance(message, Said):  # a message translated already stays so
+        return message
+    return Said(_active.gettext(message), message)
 
 
 def N_(message: str) -> str:

@@ -18,6 +18,7 @@ from kpstask.durations import elapsed
 from kpstask.i18n import N_, _
 from kpstask.models import State
 from kpstask.output.layout import SEPARATOR, Column, own_lines, plan, rule
+from kpstask.settings import label_words
 from kpstask.text import printable
 
 if TYPE_CHECKING:
@@ -204,7 +205,7 @@ class HumanRenderer:
     def setting(self, label: str, value: str, source: str) -> None:
         if not value:  # `endpoint  (none: set --region or --endpoint)`
             value, source = _("({source})").format(source=source), ""
-        self._settings.append((label, self._clean(value), self._clean(source)))
+        self._settings.append((label_words(label), self._clean(value), self._clean(source)))
 
     def problem(self, label: str, message: str, hints: Sequence[str]) -> None:
         """`config show`'s checklist, under the settings: a mark, the problem, what to do."""

@@ -143,7 +143,7 @@ class SettingsError(UsageError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
         first = self.problems[0]
-        labels = _(", ").join(problem.label for problem in self.problems)
+        labels = _(", ").join(label_words(problem.label) for problem in self.problems)
         if len(self.problems) == 1:
             hint = None if first.missing else "; ".join(first.hints) or None
             super().__init__(first.message, hint=hint)
@@ -167,13 +167,19 @@ class SettingsError(UsageError):
         return ["  " + line for line in lines]
 
 
+def label_words(label: str) -> str:
+    """A problem's label (`region (or endpoint)`, English: JSON names it so) as a person reads it."""
+    first, _sep, other = label.partition(" (or ")
+    if not other:
+        return _(label)
+    return _("{label} (or {other})").format(label=_(first), other=_(other.removesuffix(")")))
+
+
 def missing(*names: str) -> SettingsError:
     """`no region or endpoint given`, and where each may be set: from the table."""
     settings = [BY_NAME[name] for name in names]
+    label = settings[0].label + "".join(f" (or {s.label})" for s in settings[1:])  # as JSON names it
     labels = [_(s.label) for s in settings]
-    label = labels[0]
-    for other in labels[1:]:
-        label = _("{label} (or {other})").format(label=label, other=other)
     hints = tuple(
         hint_row(_("or {label}").format(label=labels[i]) if i else labels[0], short_where(s))
         for i, s in enumerate(settings)

@@ -58,10 +58,10 @@ def _load_toml(path: Path) -> dict[str, Any]:
     try:
         data: dict[str, Any] = tomllib.loads(_read_bounded(path).decode("utf-8"))
     except OSError as exc:
-        raise UsageError(f"cannot read config {path}: {exc.strerror or exc}") from None
+        raise UsageError(_("cannot read config {path}: {error}").format(path=path, error=exc.strerror or exc)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
-        raise UsageError(f"config {path} is not valid TOML: {reason}") from None
+        reason = _("nested too deeply") if isinstance(exc, RecursionError) else exc
+        raise UsageError(_("config {path} is not valid TOML: {reason}").format(path=path, reason=reason)) from None
     return data
 
 
@@ -70,10 +70,10 @@ def _read_bounded(path: Path) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UsageError(f"config {path} is not a regular file")
+            raise UsageError(_("config {path} is not a regular file").format(path=path))
         data = handle.read(MAX_CONFIG_BYTES + 1)
     if len(data) > MAX_CONFIG_BYTES:
-        raise UsageError(f"config {path} is larger than 1 MiB: is it the right file?")
+        raise UsageError(_("config {path} is larger than 1 MiB: is it the right file?").format(path=path))
     return data
 
 
@@ -93,33 +93,43 @@ def load_profile(chosen: str | None, env: Mapping[str, str]) -> Profile:
     path = config_path(env)
     if not path.exists():
         if env.get(CONFIG_ENV):
-            raise UsageError(f"{CONFIG_ENV} names {path}, which does not exist")
+            raise UsageError(_("{variable} names {path}, which does not exist").format(variable=CONFIG_ENV, path=path))
         if explicit:
-            raise UsageError(f"profile {name!r} asked for, but there is no config file at {path}")
+            raise UsageError(
+                _("profile {name} asked for, but there is no config file at {path}").format(name=repr(name), path=path)
+            )
         return Profile(name, None, {})
     data = _load_toml(path)
     loose = sorted(key for key, value in data.items() if not isinstance(value, dict))
     if loose:
-        raise UsageError(f"config {path}: {', '.join(loose)} must be inside a profile table such as [default]")
+        raise UsageError(
+            _("config {path}: {keys} must be inside a profile table such as [default]").format(
+                path=path, keys=", ".join(loose)
+            )
+        )
     table = data.get(name)
     if table is None:
         if explicit:
-            known = ", ".join(sorted(data)) or "none"
+            known = ", ".join(sorted(data)) or _("none")
             close = suggest(name, data)
-            hint = f"did you mean {close}? Profiles there: {known}" if close else f"profiles there: {known}"
-            raise UsageError(f"no profile {name!r} in {path}", hint=hint)
+            there = _("profiles there: {names}").format(names=known)
+            hint = then(_("did you mean {close}?").format(close=close), there) if close else there
+            raise UsageError(_("no profile {name} in {path}").format(name=repr(name), path=path), hint=hint)
         return Profile(name, path, {})
     if not isinstance(table, dict):
-        raise UsageError(f"config {path}: [{name}] must be a table")
+        raise UsageError(_("config {path}: [{name}] must be a table").format(path=path, name=name))
     unknown = sorted(set(table) - set(PROFILE_KEYS))
     if unknown:
         raise UsageError(
-            f"config {path}: profile {name} has unknown key(s) {', '.join(unknown)}", hint=key_hint(unknown)
+            _("config {path}: profile {name} has unknown key(s) {keys}").format(
+                path=path, name=name, keys=", ".join(unknown)
+            ),
+            hint=key_hint(unknown),
         )
     values = {}
     for key, value in table.items():
         if not isinstance(value, str):
-            raise UsageError(f"config {path}: {name}.{key} must be a string")
+            raise UsageError(_("config {path}: {name}.{key} must be a string").format(path=path, name=name, key=key))
         values[key] = str(Path(value).expanduser()) if key in FILE_KEYS else value
     return Profile(name, path, values)
 
@@ -132,14 +142,21 @@ def key_hint(unknown: list[str]) -> str:
     several = len(unknown) > 1
     secrets = [(key, files[_normal(key)]) for key in unknown if _normal(key) in files]
     guesses = [(key, suggest(_normal(key), PROFILE_KEYS)) for key in unknown if _normal(key) not in files]
-    named = [f"{close} (for {key})" if several else close for key, close in guesses if close]
-    parts = [f"did you mean {', '.join(named)}?"] if named else []
+    named = [
+        _("{close} (for {key})").format(close=close, key=key) if several else close for key, close in guesses if close
+    ]
+    parts = [_("did you mean {close}?").format(close=", ".join(named))] if named else []
     if secrets:
-        where = ", ".join(f"{file} = PATH" + (f" (for {key})" if several else "") for key, file in secrets)
-        said = "a secret is not" if len(secrets) == 1 else "secrets are not"
-        each = "it" if len(secrets) == 1 else "each"
-        parts.append(f"{said} kept in the config file: put {each} in a file and set {where}")
-    parts.append("known keys: " + ", ".join(PROFILE_KEYS))
+        where = ", ".join(
+            f"{file} = PATH" + (_(" (for {key})").format(key=key) if several else "") for key, file in secrets
+        )
+        said = (
+            _("a secret is not kept in the config file: put it in a file and set {where}")
+            if len(secrets) == 1
+            else _("secrets are not kept in the config file: put each in a file and set {where}")
+        )
+        parts.append(said.format(where=where))
+    parts.append(_("known keys: {keys}").format(keys=", ".join(PROFILE_KEYS)))
     hint = parts[0]
     for part in parts[1:]:
         hint = then(hint, part)
@@ -155,19 +172,24 @@ def read_secret_file(path: str, what: str, run: Run) -> str:
     """A secret from a file (`-`: stdin); a file others can read gets a warning, as ssh gives."""
     if path == "-":
         if run.stdin_isatty:
-            raise UsageError(f"{what} -: standard input is a terminal", hint=_("pipe the secret in"))
+            raise UsageError(
+                _("{what} -: standard input is a terminal").format(what=_(what)), hint=_("pipe the secret in")
+            )
         return str(run.stdin.read(64 * 1024 + 1))
     try:
         mode = os.stat(path).st_mode
         with open(path, "rb") as handle:
             data = handle.read(64 * 1024 + 1)
     except OSError as exc:
-        raise UsageError(f"cannot read {what} {path!r}: {exc.strerror or exc}") from None
+        said = _("cannot read {what} {path}: {error}")
+        raise UsageError(said.format(what=_(what), path=repr(path), error=exc.strerror or exc)) from None
     if mode & 0o077:
-        run.warn(f"{what} {path} is readable by others (mode {mode & 0o777:o}); chmod 600 it")
+        said = _("{what} {path} is readable by others (mode {mode:o}); chmod 600 it")
+        run.warn(said.format(what=_(what), path=path, mode=mode & 0o777))
     if len(data) > 64 * 1024:
-        raise UsageError(f"{what} {path!r} is larger than 64 KiB: is it the right file?")
+        said = _("{what} {path} is larger than 64 KiB: is it the right file?")
+        raise UsageError(said.format(what=_(what), path=repr(path)))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"{what} {path!r} is not a text file") from None
+        raise UsageError(_("{what} {path} is not a text file").format(what=_(what), path=repr(path))) from None

@@ -73,20 +73,29 @@ def check_region(value: str, label: str, source: str, checks: Checks) -> str:
         # Echoed only when it is close to a region: otherwise it may be a secret in the wrong place.
         close = suggest(value[:40].lower().replace("_", "-"), KNOWN_REGIONS)
         if close:
-            raise UsageError(f"invalid region {value!a} (from {source})", hint=f"did you mean {close}?")
+            raise UsageError(
+                _("invalid region {value} (from {source})").format(value=ascii(value), source=source),
+                hint=_("did you mean {close}?").format(close=close),
+            )
         raise UsageError(
-            f"invalid region from {source}: {len(value)} characters, not a region id",
+            _("invalid region from {source}: {count} characters, not a region id").format(
+                source=source, count=len(value)
+            ),
             hint=_("a region id looks like cn-north-4"),
         )
     if value not in KNOWN_REGIONS:
         close = suggest(value, KNOWN_REGIONS)
         if checks.doubt is not None:
-            tried = "other commands try it, with a warning"
-            hint = then(f"did you mean {close}?", tried) if close else f"{tried} (it may be newer than kpstask)"
-            checks.doubt(UsageError(f"region {value} is not in kpstask's table (from {source})", hint=hint))
+            tried = _("other commands try it, with a warning")
+            newer = _("{tried} (it may be newer than kpstask)").format(tried=tried)
+            hint = then(_("did you mean {close}?").format(close=close), tried) if close else newer
+            doubt = _("region {value} is not in kpstask's table (from {source})").format(value=value, source=source)
+            checks.doubt(UsageError(doubt, hint=hint))
         else:
-            guess = f" (did you mean {close}?)" if close else ""
-            checks.warn(f"region {value} is not in kpstask's table{guess}; trying it anyway")
+            guess = _(" (did you mean {close}?)").format(close=close) if close else ""
+            checks.warn(
+                _("region {value} is not in kpstask's table{guess}; trying it anyway").format(value=value, guess=guess)
+            )
     return value
 
 
@@ -96,8 +105,8 @@ def unknown_region_hint(region: str) -> str | None:
     if region in KNOWN_REGIONS:
         return None
     close = suggest(region, KNOWN_REGIONS)
-    spelled = f"did you mean {close}?" if close else "is it spelled right?"
-    return f"region {region} is not in kpstask's table: {spelled}"
+    spelled = _("did you mean {close}?").format(close=close) if close else _("is it spelled right?")
+    return _("region {region} is not in kpstask's table: {spelled}").format(region=region, spelled=spelled)
 
 
 def _domain(region: str) -> str:
@@ -176,26 +185,28 @@ def without_password(value: str) -> str:
 def check_url(value: str, label: str, source: str, checks: Checks) -> str:
     """An endpoint URL, without its trailing slash."""
     value = value.strip()
-    where = f"(from {source})"
+    where = _("(from {source})").format(source=source)
     try:
         parts = urlsplit(value)
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise UsageError(f"invalid endpoint URL {where}") from None
+        raise UsageError(_("invalid endpoint URL {where}").format(where=where)) from None
     if parts.username is not None or parts.password is not None:
         # Checked first, and the URL not echoed: it holds a password.
-        raise UsageError(f"the endpoint URL must not contain a user name or password {where}")
+        raise UsageError(_("the endpoint URL must not contain a user name or password {where}").format(where=where))
     if parts.scheme not in ("http", "https") or not host or not _valid_host(host):
         raise UsageError(
-            f"invalid endpoint URL {value[:80]!a} {where}",
+            _("invalid endpoint URL {value} {where}").format(value=ascii(value[:80]), where=where),
             hint=_("give a full URL such as https://kms.cn-north-4.myhuaweicloud.com"),
         )
     if parts.query or parts.fragment:
-        raise UsageError(f"the endpoint URL must not have a query or fragment {where}")
+        raise UsageError(_("the endpoint URL must not have a query or fragment {where}").format(where=where))
     if parts.scheme == "http" and not checks.allow_http and not is_loopback(host):
         raise UsageError(
-            f"refusing plain http:// to {host}: credentials would travel in clear text {where}",
+            _("refusing plain http:// to {host}: credentials would travel in clear text {where}").format(
+                host=host, where=where
+            ),
             hint=_("use https://, or pass --allow-http if you really mean it"),
         )
     return value.rstrip("/")
@@ -207,9 +218,12 @@ def check_project(value: str, label: str, source: str, checks: Checks) -> str:
     if _PROJECT_RE.fullmatch(value):
         return value
     # Not echoed: a secret pasted into the wrong variable must not reach the log.
-    what = f"{len(value)} characters" if len(value) != 32 else "characters that are not hexadecimal"
+    if len(value) != 32:
+        what = _("{count} characters").format(count=len(value))
+    else:
+        what = _("characters that are not hexadecimal")
     raise UsageError(
-        f"invalid project id from {source}: got {what}",
+        _("invalid project id from {source}: got {what}").format(source=source, what=what),
         hint=_("a project id is 32 hexadecimal characters (console: My Credentials > Projects)"),
     )
 
@@ -218,10 +232,12 @@ def check_secret(value: str, label: str, source: str, checks: Checks) -> str:
     """Strip surrounding whitespace; refuse what cannot go into an HTTP header."""
     value = value.strip()
     if not value:
-        raise UsageError(f"the {label} from {source} is empty")
+        raise UsageError(_("the {label} from {source} is empty").format(label=_(label), source=source))
     if any(not (" " <= ch <= "~") for ch in value):
         raise UsageError(
-            f"the {label} from {source} contains control or non-ASCII characters",
+            _("the {label} from {source} contains control or non-ASCII characters").format(
+                label=_(label), source=source
+            ),
             hint=_("a secret is one line of printable ASCII; check the file or variable holds only it"),
         )
     return value
@@ -241,11 +257,13 @@ def check_name(value: str, label: str, source: str, checks: Checks) -> str:
     ASCII. A bad one is not echoed: it may be a secret in the wrong place."""
     value = value.strip()
     if not value:
-        raise UsageError(f"the {label} from {source} is empty")
+        raise UsageError(_("the {label} from {source} is empty").format(label=_(label), source=source))
     if not _printable(value) or len(value) > 512:
         raise UsageError(
-            f"the {label} from {source} has control or non-ASCII characters, or is over 512 long",
-            hint=f"an {label} is one line of printable ASCII",
+            _("the {label} from {source} has control or non-ASCII characters, or is over 512 long").format(
+                label=_(label), source=source
+            ),
+            hint=_("an {label} is one line of printable ASCII").format(label=_(label)),
         )
     return value
 
@@ -253,9 +271,11 @@ def check_name(value: str, label: str, source: str, checks: Checks) -> str:
 def check_path(value: str, label: str, source: str, checks: Checks) -> str:
     """A file's path: not empty, no control characters (it is shown in messages)."""
     if not value.strip():
-        raise UsageError(f"the {label} from {source} is empty")
+        raise UsageError(_("the {label} from {source} is empty").format(label=_(label), source=source))
     if any(ch < " " or ch == "\x7f" for ch in value):
-        raise UsageError(f"the {label} from {source} contains control characters")
+        raise UsageError(
+            _("the {label} from {source} contains control characters").format(label=_(label), source=source)
+        )
     return value
 
 
@@ -275,7 +295,11 @@ def check_bool(value: str, label: str, source: str, checks: Checks) -> str:
         return "true"
     if word in _FALSE:
         return "false"
-    raise UsageError(f"the {label} from {source} must be true or false, not {value.strip()[:20]!a}")
+    raise UsageError(
+        _("the {label} from {source} must be true or false, not {value}").format(
+            label=_(label), source=source, value=ascii(value.strip()[:20])
+        )
+    )
 
 
 def _number(value: str, label: str, source: str, low: float, high: float) -> float:
@@ -284,7 +308,11 @@ def _number(value: str, label: str, source: str, low: float, high: float) -> flo
     except ValueError:
         number = float("nan")
     if not low <= number <= high:  # NaN fails too
-        raise UsageError(f"the {label} from {source} must be a number of seconds from {low:g} to {high:g}")
+        raise UsageError(
+            _("the {label} from {source} must be a number of seconds from {low:g} to {high:g}").format(
+                label=_(label), source=source, low=low, high=high
+            )
+        )
     return number
 
 

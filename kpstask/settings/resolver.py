@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from kpstask.choices import Timing
 from kpstask.errors import UsageError
+from kpstask.i18n import _
 from kpstask.settings import (
     BY_NAME,
     DEFAULT,
@@ -42,7 +43,7 @@ class Resolver:
     @property
     def chosen_profile(self) -> Found:
         found = find(BY_NAME["profile"], self.flags, self.run.env, None)
-        return found or Found(BY_NAME["profile"], "default", "default", DEFAULT)
+        return found or Found(BY_NAME["profile"], "default", _("default"), DEFAULT)
 
     @property
     def profile(self) -> Profile:
@@ -97,7 +98,7 @@ def service_endpoint(resolver: Resolver, name: str) -> tuple[str, str]:
     region = resolver.find("region")
     if region is None:
         return url_of(None), default
-    return url_of(resolver.read(region)), "default for the region"
+    return url_of(resolver.read(region)), _("default for the region")
 
 
 def optional(resolver: Resolver, name: str) -> tuple[str, str] | None:
