@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from kpstask.auth.federation import IdTokenSource, claims, exchange
 from kpstask.auth.renewal import TemporaryKeys, margin, read_keys
+from kpstask.i18n import _
 
 if TYPE_CHECKING:
     from kpstask.api.transport import Transport
@@ -111,10 +112,10 @@ def cached_keys(entry: Path, now: float, say: Callable[[str], None]) -> Temporar
         values = [clean_token(found.get(name)) for name in ("access", "secret", "security_token")]
         expires, issued = expiry(found), expiry({"expires_at": found.get("issued_at")})
     except Unusable as unusable:
-        say(f"the token cache {entry.name} {unusable}: ignoring it, asking STS")
+        say(_("the token cache {name} {unusable}: ignoring it, asking STS").format(name=entry.name, unusable=unusable))
         return None
     if None in values:
-        say(f"the token cache {entry.name} holds no usable keys: ignoring it, asking STS")
+        say(_("the token cache {name} holds no usable keys: ignoring it, asking STS").format(name=entry.name))
         return None
     if now >= expires - margin(expires - issued):
         return None
@@ -137,4 +138,4 @@ def store_keys(entry: Path, keys: TemporaryKeys, now: float, say: Callable[[str]
     try:
         write_atomically(entry, json.dumps(data))
     except OSError as exc:
-        say(f"could not cache the agency's keys: {exc.strerror or exc}")
+        say(_("could not cache the agency's keys: {value}").format(value=exc.strerror or exc))

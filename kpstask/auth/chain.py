@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from kpstask.auth import credentials
 from kpstask.choices import Timing
+from kpstask.i18n import _
 from kpstask.settings import Found, config, row
 from kpstask.settings.resolver import Resolver, optional, service_endpoint, transport
 
@@ -53,7 +54,9 @@ def _metadata(resolver: Resolver, project: str, timing: Timing) -> Credential:
     run = resolver.run
     disabled = optional(resolver, "metadata_disabled")
     if disabled is not None and disabled[0] == "true":
-        raise credentials.no_credentials(f"the ECS metadata service is not asked ({disabled[1]})")
+        raise credentials.no_credentials(
+            _("the ECS metadata service is not asked ({source})").format(source=disabled[1])
+        )
     url, source = optional(resolver, "metadata_endpoint") or (DEFAULT_ENDPOINT, "default")
     run.debug(
         "credentials: no token, AK/SK, password or OIDC login in the flags, the environment or the profile; "
@@ -71,15 +74,15 @@ def _metadata(resolver: Resolver, project: str, timing: Timing) -> Credential:
         service.fetch,
         on_keys=lambda keys: run.add_secret(keys.secret, keys.security_token),
         debug=run.debug,
-        what="ECS metadata credentials",
+        what=_("ECS metadata credentials"),
         wall=resolver.wall,
     )
     try:
         renewing.current()
     except NotOnEcs as not_ecs:
         raise credentials.no_credentials(not_ecs.message) from None
-    why = f"ECS metadata: temporary keys of the server's agency, from {url}"
-    rows = [("metadata endpoint", url, source if source != "default" else "default (KPSTASK_METADATA_ENDPOINT)")]
+    why = _("ECS metadata: temporary keys of the server's agency, from {url}").format(url=url)
+    rows = [("metadata endpoint", url, source if source != "default" else _("default (KPSTASK_METADATA_ENDPOINT)"))]
     return credentials.KeysAuth(
         "metadata", renewing, parts=(), why=why, project_id=project, extra_rows=rows, now=utc_now(resolver)
     )
@@ -93,9 +96,9 @@ def utc_now(resolver: Resolver) -> Callable[[], datetime]:
 def token_cache(resolver: Resolver) -> tuple[Path | None, Row]:
     """The token cache's directory (None with --no-cache), and its `config show` row."""
     if resolver.flags.get("no_cache"):
-        return None, ("token cache", "off (--no-cache)", "--no-cache")
+        return None, ("token cache", _("off (--no-cache)"), "--no-cache")
     cache = config.cache_dir(resolver.run.env)
-    return cache, ("token cache", str(cache / "tokens"), "XDG_CACHE_HOME or ~/.cache")
+    return cache, ("token cache", str(cache / "tokens"), _("XDG_CACHE_HOME or ~/.cache"))
 
 
 def given_rows(resolver: Resolver, *names: str) -> list[Row]:
@@ -134,8 +137,8 @@ def _federation(
             wall=resolver.wall,
         )
 
-    why = (
-        f"OIDC: ID token from {source.where}, exchanged at IAM for identity provider {values['idp_id']} ({idp.source})"
+    why = _("OIDC: ID token from {where}, exchanged at IAM for identity provider {idp} ({source})").format(
+        where=source.where, idp=values["idp_id"], source=idp.source
     )
     github = source.where == "GitHub Actions"  # its token is asked for, not read: config show sends nothing
     return credentials.LoginAuth("oidc", login, chosen.parts, why, rows, peek=not github)
@@ -176,10 +179,12 @@ def _agency(
         keys.fetch,
         on_keys=lambda got: run.add_secret(got.secret, got.security_token),
         debug=run.debug,
-        what="the agency's credentials",
+        what=_("the agency's credentials"),
         wall=resolver.wall,
     )
-    why = f"OIDC agency: {values['agency_urn']} assumed at STS with the ID token from {source.where}"
+    why = _("OIDC agency: {agency} assumed at STS with the ID token from {where}").format(
+        agency=values["agency_urn"], where=source.where
+    )
     rows = [source_row, ("sts endpoint", url, sts_source), cache_row]
     rows += given_rows(resolver, "session_name", "duration")
     return credentials.KeysAuth(
@@ -209,10 +214,17 @@ def _id_token_source(
         )
         if source is None:
             raise federation.no_id_token(chosen.parts[0].source, run.env)
-        shown = f"audience {audience[0]} ({audience[1]})" if audience else "GitHub's default audience"
-        return source, ("id token", "GitHub Actions", f"{federation.GITHUB_URL}, {shown}")
+        if audience:
+            shown = _("audience {audience} ({source})").format(audience=audience[0], source=audience[1])
+        else:
+            shown = _("GitHub's default audience")
+        return source, (
+            "id token",
+            "GitHub Actions",
+            _("{url}, {audience}").format(url=federation.GITHUB_URL, audience=shown),
+        )
     source.read()
-    return source, ("id token", "read at each renewal", source.where)
+    return source, ("id token", _("read at each renewal"), source.where)
 
 
 def _password(

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from kpstask.errors import UsageError
-from kpstask.i18n import _
+from kpstask.i18n import N_, _, compose
 from kpstask.settings import BY_NAME, Found, Problem, SettingsError, hint_row, one_of, row, short_where
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class TokenAuth(Credential):
     def __init__(self, token: str, found: Found) -> None:
         self._token = token
         self.parts = (found,)
-        self.why = f"token from {found.source}"
+        self.why = _("token from {source}").format(source=found.source)
 
     def headers(self, method: str, host: str, path: str, query: Query) -> dict[str, str]:
         return {"X-Auth-Token": self._token}
@@ -108,8 +108,14 @@ class AkSkAuth(Credential):
         self.project_id = project_id
         self.now = now or (lambda: datetime.now(timezone.utc))
         sources = {part.setting.name: part.source for part in parts}
-        temporary = f", security token from {sources['security_token']}" if "security_token" in sources else ""
-        self.why = f"AK/SK: access key from {sources['access_key']}, secret key from {sources['secret_key']}{temporary}"
+        temporary = (
+            _(", security token from {source}").format(source=sources["security_token"])
+            if "security_token" in sources
+            else ""
+        )
+        self.why = _("AK/SK: access key from {access}, secret key from {secret}{temporary}").format(
+            access=sources["access_key"], secret=sources["secret_key"], temporary=temporary
+        )
 
     def headers(self, method: str, host: str, path: str, query: Query) -> dict[str, str]:
         access, secret = self._values["access_key"], self._values["secret_key"]
@@ -180,8 +186,8 @@ class KeysAuth(Credential):
 
     def refusal_hint(self, status: int) -> str | None:
         if status == 403:
-            return "the agency may lack permission for KPS in this project: check its policies"
-        return "the temporary credentials were refused: check this machine's clock (15 minutes at most off)"
+            return _("the agency may lack permission for KPS in this project: check its policies")
+        return _("the temporary credentials were refused: check this machine's clock (15 minutes at most off)")
 
     def rows(self) -> list[Row]:
         rows = super().rows() + self._extra_rows
@@ -189,13 +195,15 @@ class KeysAuth(Credential):
         if keys is not None:
             from kpstask.auth.renewal import iso
 
-            rows.append(("expires", iso(keys.expires_at), "renewed before then"))
+            rows.append(("expires", iso(keys.expires_at), _("renewed before then")))
         return rows
 
     def token(self) -> str:
         raise UsageError(
-            f"{self.why.split(':')[0]} credentials are temporary access keys: kpstask signs each request with "
-            "them, and cannot turn them into a token",
+            _(
+                "{kind} credentials are temporary access keys: kpstask signs each request with "
+                "them, and cannot turn them into a token"
+            ).format(kind="OIDC agency" if self.kind == "agency" else "ECS metadata"),
             hint=_("an OIDC login without an agency (--idp-id), a password or a token gives a token"),
         )
 
@@ -248,7 +256,7 @@ class LoginAuth(Credential):
         if expires is not None:
             from kpstask.auth.renewal import iso
 
-            rows.append(("expires", iso(expires), "the token in the cache; renewed before then"))
+            rows.append(("expires", iso(expires), _("the token in the cache; renewed before then")))
         return rows
 
     def token(self) -> str:
@@ -260,9 +268,8 @@ class PasswordAuth(LoginAuth):
 
     def __init__(self, login: Callable[[], TokenLogin], parts: tuple[Found, ...], extra_rows: list[Row]) -> None:
         user, domain, password = parts
-        why = (
-            f"password of user {user.value} ({user.source}), domain from {domain.source}, "
-            f"password from {password.source}"
+        why = _("password of user {user} ({source}), domain from {domain}, password from {password}").format(
+            user=user.value, source=user.source, domain=domain.source, password=password.source
         )
         super().__init__("password", login, parts, why, extra_rows)
 
@@ -288,7 +295,7 @@ def candidates(find: Finder) -> list[Candidate]:
 
 def _token(find: Finder) -> Candidate | None:
     token = find("token")
-    return None if token is None else Candidate("token", (token,), f"token from {token.source}")
+    return None if token is None else Candidate("token", (token,), _("token from {source}").format(source=token.source))
 
 
 def _aksk(find: Finder) -> Candidate | None:
@@ -298,16 +305,20 @@ def _aksk(find: Finder) -> Candidate | None:
     if access is None or secret is None:
         half = access or secret
         assert half is not None
-        have, missing = ("an access key", "its secret key") if access else ("a secret key", "its access key")
+        said = (
+            _("an access key is given ({source}) but not its secret key")
+            if access
+            else _("a secret key is given ({source}) but not its access key")
+        )
         other = BY_NAME["secret_key" if access else "access_key"]
         problem = UsageError(
-            f"{have} is given ({half.source}) but not {missing}",
-            hint=f"set the {other.label} too: {short_where(other)}",
+            said.format(source=half.source),
+            hint=_("set the {label} too: {where}").format(label=_(other.label), where=short_where(other)),
         )
-        return Candidate("aksk", (half,), f"half an AK/SK ({half.source})", problem)
+        return Candidate("aksk", (half,), _("half an AK/SK ({source})").format(source=half.source), problem)
     security = find("security_token", partner=access)
     parts = (access, secret) + ((security,) if security else ())
-    return Candidate("aksk", parts, f"AK/SK (access key from {access.source})")
+    return Candidate("aksk", parts, _("AK/SK (access key from {source})").format(source=access.source))
 
 
 def _password(find: Finder) -> Candidate | None:
@@ -319,12 +330,13 @@ def _password(find: Finder) -> Candidate | None:
     absent = [BY_NAME[name] for name, found in parts.items() if found is None]
     if absent:
         problem = UsageError(
-            f"a password login needs a user name, a domain and a password; "
-            f"missing: {', '.join(s.label for s in absent)}",
-            hint=_("; ").join(f"{s.label}: {short_where(s)}" for s in absent),
+            _("a password login needs a user name, a domain and a password; missing: {labels}").format(
+                labels=_(", ").join(_(s.label) for s in absent)
+            ),
+            hint=_("; ").join(f"{_(s.label)}: {short_where(s)}" for s in absent),
         )
-        return Candidate("password", present, "part of a password login", problem)
-    return Candidate("password", present, f"password of user {present[0].value}")
+        return Candidate("password", present, _("part of a password login"), problem)
+    return Candidate("password", present, _("password of user {user}").format(user=present[0].value))
 
 
 def _oidc(find: Finder) -> Candidate | None:
@@ -337,25 +349,33 @@ def _oidc(find: Finder) -> Candidate | None:
         if not source:
             return None
         problem = UsageError(
-            f"an ID token is given ({source[0].source}) but no identity provider to exchange it at",
-            hint=f"set {short_where(BY_NAME['idp_id'])} (or, for an agency, KPSTASK_AGENCY_URN and its provider's URN)",
+            _("an ID token is given ({source}) but no identity provider to exchange it at").format(
+                source=source[0].source
+            ),
+            hint=_("set {where} (or, for an agency, KPSTASK_AGENCY_URN and its provider's URN)").format(
+                where=short_where(BY_NAME["idp_id"])
+            ),
         )
-        return Candidate("oidc", source, f"half an OIDC login ({source[0].source})", problem)
+        return Candidate("oidc", source, _("half an OIDC login ({source})").format(source=source[0].source), problem)
     if agency is None:
         assert idp is not None
-        return Candidate("oidc", (idp, *source), f"OIDC login (identity provider from {idp.source})")
+        said = _("OIDC login (identity provider from {source})").format(source=idp.source)
+        return Candidate("oidc", (idp, *source), said)
     provider = find("provider_urn")
-    what = f"OIDC agency (agency from {agency.source})"
+    what = _("OIDC agency (agency from {source})").format(source=agency.source)
     if provider is None:
         problem = UsageError(
-            f"an agency to assume with OIDC is given ({agency.source}) but not its identity provider's URN",
-            hint=f"set the provider urn too: {short_where(BY_NAME['provider_urn'])}",
+            _("an agency to assume with OIDC is given ({source}) but not its identity provider's URN").format(
+                source=agency.source
+            ),
+            hint=_("set the provider urn too: {where}").format(where=short_where(BY_NAME["provider_urn"])),
         )
         return Candidate("agency", (agency,), what, problem)
     return Candidate("agency", (agency, provider, *source), what)
 
 
 # One line per way to give credentials: (name, the settings it needs).
+WAY_WORDS = (N_("token"), N_("password"))  # the ways' names, as the hint list shows them
 WAYS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("token", ("token",)),
     ("AK/SK", ("access_key", "secret_key")),
@@ -367,17 +387,20 @@ WAYS: tuple[tuple[str, tuple[str, ...]], ...] = (
 def no_credentials(metadata: str) -> SettingsError:
     """Every way to give a credential, one short line each, from the table; `metadata`: why
     the last of them, the ECS metadata service, gave none."""
-    hints = [hint_row("credentials", "one of (flags, variables or a profile, --profile):")]
+    hints = [hint_row(_("credentials"), _("one of (flags, variables or a profile, --profile):"))]
     for way, names in WAYS:
         settings = [BY_NAME[name] for name in names]
         if len(settings) == 1:
             where = short_where(settings[0])
         else:
             where = one_of([s.flag or s.env[0] for s in settings], "and")
-        hints.append(hint_row(f"  {way}", where + (" (GitHub: id-token: write)" if way == "OIDC" else "")))
-    hints.append(hint_row("  ECS", "an agency on this ECS server (its metadata service)"))
-    message = f"no credentials given: no token, no access key, no password, no OIDC identity provider; {metadata}"
-    return SettingsError([Problem(_("credentials"), message, tuple(hints), missing=True)])
+        github = _(" (GitHub: id-token: write)") if way == "OIDC" else ""
+        hints.append(hint_row(compose(lambda way: f"  {way}", _(way)), compose(str.__add__, where, github)))
+    hints.append(hint_row("  ECS", _("an agency on this ECS server (its metadata service)")))
+    message = _("no credentials given: no token, no access key, no password, no OIDC identity provider; {why}").format(
+        why=metadata
+    )
+    return SettingsError([Problem("credentials", message, tuple(hints), missing=True)])
 
 
 def choose(found: list[Candidate]) -> Candidate:
@@ -392,7 +415,7 @@ def also_found(found: list[Candidate], chosen: Candidate) -> str:
     others = [c.what for c in found if c is not chosen]
     if not others:
         return ""
-    return (
-        f"; also found, not used: {'; '.join(others)} (a flag beats the environment, which beats the "
+    return _(
+        "; also found, not used: {others} (a flag beats the environment, which beats the "
         "profile; then a token beats AK/SK, which beats a password, which beats an OIDC login)"
-    )
+    ).format(others="; ".join(others))

@@ -60,13 +60,19 @@ def claims(token: str, where: str) -> Claims:
     quoting it."""
     parts = token.split(".")
     if len(parts) != 3 or not all(parts[:2]):
-        raise UsageError(f"the ID token from {where} is not a JWT (three base64url parts joined by dots)")
+        raise UsageError(
+            _("the ID token from {where} is not a JWT (three base64url parts joined by dots)").format(where=where)
+        )
     try:
         payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except (ValueError, binascii.Error, RecursionError):
-        raise UsageError(f"the ID token from {where} is not a JWT: its payload is not base64url JSON") from None
+        raise UsageError(
+            _("the ID token from {where} is not a JWT: its payload is not base64url JSON").format(where=where)
+        ) from None
     if not isinstance(payload, dict):
-        raise UsageError(f"the ID token from {where} is not a JWT: its payload is not a JSON object")
+        raise UsageError(
+            _("the ID token from {where} is not a JWT: its payload is not a JSON object").format(where=where)
+        )
     audience = payload.get("aud")
     if isinstance(audience, list):
         audience = ",".join(str(item) for item in audience)
@@ -85,7 +91,9 @@ def checked(token: str, where: str, wall: float) -> str:
     found = claims(token, where)
     if found.expires_at is not None and found.expires_at <= wall:
         raise AuthError(
-            f"the ID token from {where} expired at {iso(found.expires_at)} ({wall - found.expires_at:.0f} s ago)",
+            _("the ID token from {where} expired at {expires_at} ({value:.0f} s ago)").format(
+                where=where, expires_at=iso(found.expires_at), value=wall - found.expires_at
+            ),
             hint=_("a CI system's ID tokens live minutes: get a fresh one (re-run the job, or rotate the file)"),
         )
     return token
@@ -103,9 +111,11 @@ class IdTokenSource:
     def read(self) -> str:
         token = self._raw().strip()
         if not token:
-            raise UsageError(f"the ID token from {self.where} is empty")
+            raise UsageError(_("the ID token from {where} is empty").format(where=self.where))
         if any(not (" " < ch <= "~") for ch in token):
-            raise UsageError(f"the ID token from {self.where} has spaces, control or non-ASCII characters")
+            raise UsageError(
+                _("the ID token from {where} has spaces, control or non-ASCII characters").format(where=self.where)
+            )
         self.on_secret(token)
         return checked(token, self.where, self.wall())
 
@@ -122,25 +132,25 @@ class FileIdToken(IdTokenSource):
         self.where = f"{path} ({source})"
 
     def _raw(self) -> str:
-        what = f"cannot read the ID token file {self.where}"
+        what = _("cannot read the ID token file {where}").format(where=self.where)
         try:
             handle = os.open(Path(self.path).expanduser(), os.O_RDONLY | os.O_NONBLOCK)
         except OSError as exc:
-            raise UsageError(f"{what}: {exc.strerror or exc}") from None
+            raise UsageError(_("{what}: {value}").format(what=what, value=exc.strerror or exc)) from None
         if not stat.S_ISREG(os.fstat(handle).st_mode):
             os.close(handle)
-            raise UsageError(f"{what}: it is not a regular file")
+            raise UsageError(_("{what}: it is not a regular file").format(what=what))
         with os.fdopen(handle, "rb") as source:
             try:
                 data = source.read(MAX_ID_TOKEN_BYTES + 1)
             except OSError as exc:
-                raise UsageError(f"{what}: {exc.strerror or exc}") from None
+                raise UsageError(_("{what}: {value}").format(what=what, value=exc.strerror or exc)) from None
         if len(data) > MAX_ID_TOKEN_BYTES:
-            raise UsageError(f"{what}: it is larger than 64 KiB, not an ID token")
+            raise UsageError(_("{what}: it is larger than 64 KiB, not an ID token").format(what=what))
         try:
             return data.decode("ascii")
         except UnicodeDecodeError:
-            raise UsageError(f"the ID token from {self.where} is not ASCII text") from None
+            raise UsageError(_("the ID token from {where} is not ASCII text").format(where=self.where)) from None
 
 
 class GivenIdToken(IdTokenSource):
@@ -187,16 +197,21 @@ class GitHubIdToken(IdTokenSource):
         try:
             answer = self.transport.send("GET", self.target, headers)
         except NetworkError as exc:
-            raise NetworkError(f"GitHub's ID token endpoint: {exc.message}", hint=exc.hint) from None
+            raise NetworkError(
+                _("GitHub's ID token endpoint: {message}").format(message=exc.message), hint=exc.hint
+            ) from None
         if answer.status in (401, 403):
-            raise AuthError(f"GitHub refused to issue an ID token (HTTP {answer.status})", hint=NEEDS_PERMISSION)
+            raise AuthError(
+                _("GitHub refused to issue an ID token (HTTP {status})").format(status=answer.status),
+                hint=NEEDS_PERMISSION,
+            )
         try:
             value = strict_json(answer.body).get("value") if answer.status == 200 and not answer.oversized else None
         except (ValueError, RecursionError, AttributeError):
             value = None
         if not isinstance(value, str):
             raise ApiError(
-                f"GitHub's ID token endpoint answered without a token (HTTP {answer.status})",
+                _("GitHub's ID token endpoint answered without a token (HTTP {status})").format(status=answer.status),
                 http_status=answer.status,
                 request_id=answer.request_id,
             )
@@ -216,9 +231,14 @@ def github_source(
     except ValueError:
         host, parts = "", urlsplit("")
     if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(host)):
-        raise UsageError(f"{GITHUB_URL} is not an https:// URL", hint=_("it is set by GitHub Actions: do not set it"))
+        raise UsageError(
+            _("{GITHUB_URL} is not an https:// URL").format(GITHUB_URL=GITHUB_URL),
+            hint=_("it is set by GitHub Actions: do not set it"),
+        )
     if any(not (" " < ch <= "~") for ch in request_token):
-        raise UsageError(f"{GITHUB_TOKEN} has spaces, control or non-ASCII characters")
+        raise UsageError(
+            _("{GITHUB_TOKEN} has spaces, control or non-ASCII characters").format(GITHUB_TOKEN=GITHUB_TOKEN)
+        )
     target = parts.path or "/"
     query = [parts.query] if parts.query else []
     if audience:
@@ -235,11 +255,13 @@ def no_id_token(idp_source: str, env: Mapping[str, str]) -> UsageError:
     """Federation is configured but no ID token is to be had: say what to add."""
     if env.get("GITHUB_ACTIONS") == "true":
         return UsageError(
-            f"an OIDC login ({idp_source}) needs an ID token, and this GitHub Actions job cannot ask for one",
+            _("an OIDC login ({idp_source}) needs an ID token, and this GitHub Actions job cannot ask for one").format(
+                idp_source=idp_source
+            ),
             hint=NEEDS_PERMISSION,
         )
     return UsageError(
-        f"an OIDC login ({idp_source}) needs an ID token",
+        _("an OIDC login ({idp_source}) needs an ID token").format(idp_source=idp_source),
         hint=_("--id-token-file PATH or KPSTASK_ID_TOKEN_FILE; in GitHub Actions, `permissions: id-token: write`"),
     )
 
@@ -277,9 +299,11 @@ def exchange(
     try:
         answer = transport.send("POST", path, headers, json.dumps(body).encode())
     except NetworkError as exc:
-        raise NetworkError(f"{service} unreachable: {exc.message}", hint=exc.hint) from None
+        raise NetworkError(
+            _("{service} unreachable: {message}").format(service=service, message=exc.message), hint=exc.hint
+        ) from None
     if answer.status in (400, 401, 403, 404):
-        raise refused(answer, f"{service} refused {what}", hint)
+        raise refused(answer, _("{service} refused {what}").format(service=service, what=what), hint)
     return answer
 
 
@@ -293,9 +317,9 @@ def refused(answer: Answer, what: str, hint: str) -> AuthError:
     from kpstask.api.answers import error_for
 
     error: KpsError = error_for(answer, "IAM")
-    said = error.message.split(": ", 1)[1] if ": " in error.message else f"HTTP {answer.status}"
+    said = error.message.split(": ", 1)[1] if ": " in error.message else _("HTTP {status}").format(status=answer.status)
     return AuthError(
-        f"{what}: {one_line(said, 200)}",
+        _("{what}: {said}").format(what=what, said=one_line(said, 200)),
         code=error.code,
         http_status=answer.status,
         request_id=error.request_id,

@@ -31,7 +31,7 @@ from kpstask.auth.tokencache import (
     write_atomically,
 )
 from kpstask.errors import ApiError, AuthError, KpsError, NetworkError
-from kpstask.i18n import _
+from kpstask.i18n import N_, _
 
 if TYPE_CHECKING:
     from kpstask.api.answers import Answer
@@ -215,8 +215,10 @@ class TokenLogin:
         said = answer.headers.get("X-Subject-Token")
         if said is not None and "," in said:  # not one token: HTTP joins a repeated header with ", "
             raise ApiError(
-                f"IAM sent {said.count(',') + 1} tokens (X-Subject-Token more than once, or a list) for one"
-                " login: using none of them",
+                _(
+                    "IAM sent {count} tokens (X-Subject-Token more than once, or a list) for one login: "
+                    "using none of them"
+                ).format(count=said.count(",") + 1),
                 http_status=answer.status,
                 request_id=answer.request_id,
             )
@@ -270,7 +272,7 @@ class IamLogin(TokenLogin):
         try:
             answer = self.transport.send("POST", "/v3/auth/tokens", headers, json.dumps(body).encode())
         except NetworkError as exc:
-            raise NetworkError(f"IAM unreachable: {exc.message}", hint=exc.hint) from None
+            raise NetworkError(_("IAM unreachable: {message}").format(message=exc.message), hint=exc.hint) from None
         if answer.status >= 300 or not answer.headers.get("X-Subject-Token"):
             raise iam_error(answer)
         return answer
@@ -282,35 +284,43 @@ def _expiry(answer: Answer) -> float | None:
     try:
         data: Any = json.loads(answer.body)
     except (ValueError, RecursionError) as exc:
-        why = "nested too deeply" if isinstance(exc, RecursionError) else "not valid JSON"
-        raise _bad_answer(answer, f"the body is {why}") from None
+        why = _("nested too deeply") if isinstance(exc, RecursionError) else _("not valid JSON")
+        raise _bad_answer(answer, _("the body is {why}").format(why=why)) from None
     if not isinstance(data, dict):
-        raise _bad_answer(answer, f"the body is {_json_type(data)}, not an object")
+        raise _bad_answer(answer, _("the body is {json_type}, not an object").format(json_type=_json_type(data)))
     if "token" not in data:
         return None
     if not isinstance(data["token"], dict):
-        raise _bad_answer(answer, f"token is {_json_type(data['token'])}, not an object")
+        raise _bad_answer(answer, _("token is {json_type}, not an object").format(json_type=_json_type(data["token"])))
     if "expires_at" not in data["token"]:
         return None
     value = data["token"]["expires_at"]
     if not isinstance(value, str):
-        raise _bad_answer(answer, f"token.expires_at is {_json_type(value)}, not a date")
+        raise _bad_answer(answer, _("token.expires_at is {json_type}, not a date").format(json_type=_json_type(value)))
     try:
         return renewal.parse_expiry(value)
     except (ValueError, OverflowError):
-        raise _bad_answer(answer, f"token.expires_at {value[:40]!a} is not an ISO 8601 date") from None
+        raise _bad_answer(
+            answer, _("token.expires_at {value} is not an ISO 8601 date").format(value=ascii(value[:40]))
+        ) from None
 
 
 def _json_type(value: object) -> str:
     if isinstance(value, bool):
-        return "a boolean"
-    names = {type(None): "null", int: "a number", float: "a number", str: "a string", list: "an array"}
-    return names.get(type(value), "an object")
+        return _("a boolean")
+    names = {
+        type(None): N_("null"),
+        int: N_("a number"),
+        float: N_("a number"),
+        str: N_("a string"),
+        list: N_("an array"),
+    }
+    return _(names.get(type(value), N_("an object")))
 
 
 def _bad_answer(answer: Answer, why: str) -> ApiError:
     return ApiError(
-        f"IAM's answer to the login is not the documented shape: {why}",
+        _("IAM's answer to the login is not the documented shape: {why}").format(why=why),
         http_status=answer.status,
         request_id=answer.request_id,
     )
@@ -322,7 +332,7 @@ def iam_error(answer: Answer) -> KpsError:
     error = error_for(answer, "IAM")
     if answer.status in (400, 401, 403):
         return AuthError(
-            f"IAM refused the login: {error.message.split(': ', 1)[-1]}",
+            _("IAM refused the login: {message}").format(message=error.message.split(": ", 1)[-1]),
             code=error.code,
             http_status=error.http_status,
             request_id=error.request_id,
@@ -330,4 +340,8 @@ def iam_error(answer: Answer) -> KpsError:
         )
     if answer.status < 300:
         return ApiError(_("IAM answered without an X-Subject-Token"), http_status=answer.status)
-    return ApiError(f"IAM error: {error.message}", http_status=error.http_status, request_id=error.request_id)
+    return ApiError(
+        _("IAM error: {message}").format(message=error.message),
+        http_status=error.http_status,
+        request_id=error.request_id,
+    )

@@ -84,7 +84,9 @@ class MetadataService:
         except NetworkError as exc:
             if first:
                 raise NotOnEcs(
-                    f"no metadata service answered at {self.url} within {self.probe_timeout_s:g} s ({exc.message})"
+                    _("no metadata service answered at {url} within {seconds:g} s ({message})").format(
+                        url=self.url, seconds=self.probe_timeout_s, message=exc.message
+                    )
                 ) from None
             raise
         token = answer.body.decode("ascii", "replace").strip()
@@ -109,8 +111,9 @@ class MetadataService:
         except NetworkError as exc:
             if probe:
                 raise NotOnEcs(
-                    f"the metadata service at {self.url} did not answer for keys within "
-                    f"{self.probe_timeout_s:g} s ({exc.message})"
+                    _("the metadata service at {url} did not answer for keys within {seconds:g} s ({message})").format(
+                        url=self.url, seconds=self.probe_timeout_s, message=exc.message
+                    )
                 ) from None
             raise
 
@@ -123,7 +126,7 @@ class MetadataService:
         try:
             return transport.send(method, path, headers)
         except NetworkError as exc:
-            exc.message = f"ECS metadata service: {exc.message}"
+            exc.message = _("ECS metadata service: {message}").format(message=exc.message)
             raise
 
     def _keys(self, answer: Answer) -> TemporaryKeys:
@@ -145,23 +148,28 @@ class MetadataService:
         if not huawei:
             return self._not_huawei(answer)
         self.answered = True
-        return read_keys(data, "the ECS metadata service", self.wall())
+        return read_keys(data, _("the ECS metadata service"), self.wall())
 
     def _not_huawei(self, answer: Answer) -> TemporaryKeys:
         """An answer that is not Huawei's: another cloud's metadata service, or (once it had
         answered as Huawei's) a broken one."""
-        what = f"HTTP {answer.status}" + (", " + _shape(answer) if answer.status == 200 else "")
+        what = _("HTTP {status}").format(status=answer.status) + (", " + _shape(answer) if answer.status == 200 else "")
         if not self.answered:
             raise NotOnEcs(
-                f"a metadata service answered at {self.url}, but not as Huawei ECS's does ({what}): not on Huawei ECS"
+                _(
+                    "a metadata service answered at {url}, but not as Huawei ECS's does ({what}): not on Huawei ECS"
+                ).format(url=self.url, what=what)
             )
         if answer.status >= 300:
             from kpstask.api.answers import error_for
 
-            error: KpsError = error_for(answer, "the ECS metadata service")
-            raise ApiError(f"ECS metadata service: {error.message}", http_status=answer.status)
+            error: KpsError = error_for(answer, _("the ECS metadata service"))
+            raise ApiError(
+                _("ECS metadata service: {message}").format(message=error.message), http_status=answer.status
+            )
         raise ApiError(
-            f"the ECS metadata service's answer is not the documented shape ({what})", http_status=answer.status
+            _("the ECS metadata service's answer is not the documented shape ({what})").format(what=what),
+            http_status=answer.status,
         )
 
 
@@ -173,5 +181,5 @@ def _shape(answer: Answer) -> str:
     if answer.oversized:
         return "over 1 MiB"
     if not answer.body.strip():
-        return "an empty body"
-    return "an HTML page" if answer.body.lstrip().startswith(b"<") else "no credential in the body"
+        return _("an empty body")
+    return _("an HTML page") if answer.body.lstrip().startswith(b"<") else _("no credential in the body")

@@ -70,24 +70,40 @@ def read_keys(data: Any, service: str, now: float) -> TemporaryKeys:
     expired are refused credentials. Nothing of the values is ever quoted."""
     inner = data.get("credential", data.get("credentials")) if isinstance(data, dict) else None
     if not isinstance(inner, dict):
-        raise ApiError(f"{service} answered without a credential object: not the documented shape")
+        raise ApiError(
+            _("{service} answered without a credential object: not the documented shape").format(service=service)
+        )
     values: dict[str, str] = {}
     for field, names in _NAMES.items():
         value = next((inner[name] for name in names if name in inner), None)
         if not isinstance(value, str) or not value.strip():
-            raise ApiError(f"{service}'s credential has no usable {names[0]}: not the documented shape")
+            raise ApiError(
+                _("{service}'s credential has no usable {value}: not the documented shape").format(
+                    service=service, value=names[0]
+                )
+            )
         values[field] = value.strip()
     for field in ("access", "secret", "security_token"):
         if any(not (" " < ch <= "~") for ch in values[field]):
-            raise ApiError(f"{service}'s credential has a {_NAMES[field][0]} that is not printable ASCII")
+            raise ApiError(
+                _("{service}'s credential has a {value} that is not printable ASCII").format(
+                    service=service, value=_NAMES[field][0]
+                )
+            )
     try:
         expires = parse_expiry(values["expires_at"])
     except (ValueError, OverflowError):
         shown = one_line(values["expires_at"], 40)
-        raise ApiError(f"{service}'s credential has an expires_at that is not a date: {shown!a}") from None
+        raise ApiError(
+            _("{service}'s credential has an expires_at that is not a date: {shown}").format(
+                service=service, shown=ascii(shown)
+            )
+        ) from None
     if expires <= now:
         raise AuthError(
-            f"{service} handed out credentials that expired already (at {iso(expires)})",
+            _("{service} handed out credentials that expired already (at {expires})").format(
+                service=service, expires=iso(expires)
+            ),
             hint=_("check this machine's clock; if it is right, the service is at fault"),
         )
     return TemporaryKeys(values["access"], values["secret"], values["security_token"], expires)

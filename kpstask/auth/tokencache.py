@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kpstask.errors import UsageError
+from kpstask.i18n import N_, _
 from kpstask.settings.endpoints import Checks, check_secret
 
 MAX_CACHE_BYTES = 64 * 1024
@@ -43,15 +44,15 @@ def directory_problem(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return f"cannot be checked ({exc.strerror or exc})"
+        return _("cannot be checked ({value})").format(value=exc.strerror or exc)
     if stat.S_ISLNK(info.st_mode):
-        return "is a symbolic link"
+        return _("is a symbolic link")
     if not stat.S_ISDIR(info.st_mode):
-        return "is not a directory"
+        return _("is not a directory")
     if info.st_uid != os.getuid():
-        return "belongs to another user"
+        return _("belongs to another user")
     if info.st_mode & 0o022:
-        return f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+        return _("is writable by others (mode {mode:o})").format(mode=stat.S_IMODE(info.st_mode))
     return None
 
 
@@ -65,14 +66,14 @@ class Voice:
         self.warned = False
 
     def __call__(self, text: str) -> None:
-        if not text.startswith(UNSAFE):
+        if not text.startswith(_(UNSAFE)):
             self.debug(text)
         elif not self.warned:
             self.warned = True
             self.warn(text)
 
 
-UNSAFE = "not using the token cache"
+UNSAFE = N_("not using the token cache")
 
 
 def safe_directories(entry: Path, create: bool, say: Callable[[str], None]) -> bool:
@@ -85,11 +86,19 @@ def safe_directories(entry: Path, create: bool, say: Callable[[str], None]) -> b
                 with contextlib.suppress(FileExistsError):
                     directory.mkdir(mode=0o700)
         except OSError as exc:
-            say(f"could not make the token cache directory {directory}: {exc.strerror or exc}")
+            say(
+                _("could not make the token cache directory {directory}: {value}").format(
+                    directory=directory, value=exc.strerror or exc
+                )
+            )
             return False
         problem = directory_problem(directory)
         if problem is not None:
-            say(f"{UNSAFE}: {directory} {problem} (it must be yours alone, mode 700)")
+            say(
+                _("{UNSAFE}: {directory} {problem} (it must be yours alone, mode 700)").format(
+                    UNSAFE=_(UNSAFE), directory=directory, problem=problem
+                )
+            )
             return False
     return True
 
@@ -102,27 +111,27 @@ def read_object(path: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise Unusable("is a symbolic link" if exc.errno == errno.ELOOP else "cannot be opened") from None
+        raise Unusable(_("is a symbolic link") if exc.errno == errno.ELOOP else _("cannot be opened")) from None
     try:
         with os.fdopen(handle, "rb") as source:
             info = os.fstat(source.fileno())
             if not stat.S_ISREG(info.st_mode):
-                raise Unusable("is not a regular file")
+                raise Unusable(_("is not a regular file"))
             if info.st_uid != os.getuid() or info.st_mode & 0o022:
-                raise Unusable("belongs to another user or is writable by others")
+                raise Unusable(_("belongs to another user or is writable by others"))
             if info.st_size > MAX_CACHE_BYTES:
-                raise Unusable("is too large")
+                raise Unusable(_("is too large"))
             data = source.read(MAX_CACHE_BYTES + 1)
     except OSError:
-        raise Unusable("cannot be read") from None
+        raise Unusable(_("cannot be read")) from None
     if len(data) > MAX_CACHE_BYTES:
-        raise Unusable("is too large")
+        raise Unusable(_("is too large"))
     try:
         entry = json.loads(data)
     except (ValueError, RecursionError):
         raise Unusable("is not valid JSON") from None
     if not isinstance(entry, dict):
-        raise Unusable("is not a JSON object")
+        raise Unusable(_("is not a JSON object"))
     return entry
 
 
@@ -133,7 +142,7 @@ def read_entry(path: Path) -> tuple[str, float] | None:
         return None
     token = clean_token(entry.get("token"))
     if token is None:
-        raise Unusable("holds no usable token")
+        raise Unusable(_("holds no usable token"))
     return token, expiry(entry)
 
 
@@ -141,7 +150,7 @@ def expiry(entry: dict[str, Any]) -> float:
     """An entry's `expires_at`: a finite number of seconds."""
     expires = entry.get("expires_at")
     if isinstance(expires, bool) or not isinstance(expires, (int, float)) or not _finite(expires):
-        raise Unusable("holds no usable expiry")
+        raise Unusable(_("holds no usable expiry"))
     return float(expires)
 
 

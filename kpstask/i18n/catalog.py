@@ -32,7 +32,7 @@ HEADER = (
     "Content-Transfer-Encoding: 8bit\n"
 )
 PLURALS = {"zh": "nplurals=1; plural=0;"}
-_FIELD_RE = re.compile(r"\{[a-z_]*\}")
+_FIELD_RE = re.compile(r"\{[A-Za-z_0-9]*(?::[^{}]*)?\}")
 
 
 class Message(NamedTuple):
@@ -157,7 +157,9 @@ def mo_bytes(entries: dict[str, list[str]], plurals: dict[str, str]) -> bytes:
         if all(forms) or msgid == ""
     )
     start = 7 * 4 + 16 * len(pairs)
-    originals, translations, blob = [], [], b""
+    originals: list[tuple[int, int]] = []
+    translations: list[tuple[int, int]] = []
+    blob = b""
     for index in (0, 1):
         for pair in pairs:
             (originals if index == 0 else translations).append((len(pair[index]), start + len(blob)))
