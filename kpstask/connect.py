@@ -154,6 +154,7 @@ def report(run: Run, flags: Mapping[str, object]) -> tuple[list[Row], list[Probl
         return [*rows, ("profile", chosen.value, chosen.source)], as_problem(error, "config file")
     value = chosen.value if profile.path else _("{profile} (no config file)").format(profile=chosen.value)
     rows.append(("profile", value, chosen.source))
+    rows.append(("language", *run.language))
     if run.debug_on:
         for line in resolver.trace():
             run.debug(line)

@@ -80,6 +80,7 @@ class Run:
         self.clock = clock or time.monotonic
         self.sleep = sleep or time.sleep
         self.secrets: list[str] = []
+        self.language = ("en", "default")  # the language spoken and where it came from (cli/speaking)
         self.stdout: IO[str] = _Redacting(self.raw_stdout, self)  # type: ignore[assignment]
         self.stderr: IO[str] = _Redacting(self.raw_stderr, self)  # type: ignore[assignment]
 

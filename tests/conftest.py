@@ -26,6 +26,8 @@ _OUR_PREFIXES = ("KPSTASK_", "HW_", "OS_", "HUAWEICLOUD_SDK_", "HUAWEICLOUD_OIDC
 # KPSTASK_METADATA_ENDPOINT at a local one and drop this.
 NO_METADATA = {"KPSTASK_METADATA_DISABLED": "true"}
 _COLOUR_VARS = ("NO_COLOR", "FORCE_COLOR", "TERM", "COLUMNS", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "GITHUB_ACTIONS")
+# The locale chooses kpstask's language: a developer's zh_CN.UTF-8 must not change the tests' English.
+_LOCALE_VARS = ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE")
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
@@ -46,7 +48,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No test sees the developer's credentials, region, config file, token cache or colour settings."""
     for name in list(os.environ):
-        if name.startswith(_OUR_PREFIXES) or name in _COLOUR_VARS:
+        if name.startswith(_OUR_PREFIXES) or name in _COLOUR_VARS or name in _LOCALE_VARS:
             monkeypatch.delenv(name)
     for name, value in NO_METADATA.items():
         monkeypatch.setenv(name, value)

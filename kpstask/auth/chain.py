@@ -10,14 +10,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kpstask.auth import credentials
+from kpstask.auth import candidates, credentials
 from kpstask.choices import Timing
-from kpstask.i18n import _
+from kpstask.i18n import _, compose
 from kpstask.settings import Found, config, row
 from kpstask.settings.resolver import Resolver, optional, service_endpoint, transport
 
 if TYPE_CHECKING:
-    from kpstask.auth.credentials import Candidate, Credential
+    from kpstask.auth.candidates import Candidate
+    from kpstask.auth.credentials import Credential
     from kpstask.auth.federation import IdTokenSource
     from kpstask.auth.iam import TokenLogin
 
@@ -27,10 +28,10 @@ Row = tuple[str, str, str]
 def make_credential(resolver: Resolver, project: str, timing: Timing) -> Credential:
     """The chosen credential, its files read; the others are named in `why`. With none
     configured, the ECS metadata service's (asked now)."""
-    found = credentials.candidates(resolver.find)
+    found = candidates.candidates(resolver.find)
     if not found:
         return _metadata(resolver, project, timing)
-    chosen = credentials.choose(found)
+    chosen = candidates.choose(found)
     values = {part.setting.name: resolver.read(part) for part in chosen.parts}
     credential: Credential
     if chosen.kind == "token":
@@ -41,7 +42,7 @@ def make_credential(resolver: Resolver, project: str, timing: Timing) -> Credent
         credential = _password(resolver, project, timing, values, chosen.parts)
     else:
         credential = _federation(resolver, project, timing, values, chosen)
-    credential.why += credentials.also_found(found, chosen)
+    credential.why = compose(str.__add__, credential.why, candidates.also_found(found, chosen))
     return credential
 
 
@@ -54,7 +55,7 @@ def _metadata(resolver: Resolver, project: str, timing: Timing) -> Credential:
     run = resolver.run
     disabled = optional(resolver, "metadata_disabled")
     if disabled is not None and disabled[0] == "true":
-        raise credentials.no_credentials(
+        raise candidates.no_credentials(
             _("the ECS metadata service is not asked ({source})").format(source=disabled[1])
         )
     url, source = optional(resolver, "metadata_endpoint") or (DEFAULT_ENDPOINT, "default")
@@ -80,7 +81,7 @@ def _metadata(resolver: Resolver, project: str, timing: Timing) -> Credential:
     try:
         renewing.current()
     except NotOnEcs as not_ecs:
-        raise credentials.no_credentials(not_ecs.message) from None
+        raise candidates.no_credentials(not_ecs.message) from None
     why = _("ECS metadata: temporary keys of the server's agency, from {url}").format(url=url)
     rows = [("metadata endpoint", url, source if source != "default" else _("default (KPSTASK_METADATA_ENDPOINT)"))]
     return credentials.KeysAuth(

@@ -73,23 +73,7 @@ def read_keys(data: Any, service: str, now: float) -> TemporaryKeys:
         raise ApiError(
             _("{service} answered without a credential object: not the documented shape").format(service=service)
         )
-    values: dict[str, str] = {}
-    for field, names in _NAMES.items():
-        value = next((inner[name] for name in names if name in inner), None)
-        if not isinstance(value, str) or not value.strip():
-            raise ApiError(
-                _("{service}'s credential has no usable {value}: not the documented shape").format(
-                    service=service, value=names[0]
-                )
-            )
-        values[field] = value.strip()
-    for field in ("access", "secret", "security_token"):
-        if any(not (" " < ch <= "~") for ch in values[field]):
-            raise ApiError(
-                _("{service}'s credential has a {value} that is not printable ASCII").format(
-                    service=service, value=_NAMES[field][0]
-                )
-            )
+    values = _fields(inner, service)
     try:
         expires = parse_expiry(values["expires_at"])
     except (ValueError, OverflowError):
@@ -107,6 +91,28 @@ def read_keys(data: Any, service: str, now: float) -> TemporaryKeys:
             hint=_("check this machine's clock; if it is right, the service is at fault"),
         )
     return TemporaryKeys(values["access"], values["secret"], values["security_token"], expires)
+
+
+def _fields(inner: dict[str, Any], service: str) -> dict[str, str]:
+    """The credential's access, secret, security token and expiry: strings, the keys printable."""
+    values: dict[str, str] = {}
+    for field, names in _NAMES.items():
+        value = next((inner[name] for name in names if name in inner), None)
+        if not isinstance(value, str) or not value.strip():
+            raise ApiError(
+                _("{service}'s credential has no usable {value}: not the documented shape").format(
+                    service=service, value=names[0]
+                )
+            )
+        values[field] = value.strip()
+    for field in ("access", "secret", "security_token"):
+        if any(not (" " < ch <= "~") for ch in values[field]):
+            raise ApiError(
+                _("{service}'s credential has a {value} that is not printable ASCII").format(
+                    service=service, value=_NAMES[field][0]
+                )
+            )
+    return values
 
 
 class Renewing:

@@ -9,7 +9,7 @@ module per command group, each importing what its commands need when they run):
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -77,40 +77,7 @@ def main(argv: Sequence[str], run: Run) -> int:
         command = _completing(run.env)
     else:
         command = next((arg for arg in argv if not arg.startswith("-")), None)
-    return _speaking(argv, run, lambda: run_app(load(command), argv, run))
-
-
-def _speaking(argv: Sequence[str], run: Run, call: Callable[[], int]) -> int:
-    """`call` in the run's language (known before parsing: `--help` speaks it too); the
-    language spoken before is restored after, so one process may run both (tests do)."""
-    from kpstask.errors import UsageError
-    from kpstask.i18n import use
-    from kpstask.settings.language import choose
-
-    try:
-        lang = choose(argv, run.env)
-    except UsageError as exc:
-        return _refused(run, exc)
-    before = use(lang)
-    try:
-        return call()
-    finally:
-        use(before)
-
-
-def _refused(run: Run, error: Exception) -> int:
-    """A language that is not one of ours: the usage error, said in the locale's language."""
-    from kpstask.cli.root import run_mapped
-    from kpstask.i18n import from_locale, use
-
-    def refuse() -> None:
-        raise error
-
-    before = use(from_locale(run.env))
-    try:
-        return run_mapped(run, refuse)
-    finally:
-        use(before)
+    return run_app(load(command), argv, run)
 
 
 def _completing(env: Mapping[str, str]) -> str | None:

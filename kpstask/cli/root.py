@@ -13,10 +13,10 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from kpstask import __version__
-from kpstask.cli.speaking import click_message, prepare, record, short_help
+from kpstask.cli.speaking import click_message, record, short_help, speak
 from kpstask.context import Run
 from kpstask.errors import ExitCode, KpsError, UsageError, interrupt_code, interrupt_words, then
-from kpstask.i18n import N_, _
+from kpstask.i18n import N_, _, current, use
 from kpstask.text import printable
 
 EXIT_CODES_HELP = N_("""\b
@@ -78,7 +78,6 @@ def process_run() -> Run:
 def run_app(app: typer.Typer, argv: Sequence[str], run: Run) -> int:
     """`app` on `argv` in `run`: the exit code (a Tab completion's too; it ends in SystemExit)."""
     command = typer.main.get_command(app)
-    prepare(command)
     try:
         return int(command.main(list(argv), "kpstask", standalone_mode=False, obj=run))
     except SystemExit as done:
@@ -131,8 +130,8 @@ class KpsCommand(TyperCommand):
                 continue
             if param.param_type_name == "argument":  # its metavar alone: no typer choice list
                 sections.setdefault(_("Arguments"), []).append((param.metavar or record[0], record[1]))
-            elif set(param.opts) & set(ctx.help_option_names):
-                helps.append(record)
+            elif set(param.opts) & set(ctx.help_option_names) or param.name == "lang":
+                helps.append(record)  # with --lang, at the end of the last section (Other, where there is one)
             else:
                 sections.setdefault(getattr(param, "rich_help_panel", None) or _("Options"), []).append(record)
         # --help closes the last section (Other, where there is one).
@@ -195,9 +194,16 @@ class KpsGroup(TyperGroup):
         given = extra.pop("obj", None)
         run = given if isinstance(given, Run) else given() if callable(given) else process_run()
         parent = super().main
-        code = run_mapped(
-            run, lambda: parent(args, prog_name or "kpstask", complete_var, standalone_mode=False, obj=run, **extra)
-        )
+
+        def call() -> Any:
+            speak(self, args or [], run)  # before parsing: `--help` speaks the language too
+            return parent(args, prog_name or "kpstask", complete_var, standalone_mode=False, obj=run, **extra)
+
+        before = current()
+        try:
+            code = run_mapped(run, call)
+        finally:
+            use(before)  # one process may run both languages, one run after another (tests do)
         if standalone_mode:
             sys.exit(code)
         return code

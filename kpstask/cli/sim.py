@@ -58,7 +58,6 @@ def simulate(
 
     Prints shell lines that point kpstask at it, then `# ready`. Stops on Ctrl-C or SIGTERM.
     """
-    import shlex
     import signal
     import threading
 
@@ -76,6 +75,22 @@ def simulate(
     url = sim.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _say_ready(run, url, plan)
+    try:
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    run.say("simulator", _("stopped"))
+    return ExitCode.OK
+
+
+def _say_ready(run: Run, url: str, plan: Scenario) -> None:
+    """The shell lines that point kpstask at the simulator, then `# ready`."""
+    import shlex
+
     out = run.stdout
     out.write("# " + _("kpstask simulator listening on {url}").format(url=url) + "\n")
     for name, value in (
@@ -86,15 +101,6 @@ def simulate(
         out.write(f"export {name}={shlex.quote(value)}\n")
     out.write("# " + _("tasks: {tasks}").format(tasks=tasks_line(plan)) + "\n# " + _("ready") + "\n")
     out.flush()
-    try:
-        while not stop.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.stop()
-    run.say("simulator", _("stopped"))
-    return ExitCode.OK
 
 
 def _plan(scenario: str | None, tasks: int | None) -> Scenario:

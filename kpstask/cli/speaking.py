@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from typer.core import TyperOption
 
-from kpstask.cli.grouping import OTHER
-from kpstask.i18n import N_, _, current
+from kpstask.i18n import N_, _, current, from_locale, use
 from kpstask.settings import BY_NAME, SETTINGS_HELP, env_help, help_table
+
+if TYPE_CHECKING:
+    from kpstask.context import Run
 
 # Help texts typer and click write themselves: for the catalog (translated where they are shown).
 CLICK_HELP = (
@@ -40,8 +43,20 @@ def lang_option() -> TyperOption:
         expose_value=False,
         is_eager=True,
         help=setting.help + env_help(setting),
-        rich_help_panel=OTHER,
     )
+
+
+def speak(command: Any, argv: Sequence[str], run: Run) -> None:
+    """Speak the run's language (`--lang`, KPSTASK_LANG, the profile, the locale) from now on,
+    and give `command` its `--lang` option and its help in that language. A language that is
+    not one of ours is a usage error, said in the locale's language."""
+    from kpstask.settings.language import choose
+
+    use(from_locale(run.env))  # the language a refused `--lang` is said in
+    run.language = choose(argv, run.env)
+    use(run.language[0])
+    if not any(param.name == "lang" for param in command.params):
+        prepare(command)
 
 
 def prepare(command: Any) -> None:

@@ -110,12 +110,22 @@ def load_profile(chosen: str | None, env: Mapping[str, str]) -> Profile:
     table = data.get(name)
     if table is None:
         if explicit:
-            known = ", ".join(sorted(data)) or _("none")
-            close = suggest(name, data)
-            there = _("profiles there: {names}").format(names=known)
-            hint = then(_("did you mean {close}?").format(close=close), there) if close else there
-            raise UsageError(_("no profile {name} in {path}").format(name=repr(name), path=path), hint=hint)
+            raise _no_profile(name, path, data)
         return Profile(name, path, {})
+    return Profile(name, path, _profile_values(table, name, path))
+
+
+def _no_profile(name: str, path: Path, data: dict[str, Any]) -> UsageError:
+    """A profile asked for that the file does not have: the ones it has, a likely typo named."""
+    known = ", ".join(sorted(data)) or _("none")
+    close = suggest(name, data)
+    there = _("profiles there: {names}").format(names=known)
+    hint = then(_("did you mean {close}?").format(close=close), there) if close else there
+    return UsageError(_("no profile {name} in {path}").format(name=repr(name), path=path), hint=hint)
+
+
+def _profile_values(table: object, name: str, path: Path) -> dict[str, str]:
+    """A profile's keys, checked (strings, known keys); the files of secrets expanded."""
     if not isinstance(table, dict):
         raise UsageError(_("config {path}: [{name}] must be a table").format(path=path, name=name))
     unknown = sorted(set(table) - set(PROFILE_KEYS))
@@ -131,7 +141,7 @@ def load_profile(chosen: str | None, env: Mapping[str, str]) -> Profile:
         if not isinstance(value, str):
             raise UsageError(_("config {path}: {name}.{key} must be a string").format(path=path, name=name, key=key))
         values[key] = str(Path(value).expanduser()) if key in FILE_KEYS else value
-    return Profile(name, path, values)
+    return values
 
 
 def key_hint(unknown: list[str]) -> str:
