@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from kpstask import __version__
-from kpstask.cli.speaking import click_message, record, short_help, speak
+from kpstask.cli.speaking import cell_formatter, click_message, record, short_help, speak
 from kpstask.context import Run
 from kpstask.errors import ExitCode, KpsError, UsageError, interrupt_code, interrupt_words, then
 from kpstask.i18n import N_, _, current, use
@@ -112,6 +112,10 @@ class KpsCommand(TyperCommand):
     under their headings (typer's `rich_help_panel`, as the option groups declare them), and
     an Examples section before the epilog."""
 
+    def get_help(self, ctx: Any) -> str:
+        ctx.formatter_class = cell_formatter(ctx.formatter_class)
+        return str(super().get_help(ctx))
+
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
         for param in self.get_params(ctx):
@@ -173,6 +177,10 @@ class KpsGroup(TyperGroup):
     """Maps every outcome to the exit-code contract, for the console script and CliRunner alike."""
 
     command_order: tuple[str, ...] = ()  # the order of `--help`'s command list (set by `cli.load`)
+
+    def get_help(self, ctx: Any) -> str:
+        ctx.formatter_class = cell_formatter(ctx.formatter_class)
+        return str(super().get_help(ctx))
 
     def invoke(self, ctx: Any) -> Any:
         # Caught here, before typer's own handler turns EPIPE into a bare exit 1.

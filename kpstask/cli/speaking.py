@@ -17,6 +17,7 @@ from typer.core import TyperOption
 
 from kpstask.i18n import N_, _, current, from_locale, use
 from kpstask.settings import BY_NAME, SETTINGS_HELP, env_help, help_table
+from kpstask.text import cell_width, wrap_cells
 
 if TYPE_CHECKING:
     from kpstask.context import Run
@@ -93,7 +94,8 @@ def help_text(text: str | None) -> str | None:
 
 def record(term: str, text: str) -> tuple[str, str]:
     """A help row with typer's own `[default: ...]` in the run's language."""
-    return term, _DEFAULT_RE.sub(lambda m: _("[default: {value}]").format(value=m.group(1)), text)
+    text = _DEFAULT_RE.sub(lambda m: _("[default: {value}]").format(value=m.group(1)), text)
+    return term, text.replace("[required]", _("[required]"))
 
 
 def short_help(text: str) -> str:
@@ -102,6 +104,53 @@ def short_help(text: str) -> str:
         return text
     first = re.split(r"(?<=。)", text, maxsplit=1)[0]
     return first.rstrip("。")
+
+
+_FORMATTERS: dict[type, type] = {}
+
+
+def cell_formatter(base: type) -> type:
+    """click's help formatter (`base`: it is typer's private copy, so it is subclassed, not
+    imported), wrapping text that is not ASCII by terminal cells and between wide characters:
+    click wraps at spaces, and measures a Chinese character as one column."""
+    if base not in _FORMATTERS:
+
+        class CellFormatter(base):  # type: ignore[misc]
+            def write_text(self, text: str) -> None:
+                super().write_text(prewrapped(text, self.width - self.current_indent))
+
+            def write_dl(self, rows: Sequence[tuple[str, str]], col_max: int = 30, col_spacing: int = 2) -> None:
+                rows = list(rows)
+                first = min(max((cell_width(term) for term, _text in rows), default=0), col_max) + col_spacing
+                room = max(self.width - first - 2, 10)
+                super().write_dl([(term, prewrapped(text, room)) for term, text in rows], col_max, col_spacing)
+
+        _FORMATTERS[base] = CellFormatter
+    return _FORMATTERS[base]
+
+
+def prewrapped(text: str, width: int) -> str:
+    """Paragraphs that are not ASCII broken into lines of `width` cells, each marked as
+    click's `\\b` (kept as it is); the others left to click."""
+    if text.isascii():
+        return text
+    paragraphs = []
+    for paragraph in text.split("\n\n"):
+        if paragraph.isascii() or paragraph.startswith("\b"):
+            paragraphs.append(paragraph)
+            continue
+        joined = _join_lines(paragraph.splitlines())
+        paragraphs.append("\b\n" + "\n".join(wrap_cells(joined, width)))
+    return "\n\n".join(paragraphs)
+
+
+def _join_lines(lines: list[str]) -> str:
+    """A paragraph's lines as one: a space between words, none between Chinese characters."""
+    text = ""
+    for line in (line.strip() for line in lines):
+        wide = text and cell_width(text[-1]) == 2 and cell_width(line[:1]) == 2
+        text += line if wide or not text else " " + line
+    return text
 
 
 # click's usage errors: its English (a pattern) -> our message; the groups fill it in.
