@@ -212,7 +212,7 @@ def error_for(answer: Answer, host: str, refusal_hint: RefusalHint | None = None
         "request_id": answer.request_id or body_rid,
         "retry_after_s": retry_after(answer.headers.get("Retry-After")),
     }
-    said = f": {message}" if message else _no_message(answer)
+    said = _(": {message}").format(message=message) if message else _no_message(answer)
     if status in (401, 403):
         default = (
             N_("the token may have expired, or belong to another region or project")

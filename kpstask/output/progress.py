@@ -48,16 +48,21 @@ def counted(results: Sequence[TaskResult]) -> str:
         else:
             key = "not finished"
         counts[key] = counts.get(key, 0) + 1
-    return _(", ").join(ngettext(*SUMMARY_WORDS[key], n).format(count=n) for key, n in counts.items())
+    return _(", ").join(_counted(key, n) for key, n in counts.items())
+
+
+def _counted(key: str, count: int) -> str:
+    if key == "error":
+        return ngettext("{count} error", "{count} errors", count).format(count=count)
+    return _(SUMMARY_WORDS[key]).format(count=count)
 
 
 # How each outcome is counted in a wait's last line: `3 succeeded, 1 failed`.
 SUMMARY_WORDS = {
-    "error": (N_("{count} error"), N_("{count} errors")),
-    "succeeded": (N_("{count} succeeded"), N_("{count} succeeded")),
-    "failed": (N_("{count} failed"), N_("{count} failed")),
-    "deadline": (N_("{count} still pending at the deadline"), N_("{count} still pending at the deadline")),
-    "not finished": (N_("{count} not finished"), N_("{count} not finished")),
+    "succeeded": N_("{count} succeeded"),
+    "failed": N_("{count} failed"),
+    "deadline": N_("{count} still pending at the deadline"),
+    "not finished": N_("{count} not finished"),
 }
 
 
@@ -188,7 +193,11 @@ class PlainProgress:
         self._status[task.task_id] = task.task_status
         if event.previous is None:
             server = _(" on server {server}").format(server=task.server_id) if task.server_id else ""
-            self._line(f"{task.task_id}{server}: {task.task_status} ({task.meaning})")
+            self._line(
+                _("{task}{on_server}: {status} ({meaning})").format(
+                    task=task.task_id, on_server=server, status=task.task_status, meaning=task.meaning
+                )
+            )
         else:
             self._line(
                 _("{task}: {before} -> {status} ({meaning}) after {elapsed}").format(
