@@ -33,6 +33,15 @@ Kind = Literal["token", "aksk", "password", "oidc", "agency", "metadata"]
 Finder = Callable[..., "Found | None"]  # find(name, partner=None): a setting as the resolver found it
 Query = list[tuple[str, object]]
 Row = tuple[str, str, str]
+# How `config show` names each kind to a person (JSON and TSV keep the kind itself).
+KIND_WORDS: dict[Kind, str] = {
+    "token": N_("token"),
+    "aksk": N_("aksk"),
+    "password": N_("password"),
+    "oidc": N_("oidc"),
+    "agency": N_("agency"),
+    "metadata": N_("metadata"),
+}
 KIND_ORDER: dict[Kind, int] = {"token": 0, "aksk": 1, "password": 2, "oidc": 3, "agency": 3, "metadata": 4}
 SIGNATURE_HINT = N_(
     "check the secret key belongs to the access key and the key is enabled; "
@@ -62,7 +71,7 @@ class Credential:
         return None
 
     def rows(self) -> list[Row]:
-        return [("credentials", self.kind, self.why), *(row(part) for part in self.parts)]
+        return [("credentials", _(KIND_WORDS[self.kind]), self.why), *(row(part) for part in self.parts)]
 
     def token(self) -> str:
         """A project-scoped token for other tools (`kpstask token`)."""

@@ -13,12 +13,15 @@ from typing import Annotated, Any, NamedTuple, get_args, get_origin
 import typer
 
 from kpstask.context import Run, run_of
+from kpstask.i18n import N_
 
 KEYWORD = inspect.Parameter.KEYWORD_ONLY
 
 # `--help` headings. OPTIONS holds a command's own options that name no heading.
-OPTIONS, CONNECTION, CREDENTIALS, REQUESTS, OTHER = "Options", "Connection", "Credentials", "Requests", "Other"
-OUTPUT_HEADING, WAITING_HEADING = "Output", "Waiting"
+# Marked for the catalogs: `--help` shows them in the run's language (kpstask.cli.speaking).
+OPTIONS, CONNECTION, CREDENTIALS = N_("Options"), N_("Connection"), N_("Credentials")
+REQUESTS, OTHER = N_("Requests"), N_("Other")
+OUTPUT_HEADING, WAITING_HEADING = N_("Output"), N_("Waiting")
 
 
 class Group(NamedTuple):

@@ -220,6 +220,10 @@ class KpsGroup(TyperGroup):
         order = {name: index for index, name in enumerate(self.command_order)}
         return sorted(super().list_commands(ctx), key=lambda name: order.get(name, len(order)))
 
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        KpsCommand.format_options(self, ctx, formatter)  # type: ignore[arg-type]
+        self.format_commands(ctx, formatter)
+
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """Each command with its first sentence whole (click would cut it at the terminal's width)."""
         commands = ((name, self.get_command(ctx, name)) for name in self.list_commands(ctx))

@@ -54,8 +54,8 @@ def speak(command: Any, argv: Sequence[str], run: Run) -> None:
     from kpstask.settings.language import choose
 
     use(from_locale(run.env))  # the language a refused `--lang` is said in
-    run.language = choose(argv, run.env)
-    use(run.language[0])
+    use(choose(argv, run.env)[0])
+    run.language = choose(argv, run.env)  # again, for `config show` to say where from in that language
     if not any(param.name == "lang" for param in command.params):
         prepare(command)
 
@@ -94,6 +94,8 @@ def help_text(text: str | None) -> str | None:
 
 def record(term: str, text: str) -> tuple[str, str]:
     """A help row with typer's own `[default: ...]` in the run's language."""
+    if text in CLICK_HELP:  # click's own --help, not among the params made for this run
+        text = _(text)
     text = _DEFAULT_RE.sub(lambda m: _("[default: {value}]").format(value=m.group(1)), text)
     return term, text.replace("[required]", _("[required]"))
 

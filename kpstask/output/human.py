@@ -287,7 +287,7 @@ def result_cells(result: TaskResult, extra: tuple[Column, ...], clean: Clean) ->
     """Task, server, status, meaning (elapsed, reason), and the status's style."""
     task = result.task
     if result.error is not None:
-        cells, style = ("", "error", _("Query failed")), "bold red"
+        cells, style = ("", _("error"), _("Query failed")), "bold red"
     elif task is None:
         cells, style = ("", "", _("No answer yet")), ""
     else:
