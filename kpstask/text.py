@@ -59,10 +59,12 @@ def one_line(text: str, limit: int = 300) -> str:
 
 
 # Wide characters (CJK, fullwidth forms) take two terminal cells; a line of Chinese may break
-# between any two of them, but not before a closing mark (a comma, a full stop, a bracket).
+# between any two of them, but not before a closing mark (a comma, a full stop, a bracket)
+# nor after an opening one.
 _CLOSING = "\uff0c\u3002\u3001\uff1b\uff1a\uff01\uff1f\uff09\u300b\u300d\u300f\u3011\u3015,.;:!?)"
 _WIDE = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
-_PIECE_RE = re.compile(rf"\s+|[{_WIDE}][{_CLOSING}]*|[^\s{_WIDE}]+[{_CLOSING}]*")
+_OPENING = "\uff08\u300a\u300c\u300e\u3010\u3014\u201c("
+_PIECE_RE = re.compile(rf"\s+|[{_OPENING}]*(?:[{_WIDE}]|[^\s{_WIDE}]+)[{_CLOSING}]*")
 
 
 def cell_width(text: str) -> int:

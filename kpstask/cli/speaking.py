@@ -202,6 +202,7 @@ def click_message(text: str) -> str:
 
 
 def _click_words(text: str) -> str:
+    text = text.strip().removesuffix(".")  # click ends most of its sentences with one
     for pattern, message in _CLICK_ERRORS:
         match = pattern.fullmatch(text)
         if match:
