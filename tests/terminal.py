@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from kpstask.text import cell_width
+
 _CONTROL = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])|\x1b[()][0-9A-Za-z]|\x1b.|[\r\n\x07\x08]|[^\x1b\r\n\x07\x08]+")
 
 
@@ -55,18 +57,18 @@ class Screen:
             self.lines.append([])
 
     def _put(self, char: str) -> None:
-        if self.col >= self.width:  # auto-wrap: the terminal, not the program, breaks the line
+        cells = cell_width(char)  # a Chinese character takes two columns
+        if self.col + cells > self.width:  # auto-wrap: the terminal, not the program, breaks the line
             self.col = 0
             self._down()
             self.wrapped.add(self.row)
         line = self.lines[self.row]
-        while len(line) < self.col:
+        while len(line) < self.col + cells:
             line.append(" ")
-        if self.col < len(line):
-            line[self.col] = char
-        else:
-            line.append(char)
-        self.col += 1
+        line[self.col] = char
+        if cells == 2:
+            line[self.col + 1] = ""  # the right half of a wide character: no text of its own
+        self.col += cells
 
     def text(self) -> list[str]:
         """The screen's lines, trailing blanks dropped."""

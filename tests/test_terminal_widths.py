@@ -1,6 +1,7 @@
-"""Every human table in real terminals of 60, 80, 100 and 200 columns, with 36-character ids:
-a task id, a server id and a status are never wrapped or cut; columns give way in the
-documented order; a pipe gets whole lines without trailing spaces."""
+"""Every human table in real terminals of 60, 80, 100 and 200 columns, with 36-character ids,
+in English and in Chinese (whose characters take two columns): a task id, a server id and a
+status are never wrapped or cut; columns give way in the documented order; a pipe gets whole
+lines without trailing spaces."""
 
 from __future__ import annotations
 
@@ -19,16 +20,29 @@ import pytest
 from rich.console import Console
 
 from kpstask.errors import ApiError
+from kpstask.i18n import _, use
 from kpstask.models import Failure, ListedTask, Task, TaskResult
 from kpstask.output.human import listed_grid, results_grid, table_lines
 from kpstask.output.live import LiveProgress, echo_off
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator
+from kpstask.text import cell_width
 from kpstask.wait.events import TaskDone, TaskSeen
 from tests.conftest import CANARY
 from tests.terminal import Screen
 
 KPSTASK = Path(sys.executable).with_name("kpstask")
 WIDTHS = (60, 80, 100, 200)
+LANGS = ("en", "zh")
+
+
+@pytest.fixture(params=LANGS)
+def lang(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test in each language: kpstask's in this process, and the words it expects."""
+    before = use(request.param)
+    yield request.param
+    use(before)
+
+
 TASKS = [
     "aee8d2fe-5484-4753-9177-5a38dc15546c",
     "5f0b7a9e-1d2c-4e3f-8a9b-0c1d2e3f4a5b",
@@ -69,8 +83,8 @@ def listed() -> list[ListedTask]:
 
 
 def assert_whole(lines: list[str], width: int, *words: str) -> None:
-    """Nothing past the width, and each word whole on one line."""
-    assert all(len(line) <= width for line in lines), [line for line in lines if len(line) > width]
+    """Nothing past the width (in terminal cells), and each word whole on one line."""
+    assert all(cell_width(line) <= width for line in lines), [line for line in lines if cell_width(line) > width]
     for word in words:
         assert any(word in line for line in lines), (word, lines)
 
@@ -79,45 +93,50 @@ def assert_whole(lines: list[str], width: int, *words: str) -> None:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_results_at_every_width(width: int) -> None:
+def test_results_at_every_width(width: int, lang: str) -> None:
     lines = list(table_lines(results_grid(results()), width))
-    assert_whole(lines, width, *TASKS, *SERVERS, *STATUSES, "9" * 36, "error")
+    assert_whole(lines, width, *TASKS, *SERVERS, *STATUSES, "9" * 36, _("error"))
     header = lines[0].split()
-    assert header[0] == "TASK" and "STATUS" in header
+    assert header[0] == _("TASK") and _("STATUS") in header
 
 
-def test_the_order_columns_give_way_in() -> None:
+def headings(*names: str) -> list[str]:
+    return [_(name) for name in names]
+
+
+def test_the_order_columns_give_way_in(lang: str) -> None:
     header = {width: table_lines(results_grid(results()), width).__next__().split() for width in WIDTHS}
     # 200: all but the reason, which moved under its row; 100 and 80: the words gone and the
     # server under its task; 60: the elapsed time gone too.
-    assert header[200] == ["TASK", "SERVER", "STATUS", "MEANING", "ELAPSED"]
-    assert header[100] == header[80] == ["TASK", "STATUS", "ELAPSED"]
-    assert header[60] == ["TASK", "STATUS"]
+    assert header[200] == headings("TASK", "SERVER", "STATUS", "MEANING", "ELAPSED")
+    assert header[100] == header[80] == headings("TASK", "STATUS", "ELAPSED")
+    assert header[60] == headings("TASK", "STATUS")
     lines = list(table_lines(results_grid(results()), 80))
     at = lines.index(next(line for line in lines if line.startswith(TASKS[0])))
-    assert lines[at + 1] == f"  server {SERVERS[0]}"  # a line of its own, whole
-    assert lines[at + 3] == f"  server {SERVERS[1]}" and lines[at + 4].startswith("  reason KPS.2019: The server")
-    assert "already done" in lines[at + 2]
+    server, reason = _("server"), _("reason")
+    assert lines[at + 1] == f"  {server} {SERVERS[0]}"  # a line of its own, whole
+    assert lines[at + 3] == f"  {server} {SERVERS[1]}" and lines[at + 4].startswith(f"  {reason} KPS.2019: The server")
+    assert _("already done") in lines[at + 2]
 
 
-def test_at_80_columns_task_and_server_ids_are_both_whole() -> None:
+def test_at_80_columns_task_and_server_ids_are_both_whole(lang: str) -> None:
     lines = list(table_lines(results_grid(results()[:1]), 80))
     assert TASKS[0] in lines[2] and SERVERS[0] in lines[3]
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("failed", [False, True], ids=["running", "failed"])
-def test_lists_at_every_width(width: int, failed: bool) -> None:
+def test_lists_at_every_width(width: int, failed: bool, lang: str) -> None:
     lines = list(table_lines(listed_grid(listed(), failed), width))
     assert_whole(lines, width, *TASKS, *SERVERS)
     if failed:
         assert any("KPS.2019" in line for line in lines)
 
 
-def test_a_pipe_keeps_every_column_on_one_line() -> None:
+def test_a_pipe_keeps_every_column_on_one_line(lang: str) -> None:
     lines = list(table_lines(results_grid(results())))
     assert len(lines) == 2 + 4
-    assert lines[0].split() == ["TASK", "SERVER", "STATUS", "MEANING", "ELAPSED", "REASON"]
+    assert lines[0].split() == headings("TASK", "SERVER", "STATUS", "MEANING", "ELAPSED", "REASON")
     assert all(line == line.rstrip() for line in lines)
     assert REASON in lines[3]
 
@@ -126,7 +145,7 @@ def test_a_pipe_keeps_every_column_on_one_line() -> None:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_live_display_at_every_width(width: int) -> None:
+def test_the_live_display_at_every_width(width: int, lang: str) -> None:
     console = Console(file=io.StringIO(), force_terminal=True, width=width, height=30, color_system=None)
     display = LiveProgress(console, TASKS)
     for task_id, status, server in zip(TASKS, STATUSES, SERVERS, strict=True):
@@ -156,10 +175,13 @@ def sim() -> Iterator[Simulator]:
         yield running
 
 
-def in_terminal(sim: Simulator, width: int, *args: str, ctrl_c_at: bytes | None = None) -> tuple[int, Screen]:
+def in_terminal(
+    sim: Simulator, width: int, *args: str, ctrl_c_at: bytes | None = None, lang: str = "en"
+) -> tuple[int, Screen]:
     """Run kpstask with a pseudo-terminal of `width` columns as its terminal (all three streams)."""
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR")}
     env.update(KPSTASK_ENDPOINT=sim.url, KPSTASK_PROJECT_ID=DEFAULT_PROJECT, KPSTASK_TOKEN=CANARY, TERM="xterm")
+    env.update(KPSTASK_LANG=lang)
     pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover - the child
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, width, 0, 0))
@@ -183,40 +205,41 @@ def in_terminal(sim: Simulator, width: int, *args: str, ctrl_c_at: bytes | None 
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_get_in_a_terminal(sim: Simulator, width: int) -> None:
-    code, screen = in_terminal(sim, width, "get", *TASKS)
+def test_get_in_a_terminal(sim: Simulator, width: int, lang: str) -> None:
+    code, screen = in_terminal(sim, width, "get", *TASKS, lang=lang)
     assert code == 1  # one failed
     assert not screen.wrapped, screen.text()
     assert_whole(screen.text(), width, *TASKS, *SERVERS, *STATUSES, "KPS.2019")
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_wait_in_a_terminal_live_then_the_table(sim: Simulator, width: int) -> None:
-    code, screen = in_terminal(sim, width, "wait", *TASKS[1:], "--timeout", "60")
+def test_wait_in_a_terminal_live_then_the_table(sim: Simulator, width: int, lang: str) -> None:
+    code, screen = in_terminal(sim, width, "wait", *TASKS[1:], "--timeout", "60", lang=lang)
     assert code == 1
     assert not screen.wrapped, screen.text()
     lines = screen.text()
     assert_whole(lines, width, *TASKS[1:], *SERVERS[1:], *STATUSES[1:], "KPS.2019")
-    assert any("already done" in line for line in lines) is (width >= 80)  # at 60 the elapsed time goes
-    assert any(line.startswith("done: 2 succeeded, 1 failed") or "1 failed" in line for line in lines)
+    assert any(_("already done") in line for line in lines) is (width >= 80)  # at 60 the elapsed time goes
+    assert any(_("{count} failed").format(count=1) in line for line in lines)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("kind", ["running", "failed"])
-def test_lists_in_a_terminal(sim: Simulator, width: int, kind: str) -> None:
-    code, screen = in_terminal(sim, width, kind)
+def test_lists_in_a_terminal(sim: Simulator, width: int, kind: str, lang: str) -> None:
+    code, screen = in_terminal(sim, width, kind, lang=lang)
     assert code == 0
     assert not screen.wrapped, screen.text()
     expected = ["b" * 36, "f" * 36] if kind == "running" else [TASKS[1], SERVERS[1]]
     assert_whole(screen.text(), width, *expected)
 
 
-def test_ctrl_c_leaves_the_summary_and_the_terminal_as_they_were(sim: Simulator) -> None:
-    code, screen = in_terminal(sim, 60, "wait", "b" * 36, "--timeout", "60", ctrl_c_at=b"RUNNING_RESET")
+def test_ctrl_c_leaves_the_summary_and_the_terminal_as_they_were(sim: Simulator, lang: str) -> None:
+    code, screen = in_terminal(sim, 60, "wait", "b" * 36, "--timeout", "60", ctrl_c_at=b"RUNNING_RESET", lang=lang)
     assert code == 130
     lines = screen.text()
-    summary = next(i for i, line in enumerate(lines) if line.startswith("interrupted: 1 not finished"))
-    assert not any(line.startswith("TASK") for line in lines[:summary]), lines  # no stray header
+    said = _("interrupted: {counts}").format(counts=_("{count} not finished").format(count=1))
+    summary = next(i for i, line in enumerate(lines) if line.startswith(said))
+    assert not any(line.startswith(_("TASK")) for line in lines[:summary]), lines  # no stray header
     assert "^C" not in "\n".join(lines)
 
 
