@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import IntEnum
 
-from kpstask.i18n import _, english
+from kpstask.i18n import _, compose, english, joined
 from kpstask.interrupts import Terminated
 
 
@@ -90,7 +90,7 @@ class KpsError(Exception):
             parts.append(f"HTTP {self.http_status}")
         if self.request_id:
             parts.append(_("request id {id}").format(id=self.request_id))
-        return _(" ({details})").format(details=_(", ").join(parts)) if parts else ""
+        return _(" ({details})").format(details=joined(", ", parts)) if parts else ""
 
     def __str__(self) -> str:
         text = f"{self.message}{self.details()}"
@@ -162,11 +162,16 @@ def unreachable(error: NetworkError) -> NetworkError:
 
 def then(text: str, more: str) -> str:
     """`text; more`, but after a question `text? More`: never `?;` after a did-you-mean."""
+    if text.endswith(("?", "!", "\uff1f", "\uff01")):  # a Chinese question or exclamation mark too
+        return compose(_after_question, text, more)
+    return _("{text}; {more}").format(text=text, more=more)
+
+
+def _after_question(text: str, more: str) -> str:
+    """`Did you mean X? More`; after a Chinese question mark, no space (and no capitals)."""
     if text.endswith(("?", "!")):
         return f"{text} {more[:1].upper()}{more[1:]}"
-    if text.endswith(("\uff1f", "\uff01")):  # a Chinese question or exclamation mark
-        return text + more
-    return _("{text}; {more}").format(text=text, more=more)
+    return text + more
 
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from kpstask.auth.credentials import KIND_ORDER, Finder, Kind
 from kpstask.errors import UsageError
-from kpstask.i18n import N_, _, compose
+from kpstask.i18n import N_, _, compose, joined
 from kpstask.settings import BY_NAME, Found, Problem, SettingsError, hint_row, one_of, short_where
 
 
@@ -69,9 +69,9 @@ def _password(find: Finder) -> Candidate | None:
     if absent:
         problem = UsageError(
             _("a password login needs a user name, a domain and a password; missing: {labels}").format(
-                labels=_(", ").join(_(s.label) for s in absent)
+                labels=joined(", ", [_(s.label) for s in absent])
             ),
-            hint=_("; ").join(f"{_(s.label)}: {short_where(s)}" for s in absent),
+            hint=joined("; ", [_("{label}: {where}").format(label=_(s.label), where=short_where(s)) for s in absent]),
         )
         return Candidate("password", present, _("part of a password login"), problem)
     return Candidate("password", present, _("password of user {user}").format(user=present[0].value))

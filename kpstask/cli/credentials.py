@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
 from kpstask.choices import Display, OutputFormat
 from kpstask.cli.options import API_NO_RETRIES, SETTINGS_ONLY, Api, grouped
-from kpstask.cli.root import app
+from kpstask.cli.root import HelpGroup, app
 from kpstask.context import Run
 from kpstask.errors import ExitCode, UsageError
 from kpstask.i18n import N_, _
@@ -42,7 +41,7 @@ def token(
 
 
 config_app = typer.Typer(
-    cls=TyperGroup, help=N_("The config file and its profiles."), no_args_is_help=True, rich_markup_mode=None
+    cls=HelpGroup, help=N_("The config file and its profiles."), no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(config_app, name="config")
 

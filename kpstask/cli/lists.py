@@ -24,7 +24,7 @@ LISTING = Group(
         ),
     ),
     lambda run, values, given: Listing(**values),
-    "Listing",
+    N_("Listing"),
 )
 
 

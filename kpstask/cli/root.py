@@ -173,14 +173,35 @@ def use_help_class(app: typer.Typer) -> None:
             use_help_class(group.typer_instance)
 
 
-class KpsGroup(TyperGroup):
-    """Maps every outcome to the exit-code contract, for the console script and CliRunner alike."""
-
-    command_order: tuple[str, ...] = ()  # the order of `--help`'s command list (set by `cli.load`)
+class HelpGroup(TyperGroup):
+    """A group's help as a command's reads (`config`'s too): its words in the run's language."""
 
     def get_help(self, ctx: Any) -> str:
         ctx.formatter_class = cell_formatter(ctx.formatter_class)
         return str(super().get_help(ctx))
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        formatter.write_usage(ctx.command_path, " ".join(self.collect_usage_pieces(ctx)), _("Usage: "))
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        KpsCommand.format_options(self, ctx, formatter)  # type: ignore[arg-type]
+        self.format_commands(ctx, formatter)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """Each command with its first sentence whole (click would cut it at the terminal's width)."""
+        commands = ((name, self.get_command(ctx, name)) for name in self.list_commands(ctx))
+        rows = [
+            (name, short_help(cmd.get_short_help_str(limit=200))) for name, cmd in commands if cmd and not cmd.hidden
+        ]
+        if rows:
+            with formatter.section(_("Commands")):
+                formatter.write_dl(rows)
+
+
+class KpsGroup(HelpGroup):
+    """Maps every outcome to the exit-code contract, for the console script and CliRunner alike."""
+
+    command_order: tuple[str, ...] = ()  # the order of `--help`'s command list (set by `cli.load`)
 
     def invoke(self, ctx: Any) -> Any:
         # Caught here, before typer's own handler turns EPIPE into a bare exit 1.
@@ -220,26 +241,9 @@ class KpsGroup(TyperGroup):
         order = {name: index for index, name in enumerate(self.command_order)}
         return sorted(super().list_commands(ctx), key=lambda name: order.get(name, len(order)))
 
-    def format_options(self, ctx: Any, formatter: Any) -> None:
-        KpsCommand.format_options(self, ctx, formatter)  # type: ignore[arg-type]
-        self.format_commands(ctx, formatter)
-
-    def format_commands(self, ctx: Any, formatter: Any) -> None:
-        """Each command with its first sentence whole (click would cut it at the terminal's width)."""
-        commands = ((name, self.get_command(ctx, name)) for name in self.list_commands(ctx))
-        rows = [
-            (name, short_help(cmd.get_short_help_str(limit=200))) for name, cmd in commands if cmd and not cmd.hidden
-        ]
-        if rows:
-            with formatter.section(_("Commands")):
-                formatter.write_dl(rows)
-
     def format_epilog(self, ctx: Any, formatter: Any) -> None:
         write_examples(ctx, formatter)
         super().format_epilog(ctx, formatter)
-
-    def format_usage(self, ctx: Any, formatter: Any) -> None:
-        formatter.write_usage(ctx.command_path, " ".join(self.collect_usage_pieces(ctx)), _("Usage: "))
 
 
 def _click_error(exc: BaseException) -> str | None:

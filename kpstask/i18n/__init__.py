@@ -10,7 +10,7 @@ Machine output (JSON Lines, TSV), exit codes, status codes, names and ids never 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,13 @@ class Said(str):
 def english(text: str) -> str:
     """The English of a message (itself when it is not a translated one)."""
     return text.en if isinstance(text, Said) else text
+
+
+def joined(separator: str, items: Iterable[str]) -> str:
+    """`items` joined by the run's word for `separator` (`, ` is `、` in Chinese), keeping the
+    English of translated messages (str.join would give a plain, translated str)."""
+    items = list(items)
+    return compose(lambda sep, *parts: sep.join(parts), _(separator), *items)
 
 
 def _english(value: object) -> object:

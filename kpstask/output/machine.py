@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 _UNSAFE_JSON_RE = re.compile(f"[\\x7f-\\x9f{LINE_BREAKS}{BIDI_CONTROLS}{INVISIBLE}{SURROGATES}]")
 
 
+# `config show` rows a person reads and a script has no use for: the language of the messages
+# (machine output is the same in every language, byte for byte, so it does not say one).
+HUMAN_ONLY = frozenset({"language"})
 # kpstask's own keys: a server field of the same name is left out, never mixed in.
 OWN_KEYS = frozenset({"task_id", "operation", "state", "error", "elapsed_s", "polls", "already_done", "failure"})
 
@@ -90,7 +93,8 @@ class JsonRenderer(_Lines):
         self._write(json_text(record))
 
     def setting(self, label: str, value: str, source: str) -> None:
-        self._write(json_text({"setting": label, "value": english(value), "source": english(source)}))
+        if label not in HUMAN_ONLY:
+            self._write(json_text({"setting": label, "value": english(value), "source": english(source)}))
 
     def problem(self, label: str, message: str, hints: Sequence[str]) -> None:
         record = {"problem": english(label), "message": english(message), "hints": [english(h) for h in hints]}
@@ -129,7 +133,8 @@ class TsvRenderer(_Lines):
         self._cells(task_id, "deleted" if error is None else "error")
 
     def setting(self, label: str, value: str, source: str) -> None:
-        self._cells(label, english(value), english(source))
+        if label not in HUMAN_ONLY:
+            self._cells(label, english(value), english(source))
 
     def problem(self, label: str, message: str, hints: Sequence[str]) -> None:
         self._cells("problem", english(label), english(message))  # the hints are for people: human and JSON

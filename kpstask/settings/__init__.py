@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from kpstask.errors import UsageError
-from kpstask.i18n import N_, _, compose
+from kpstask.i18n import N_, _, compose, joined
 from kpstask.settings.table import SETTINGS, Check, Setting, abbreviated
 from kpstask.text import cell_ljust, cell_width
 
@@ -43,7 +43,7 @@ def one_of(names: tuple[str, ...] | list[str], last: str = "or") -> str:
     if len(names) == 1:
         return names[0]
     words = _("{names} and {last}") if last == "and" else _("{names} or {last}")
-    return words.format(names=_(", ").join(names[:-1]), last=names[-1])
+    return words.format(names=joined(", ", names[:-1]), last=names[-1])
 
 
 class Profile(NamedTuple):
@@ -143,7 +143,7 @@ class SettingsError(UsageError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
         first = self.problems[0]
-        labels = _(", ").join(label_words(problem.label) for problem in self.problems)
+        labels = joined(", ", [label_words(problem.label) for problem in self.problems])
         if len(self.problems) == 1:
             hint = None if first.missing else "; ".join(first.hints) or None
             super().__init__(first.message, hint=hint)
