@@ -24,3 +24,5 @@ def test_wheel_contains_every_module(tmp_path: Path) -> None:
     shipped = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
     source = {str(path.relative_to(ROOT)) for path in (ROOT / "kpstask").rglob("*.py")}
     assert source <= shipped, source - shipped
+    catalogs = {str(path.relative_to(ROOT)) for path in (ROOT / "kpstask").rglob("*.mo")}
+    assert catalogs and catalogs <= set(zipfile.ZipFile(wheel).namelist()), catalogs  # Chinese needs its .mo
