@@ -172,7 +172,7 @@ def test_a_missing_translation_is_found(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_every_language_has_a_catalog() -> None:
     for lang, folder in LANGUAGES.items():
-        assert folder is None or (catalog.LOCALE_DIR / folder / "LC_MESSAGES" / "kpstask.mo").is_file(), lang
+        assert folder is None or (catalog.LOCALES / folder / "LC_MESSAGES" / "kpstask.mo").is_file(), lang
 
 
 def test_the_compiled_catalog_is_read_by_gettext() -> None:

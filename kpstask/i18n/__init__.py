@@ -10,8 +10,8 @@ Machine output (JSON Lines, TSV), exit codes, status codes, names and ids never 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 # The languages, each with its catalog's folder in locale/ (None: the msgids themselves).
@@ -22,7 +22,7 @@ NAMES = "en (English), zh (简体中文; also zh-CN, zh_CN, zh-Hans, cn)"
 LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG")  # POSIX's order: the first one set wins
 # Locale names read as Simplified Chinese; zh_TW, zh_HK and zh_MO (Traditional) are not ours.
 _SIMPLIFIED = ("zh", "zh_cn", "zh_sg", "zh_hans", "zh_hans_cn")
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LOCALE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locale")  # no pathlib: start-up
 DOMAIN = "kpstask"
 
 _active: Any = None  # the running language's gettext translations; None for English
@@ -114,8 +114,8 @@ def _catalog(lang: str) -> Any:
     if lang not in _LOADED:
         import gettext  # only for a language other than English
 
-        path = LOCALE_DIR / folder / "LC_MESSAGES" / f"{DOMAIN}.mo"
-        with path.open("rb") as handle:
+        path = os.path.join(LOCALE_DIR, folder, "LC_MESSAGES", f"{DOMAIN}.mo")
+        with open(path, "rb") as handle:
             _LOADED[lang] = gettext.GNUTranslations(handle)
     return _LOADED[lang]
 

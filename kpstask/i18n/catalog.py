@@ -23,8 +23,9 @@ from typing import NamedTuple
 
 from kpstask.i18n import DOMAIN, LANGUAGES, LOCALE_DIR
 
-PACKAGE = LOCALE_DIR.parent.parent
-TEMPLATE = LOCALE_DIR / f"{DOMAIN}.pot"
+LOCALES = Path(LOCALE_DIR)
+PACKAGE = LOCALES.parent.parent
+TEMPLATE = LOCALES / f"{DOMAIN}.pot"
 HEADER = (
     "Project-Id-Version: kpstask\n"
     "MIME-Version: 1.0\n"
@@ -139,7 +140,7 @@ def write_po(path: Path, messages: list[Message], translated: dict[str, list[str
 
 
 def po_path(lang: str) -> Path:
-    return LOCALE_DIR / str(LANGUAGES[lang]) / "LC_MESSAGES" / f"{DOMAIN}.po"
+    return LOCALES / str(LANGUAGES[lang]) / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
 def catalogs() -> list[str]:
