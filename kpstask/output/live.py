@@ -257,9 +257,9 @@ class LiveProgress:
         self.console.print(
             Text.assemble(
                 (f"{elapsed(event.elapsed_s):>7}", "dim"),
-                f" {self._clean(task.task_id)}: {before}",
+                _(" {task}: ").format(task=self._clean(task.task_id)) + before,
                 (row.status, STATE_STYLE[task.state]),
-                f" ({task.meaning})",
+                _(" ({meaning})").format(meaning=task.meaning),
             )
         )
 
