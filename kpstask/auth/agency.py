@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from kpstask.auth.federation import IdTokenSource, claims, exchange
 from kpstask.auth.renewal import TemporaryKeys, margin, read_keys
-from kpstask.i18n import _
+from kpstask.i18n import N_, _
 
 if TYPE_CHECKING:
     from kpstask.api.transport import Transport
@@ -89,11 +89,11 @@ class AgencyKeys:
 
         body = {**self.payload, "id_token": token}
         headers = {"Content-Type": "application/json;charset=UTF-8"}
-        answer = exchange(self.transport, ASSUME_PATH, headers, body, ("STS", "assume-with-oidc", AGENCY_HINT))
+        answer = exchange(self.transport, ASSUME_PATH, headers, body, ("STS", _("assume-with-oidc"), AGENCY_HINT))
         return read_keys(read_response(answer, self.transport.host), "STS", self.wall())
 
 
-AGENCY_HINT = (
+AGENCY_HINT = N_(
     "check the provider and agency URNs, that the agency trusts this identity provider, and that "
     "the token's audience is the provider's client id"
 )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from kpstask.auth import candidates, credentials
 from kpstask.choices import Timing
-from kpstask.i18n import _, compose
+from kpstask.i18n import N_, _, compose
 from kpstask.settings import Found, config, row
 from kpstask.settings.resolver import Resolver, optional, service_endpoint, transport
 
@@ -92,6 +92,9 @@ def _metadata(resolver: Resolver, project: str, timing: Timing) -> Credential:
 def utc_now(resolver: Resolver) -> Callable[[], datetime]:
     """The run's wall clock as a datetime, for X-Sdk-Date."""
     return lambda: datetime.fromtimestamp(resolver.wall(), timezone.utc)
+
+
+ROW_LABELS = (N_("token cache"), N_("expires"))  # `config show`'s rows of credentials, for the catalogs
 
 
 def token_cache(resolver: Resolver) -> tuple[Path | None, Row]:

@@ -31,7 +31,7 @@ from urllib.parse import quote, urlsplit
 from kpstask.auth.iam import TokenLogin, iam_error
 from kpstask.auth.renewal import iso
 from kpstask.errors import ApiError, AuthError, KpsError, NetworkError, UsageError
-from kpstask.i18n import _
+from kpstask.i18n import N_, _
 from kpstask.settings.endpoints import is_loopback
 from kpstask.text import one_line
 
@@ -43,7 +43,7 @@ MAX_ID_TOKEN_BYTES = 64 * 1024
 GITHUB_URL, GITHUB_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
 EXCHANGE_PATH = "/v3.0/OS-AUTH/id-token/tokens"
 REUSE_S = 60.0
-NEEDS_PERMISSION = "add `permissions: id-token: write` to the job (or the workflow)"
+NEEDS_PERMISSION = N_("add `permissions: id-token: write` to the job (or the workflow)")
 
 
 class Claims(NamedTuple):
@@ -203,7 +203,7 @@ class GitHubIdToken(IdTokenSource):
         if answer.status in (401, 403):
             raise AuthError(
                 _("GitHub refused to issue an ID token (HTTP {status})").format(status=answer.status),
-                hint=NEEDS_PERMISSION,
+                hint=_(NEEDS_PERMISSION),
             )
         try:
             value = strict_json(answer.body).get("value") if answer.status == 200 and not answer.oversized else None
@@ -258,7 +258,7 @@ def no_id_token(idp_source: str, env: Mapping[str, str]) -> UsageError:
             _("an OIDC login ({idp_source}) needs an ID token, and this GitHub Actions job cannot ask for one").format(
                 idp_source=idp_source
             ),
-            hint=NEEDS_PERMISSION,
+            hint=_(NEEDS_PERMISSION),
         )
     return UsageError(
         _("an OIDC login ({idp_source}) needs an ID token").format(idp_source=idp_source),
@@ -284,7 +284,7 @@ class OidcLogin(TokenLogin):
     def _ask_iam(self) -> Answer:
         body = {"auth": {"id_token": {"id": self.source.read()}, "scope": {"project": {"id": self.project_id}}}}
         headers = {"Content-Type": "application/json;charset=utf8", "X-Idp-Id": self.idp_id}
-        answer = exchange(self.transport, EXCHANGE_PATH, headers, body, ("IAM", "the ID token", OIDC_HINT))
+        answer = exchange(self.transport, EXCHANGE_PATH, headers, body, ("IAM", _("the ID token"), OIDC_HINT))
         if answer.status >= 300 or not answer.headers.get("X-Subject-Token"):
             raise iam_error(answer)
         return answer
@@ -307,7 +307,7 @@ def exchange(
     return answer
 
 
-OIDC_HINT = (
+OIDC_HINT = N_(
     "check the identity provider (--idp-id) exists in IAM with this token's issuer, that its client id "
     "is the token's audience, and that its mapping rules admit this token"
 )
@@ -317,11 +317,12 @@ def refused(answer: Answer, what: str, hint: str) -> AuthError:
     from kpstask.api.answers import error_for
 
     error: KpsError = error_for(answer, "IAM")
-    said = error.message.split(": ", 1)[1] if ": " in error.message else _("HTTP {status}").format(status=answer.status)
+    sep = _(": {message}").format(message="")  # where the server's words begin, in either language
+    said = error.message.split(sep, 1)[1] if sep in error.message else _("HTTP {status}").format(status=answer.status)
     return AuthError(
         _("{what}: {said}").format(what=what, said=one_line(said, 200)),
         code=error.code,
         http_status=answer.status,
         request_id=error.request_id,
-        hint=hint,
+        hint=_(hint),
     )

@@ -332,7 +332,9 @@ def iam_error(answer: Answer) -> KpsError:
     error = error_for(answer, "IAM")
     if answer.status in (400, 401, 403):
         return AuthError(
-            _("IAM refused the login: {message}").format(message=error.message.split(": ", 1)[-1]),
+            _("IAM refused the login: {message}").format(
+                message=error.message.split(_(": {message}").format(message=""), 1)[-1]  # the server's words
+            ),
             code=error.code,
             http_status=error.http_status,
             request_id=error.request_id,

@@ -129,7 +129,7 @@ def read_object(path: Path) -> dict[str, Any] | None:
     try:
         entry = json.loads(data)
     except (ValueError, RecursionError):
-        raise Unusable("is not valid JSON") from None
+        raise Unusable(_("is not valid JSON")) from None
     if not isinstance(entry, dict):
         raise Unusable(_("is not a JSON object"))
     return entry

@@ -37,7 +37,7 @@ class Group(NamedTuple):
 def finite(value: float | None) -> float | None:
     """`nan` and `inf` pass a float option's range check: refuse them."""
     if value is not None and not math.isfinite(value):
-        raise typer.BadParameter("not a finite number")
+        raise typer.BadParameter(N_("not a finite number"))  # said in the run's language (cli/speaking)
     return value
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from kpstask.choices import Timing
 from kpstask.errors import UsageError
-from kpstask.i18n import _
+from kpstask.i18n import N_, _
 from kpstask.settings import (
     BY_NAME,
     DEFAULT,
@@ -83,8 +83,8 @@ class Resolver:
 
 
 ENDPOINT_DEFAULTS = {
-    "iam_endpoint": (iam_url, "default (global IAM)"),
-    "sts_endpoint": (sts_url, "default (cn-north-4's, as the SDK's)"),
+    "iam_endpoint": (iam_url, N_("default (global IAM)")),
+    "sts_endpoint": (sts_url, N_("default (cn-north-4's, as the SDK's)")),
 }
 
 
@@ -95,6 +95,7 @@ def service_endpoint(resolver: Resolver, name: str) -> tuple[str, str]:
     if found is not None:
         return resolver.read(found), found.source
     url_of, default = ENDPOINT_DEFAULTS[name]
+    default = _(default)
     region = resolver.find("region")
     if region is None:
         return url_of(None), default
