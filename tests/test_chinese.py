@@ -24,7 +24,7 @@ from kpstask.cli import COMMANDS
 from kpstask.cli.examples import EXAMPLES
 from kpstask.settings import SETTINGS
 from kpstask.simulator import Scenario, Simulator
-from tests.conftest import CANARY, FakeClock, run, task_url
+from tests.conftest import CANARY, PROJECT, FakeClock, run, task_url
 from tests.test_terminal_widths import in_terminal
 
 PATHS = ["", *(name for name in COMMANDS if name != "config"), "config", "config show"]
@@ -143,21 +143,35 @@ def test_github_annotation_and_job_summary(sim: Simulator, tmp_path: Path) -> No
         (["get", "zh-ok", "--timeout", "5"], {}, 2),
         (["wait", "zh-ok", "--timeout", "soon"], {}, 2),
         (["get", "zh-ok"], {"KPSTASK_ENDPOINT": "", "KPSTASK_PROJECT_ID": "", "KPSTASK_TOKEN": ""}, 2),
-        (["get", "zh-ok"], {"KPSTASK_REGION": "cn-nort-4", "KPSTASK_ENDPOINT": ""}, 2),
+        (["get", "zh-ok", "--retries", "0"], {"KPSTASK_REGION": "cn-nort-4", "KPSTASK_ENDPOINT": ""}, 7),
         (["get", "zh-ok"], {"KPSTASK_TOKEN": "not-the-token"}, 4),
+        (["get", "zh-ok"], {"KPSTASK_TOKEN": "", "KPSTASK_ACCESS_KEY": "AKEXAMPLE0000000"}, 2),
+        (["get", "zh-ok"], {"KPSTASK_TOKEN": "", "KPSTASK_USERNAME": "alice"}, 2),
+        (["get", "zh-ok"], {"KPSTASK_TOKEN": "", "KPSTASK_ID_TOKEN": "a.b.c"}, 2),
+        (["get", "zh-ok"], {"KPSTASK_TOKEN": "", "KPSTASK_AGENCY_URN": "iam::1:agency:a"}, 2),
+        (["get", "zh-ok"], {"KPSTASK_ENDPOINT": "http://example.com"}, 2),
+        (["get", "zh-ok"], {"KPSTASK_PROJECT_ID": "12"}, 2),
+        (["config", "show"], {"KPSTASK_REGION": "cn-nort-4", "KPSTASK_ENDPOINT": "", "KPSTASK_TOKEN": ""}, 2),
+        (["config", "show", "--profile", "nope"], {}, 2),
         (["get", "nobody"], {}, 5),
         (["get", "zh-ok", "--retries", "0"], {"KPSTASK_ENDPOINT": "http://127.0.0.1:1"}, 7),
     ],
 )
 def test_errors_of_each_exit_code(sim: Simulator, args: list[str], env: dict[str, str], code: int) -> None:
-    env = {"KPSTASK_METADATA_DISABLED": "true", **env}
-    exit_code, out, err = zh(sim, *args, **{name: value for name, value in env.items() if value})
-    if "" in env.values():
-        result = run(*args, env={"KPSTASK_LANG": "zh", "KPSTASK_METADATA_DISABLED": "true"}, with_defaults=False)
-        exit_code, out, err = result.exit_code, result.stdout, result.stderr
-    assert exit_code == code, err
-    assert err.startswith("kpstask: 错误: "), err
-    assert_chinese(out + err, "taskId is illegal", "Incorrect IAM authentication information", "token is invalid")
+    given = {"KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": PROJECT, "KPSTASK_TOKEN": CANARY, **env}
+    given = {name: value for name, value in given.items() if value}  # "" takes a setting away
+    result = run(*args, env={**given, "KPSTASK_LANG": "zh", "KPSTASK_METADATA_DISABLED": "true"}, with_defaults=False)
+    assert result.exit_code == code, result.stderr
+    if args[0] != "config":  # config show lists its problems on stdout
+        assert "kpstask: 错误: " in result.stderr, result.stderr
+    server = (
+        "taskId is illegal",
+        "Incorrect IAM authentication information",
+        "token is invalid",
+        "example.com",
+        "nope",
+    )
+    assert_chinese(result.stdout + result.stderr, *server)
 
 
 def test_an_api_error(kps: responses.RequestsMock) -> None:
