@@ -53,6 +53,7 @@ _TAKEN_OUT = re.compile(
     r"|(?<![\w-])--?[a-z][\w-]*(?:[ =](?:<[^>]*>|[a-z][\w|-]*))?"  # an option, with its value
     r"|\$\w+|~?/[\w./~-]+|\S*\.(?:json|toml|txt|sk)\b"  # variables and paths
     r"|[<>]=x[<>]=|\bx[<>]="  # click's ranges
+    r"|\b[a-z][\w-]*(?:\.[\w-]+)+"  # a host name
 )
 _WORD = re.compile(r"(?<![\w-])[A-Za-z][\w'-]*")
 # The commands of the Examples (not their explanations): shell, as typed.
