@@ -10,11 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from kpstask.cli import app
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator
-from tests.conftest import CANARY, Run, fake_run
+from tests.conftest import CANARY, Run, fake_run, invoke
 
 AK = "HPUACANARYACCESSKEY1"
 SK = "CANARY-sk-9d8c7b6a5f4e3d2c1b0a"
@@ -42,11 +40,9 @@ def sim() -> Iterator[Simulator]:
 
 def cli(sim: Simulator, *args: str, env: dict[str, str | None] | None = None, input: str | None = None) -> Run:
     base: dict[str, str | None] = {"KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT}
-    result = CliRunner().invoke(app, list(args), env={**base, **(env or {})}, input=input, obj=fake_run())
+    result = invoke(list(args), env={**base, **(env or {})}, input=input, obj=fake_run())
     for secret in SECRETS:
         assert secret not in result.stdout and secret not in result.stderr, (secret, result.stderr)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
     return Run(result.exit_code, result.stdout, result.stderr)
 
 
@@ -320,7 +316,7 @@ def test_config_show_reports_a_problem(sim: Simulator) -> None:
 
 
 def test_token_command(sim: Simulator) -> None:
-    result = CliRunner().invoke(app, ["token"], env=with_iam(sim, KPSTASK_PROJECT_ID=DEFAULT_PROJECT), obj=fake_run())
+    result = invoke(["token"], env=with_iam(sim, KPSTASK_PROJECT_ID=DEFAULT_PROJECT), obj=fake_run())
     assert result.exit_code == 0, result.stderr
     token = result.stdout.strip()
     assert token.startswith("MIIsim") and token in sim._issued
