@@ -16,7 +16,6 @@ import responses
 import typer
 from typer.testing import CliRunner
 
-from kpstask.api import transport
 from kpstask.cli import app
 from kpstask.context import Run as KpsRun
 
@@ -91,21 +90,10 @@ def fake_run(clock: FakeClock | None = None) -> Callable[[], KpsRun]:
     return lambda: KpsRun(clock=clock, sleep=clock.sleep)
 
 
-@pytest.fixture(autouse=True)
-def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The transport's retries record their waits instead of sleeping. The transport is made in
-    kpstask.settings.resolver.transport, which does not hand it the run's sleep yet: until it
-    does, the transport's own default (not the time module) is the recorder here."""
-    waits: list[float] = []
-
-    class Recording(transport.Transport):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-            if kwargs.get("sleep") is None:
-                self.sleep = waits.append
-
-    monkeypatch.setattr(transport, "Transport", Recording)
-    return waits
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock to hand to `run(..., clock=clock)`: its `sleeps` are the command's waits."""
+    return FakeClock()
 
 
 @dataclass
