@@ -247,6 +247,21 @@ def test_polls_of_tasks_the_list_never_shows_do_not_hold_its_rounds_back() -> No
     assert sum(listed) / len(listed) <= 4.0
 
 
+def test_asking_first_as_the_cohort_leaves_is_given_up_when_it_does_not_pay() -> None:
+    """300 tasks finish at 30 s; the 50 the list never shows run on with 100 others. Asking
+    them first as the others leave is tried, and given up after ten GETs find them running."""
+    finish = {f"t{i}": 30.0 for i in range(300)} | {f"l{i}": 900.0 for i in range(100)}
+    finish |= {f"u{i}": 900.0 for i in range(50)}
+    waited = Project(FakeClock(), finish, unlisted={f"u{i}" for i in range(50)})
+    results, said = wait(waited, timeout_s=1800)
+    assert all(result.exit_code == ExitCode.OK for result in results)
+    assert any("no longer asked first" in line and "0 of 10" in line for line in said)
+    seen_gone = next(at for at in waited.pages if at > 30.0)
+    confirmed = 30.0 + max(delays(waited, results, {f"t{i}" for i in range(300)}))
+    during = [at for at, task_id, _ in waited.gets if task_id.startswith("u") and seen_gone < at < confirmed]
+    assert len(during) <= 10 + 2  # the ten tried (and any in flight then), not all fifty
+
+
 # -- throttling: one rate for every task ------------------------------------------------------
 
 

@@ -207,9 +207,16 @@ class ListRounds:
         the list watches but does not show it, how many waited tasks the list showed (its
         cohort) is remembered, for `_unlisted`."""
         if tracked.on_odds:
-            tracked.on_odds = False
+            tracked.on_odds, trusted = False, self._odds.trusted
             self._odds.finished += finished
             self._odds.running += not finished
+            if trusted and not self._odds.trusted:
+                self._polls.demote_first()
+                odds = self._odds
+                self.debug(
+                    f"wait: tasks the list does not show are no longer asked first as their cohort leaves it: "
+                    f"{odds.finished} of {odds.finished + odds.running} such GETs found the task finished"
+                )
         watch = self._watch
         if not finished and watch is not None and watch.watching and not tracked.listed:
             tracked.cohort = watch.shown

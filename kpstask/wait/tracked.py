@@ -72,6 +72,14 @@ class DuePolls:
         else:
             heapq.heappush(self._due, (at, next(self._order), tracked.task_id))
 
+    def demote_first(self) -> None:
+        """The `first` polls waiting go in turn with the other non-urgent ones."""
+        first = [entry for entry in self._urgent if entry[0] == 0]
+        self._urgent = [entry for entry in self._urgent if entry[0] != 0]
+        heapq.heapify(self._urgent)
+        for _, at, order, task_id in first:
+            heapq.heappush(self._due, (at, order, task_id))
+
     def _live(self, at: float, task_id: str) -> Tracked | None:
         """The task a heap entry stands for, if the entry is still the task's own."""
         tracked = self._tracked[task_id]
