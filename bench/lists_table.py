@@ -8,7 +8,8 @@ variants alternated within each round:
   - the human table, stdout a pipe
   - the human table, stdout a terminal (a pty of 200 x 50, drained by this script)
 and prints the median wall time, CPU time (user + sys of the process, from `os.wait4`) and
-peak RSS of each, and the ratio of the human table to JSON.
+peak RSS of each, and the ratio of the human table to JSON. Each process is forked by a
+small spawner (bench/scale.py's SPAWNER), so its peak RSS is its own, not this process's.
 
 Targets (fleet-scale issue): the human table on a pipe <= 1.5x the wall time and <= 1.2x the
 peak RSS of `-o json` on the same list.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
+import platform
 import pty
 import statistics
 import struct
@@ -31,6 +33,8 @@ import threading
 import time
 from pathlib import Path
 from typing import NamedTuple
+
+from scale import SPAWNER
 
 from kpstask.simulator import Scenario, Simulator
 
@@ -73,26 +77,33 @@ def drain(fd: int, counted: list[int]) -> None:
 
 
 def measure(argv: list[str], env: dict[str, str], terminal: bool) -> Sample:
-    """One whole process: wall time, user + sys CPU, peak RSS and lines written."""
+    """One whole process: wall time, user + sys CPU, peak RSS and lines written. It is forked by
+    bench/scale.py's small SPAWNER, not by this process: a child forked from here would start
+    its peak RSS from this process's, which holds the simulator's N tasks."""
     counted = [0]
     if terminal:
         reader, writer = pty.openpty()
         fcntl.ioctl(writer, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
     else:
         reader, writer = os.pipe()
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=writer, stderr=subprocess.DEVNULL)
+    report, into = os.pipe()
+    spawner = [sys.executable, "-I", "-S", "-c", SPAWNER, str(into), *argv]
+    proc = subprocess.Popen(spawner, env=env, stdout=writer, stderr=subprocess.DEVNULL, pass_fds=(into,))
     os.close(writer)
+    os.close(into)
     thread = threading.Thread(target=drain, args=(reader, counted))
     thread.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    took = time.perf_counter() - started
+    proc.wait()
     thread.join()
     os.close(reader)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        print(f"warning: {argv[1:]} exited {proc.returncode}", file=sys.stderr)
-    return Sample(took, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, counted[0])
+    said = os.read(report, 4096).split()
+    os.close(report)
+    if not said:
+        raise SystemExit(f"the spawner of {argv[1:]} exited {proc.returncode} without a report")
+    took, cpu, rss_kib, code = float(said[1]), float(said[2]), int(said[3]), int(said[4])
+    if code != 0:
+        print(f"warning: {argv[1:]} exited {code}", file=sys.stderr)
+    return Sample(took, cpu, rss_kib, counted[0])
 
 
 def run_size(n: int, rounds: int) -> dict[str, list[Sample]]:
@@ -138,6 +149,7 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     print(f"kpstask running, {args.rounds} rounds per size, variants alternated; medians, peak RSS the max")
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, {platform.machine()}, {KPSTASK}")
     print(
         f"{'N':>7} {'variant':<17} {'wall ms':>9} {'CPU ms':>8} {'RSS MiB':>8} {'lines':>7}  {'wall/json':>7} "
         f"{'RSS/json':>7}"

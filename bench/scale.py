@@ -11,10 +11,11 @@ tables, each row printed as soon as it is done:
         (taken as the spawn) the wait cannot end before max_k(f_k + (N - k + 1)/r), and
         task k is confirmed at best at c_k = max(f_k, c_{k-1}) + 1/r. Detection delay:
         elapsed_s minus the finish time, both from the spawn.
-  live  300 and 3000 finished tasks, --max-rate 1000 --concurrency 16: --progress plain
-        (stderr a pipe) against live (stderr a pseudo-terminal). Target live <= 1.2x plain.
-  get   `kpstask get` with 1, 10, 100 ids at 0 and 50 ms latency, default options and
-        --max-rate 1000 (n/a if refused, exit 2), against 8 threads of `requests`.
+  live  10, 100, 1000, 10,000 finished tasks, --max-rate 1000 --concurrency 16: --progress
+        plain (stderr a pipe) against live (stderr a pseudo-terminal). Target live <= 1.2x plain.
+  get   `kpstask get` with 1, 10, 100, 1000, 10,000 ids at 0 and 50 ms latency, default
+        options (up to 1000 ids) and --max-rate 1000 (n/a if refused, exit 2), against 8
+        threads of `requests` with the same token, printing the same lines (checked).
 The fleet tables of issue 19 (bench/scale_fleet.py, whose docstring has the details):
   among     5, 50, 500 waited tasks among 20,000 and 100,000 other running ones: requests
             per task against per-task polling's (target <= 1.1x), the list's share of the
@@ -28,7 +29,7 @@ The fleet tables of issue 19 (bench/scale_fleet.py, whose docstring has the deta
 
 Run: python bench/scale.py [--scale F] [--only NAME ...] [--kpstask PATH]
   --scale 0.1  task durations x 0.1 (20 s instead of 200 s): a smoke run
-  --only NAME  a row (even-1000, even-10000, burst-1000, live-300, get-10-50ms,
+  --only NAME  a row (even-1000, even-10000, burst-1000, live-1000, get-10-50ms,
                among-5-20000, uneven-1000-unlisted, shared-quota-2x1000, json-latency-1000, ...)
                or a table (wait, live, get, among, unlisted, quota, stream; fleet: the last four); repeatable
   --kpstask P  the executable to measure (default: kpstask next to this Python)
@@ -64,7 +65,8 @@ from kpstask.simulator import Scenario, Simulator
 HERE = Path(__file__).resolve().parent
 SPAN_S, BURST_S = 200.0, 30.0
 DEFAULT_RATE = 10.0
-GET_RUNS = 3
+GET_RUNS = 3  # up to 100 ids; 1 from 1000 on (runs of seconds to minutes)
+GET_CAPPED_MAX = 1000  # the default cap's column up to this many ids (10,000 would take 1000 s by the cap alone)
 LIVE_SLACK_S = 180.0  # the live rows' --timeout: twice the rate-bound ideal plus this
 MAX_RECORDED = 100_000  # the simulator keeps only this many request records
 
@@ -100,9 +102,15 @@ def fetch(task_id):
     if not hasattr(local, "session"):
         local.session = requests.Session()
     return local.session.get(base + task_id, headers={"X-Auth-Token": os.environ["TOKEN"]}, timeout=10).json()
+def line(task):  # the line `kpstask get -o json` prints for these tasks
+    status = task["task_status"]
+    outcome, _, operation = status.partition("_")
+    state = {"SUCCESS": "succeeded", "FAILED": "failed"}.get(outcome, "running")
+    record = {"task_id": task["task_id"], "task_status": status, "server_id": task["server_id"]}
+    return json.dumps({**record, "operation": operation.lower(), "state": state}, separators=(",", ":"))
 with ThreadPoolExecutor(8) as pool:
     for answer in pool.map(fetch, sys.argv[1:]):
-        print(json.dumps(answer))
+        print(line(answer))
 """
 
 
@@ -441,34 +449,41 @@ def live_table(ns: list[int]) -> None:
 # -- get against a peer -----------------------------------------------------------------------------
 
 
-def median_wall(argv: list[str], env: dict[str, str]) -> tuple[float | None, int]:
-    """Median wall time of GET_RUNS runs and the last exit code; None when the options are refused (exit 2)."""
-    times = []
-    for _ in range(GET_RUNS):
-        child = run_child(argv, env, limit_s=120)
+def median_wall(argv: list[str], env: dict[str, str], runs: int) -> tuple[float | None, int, bytes]:
+    """Median wall time of `runs` runs, the last exit code and stdout; None when the options are refused (exit 2)."""
+    times, out = [], b""
+    for _ in range(runs):
+        child = run_child(argv, env, limit_s=900)
         if child.code == 2:
-            return None, 2
+            return None, 2, b""
         times.append(child.wall_s)
-    return statistics.median(times), child.code
+        out = child.stdout
+    return statistics.median(times), child.code, out
 
 
 def run_get_row(sim: Simulator, plan: Scenario, n: int, latency_ms: int) -> list[object]:
     ids = [task.task_id for task in plan.tasks[:n]]
     env = sim_env(sim, plan)
     get = [kpstask_path(), "get", *ids, "-o", "json"]
-    plain, code = median_wall(get, env)
-    rated, rated_code = median_wall([*get, "--max-rate", "1000"], env)
-    peer, peer_code = median_wall([sys.executable, "-c", PEER_SCRIPT, *ids], env)
+    runs = GET_RUNS if n <= 100 else 1
+    plain, code = (None, 0) if n > GET_CAPPED_MAX else median_wall(get, env, runs)[:2]
+    rated, rated_code, rated_out = median_wall([*get, "--max-rate", "1000"], env, runs)
+    peer, peer_code, peer_out = median_wall([sys.executable, "-c", PEER_SCRIPT, *ids], env, runs)
     return [
         *(n, latency_ms, fmt(plain), fmt(rated), fmt(peer), ratio(plain, peer), ratio(rated, peer)),
         f"{code}/{rated_code}/{peer_code}",
+        *(runs, "yes" if rated_out == peer_out and rated_out.count(b"\n") == n else "NO"),
     ]
 
 
 def get_table(rows: list[tuple[int, int]]) -> None:
     table = Table(
-        f"get: `kpstask get ID... -o json` against 8 threads of requests (median of {GET_RUNS} runs, wall s)",
-        columns("ids 4|latency ms 10|get s 6|get --max-rate 1000 s 21|peer s 6|get/peer 8|rate/peer 9|exits 6"),
+        "get: `kpstask get ID... -o json` against 8 threads of requests, the same token, the same output (median "
+        f"wall s of {GET_RUNS} runs, 1 from 1000 ids; the default cap's column up to {GET_CAPPED_MAX} ids)",
+        columns(
+            "ids 6|latency ms 10|get s 7|get --max-rate 1000 s 21|peer s 6|get/peer 8|rate/peer 9|exits 6|runs 4|"
+            "same output 11"
+        ),
     )
     for latency_ms in sorted({latency for _, latency in rows}):
         faults = [{"type": "latency", "seconds": latency_ms / 1000}] if latency_ms else []
@@ -500,8 +515,9 @@ def main() -> int:
     args = parser.parse_args()
     KPSTASK[0] = args.kpstask
     waits = [row for row in wait_rows(args.scale) if chosen(row.name, "wait", args.only)]
-    lives = [n for n in (300, 3000) if chosen(f"live-{n}", "live", args.only)]
-    gets = [(n, ms) for ms in (0, 50) for n in (1, 10, 100) if chosen(f"get-{n}-{ms}ms", "get", args.only)]
+    lives = [n for n in (10, 100, 1000, 10_000) if chosen(f"live-{n}", "live", args.only)]
+    sizes = (1, 10, 100, 1000, 10_000)
+    gets = [(n, ms) for ms in (0, 50) for n in sizes if chosen(f"get-{n}-{ms}ms", "get", args.only)]
     import scale_fleet  # here: it imports this module's helpers
 
     rows = [(name, table) for table, names in scale_fleet.ROWS.items() for name in names]

@@ -1,39 +1,45 @@
 #!/usr/bin/env python3
-"""Benchmark 2: a soak. 100 tasks on the simulator, about 20 % of answers replaced by
-injected transient faults (503, 429, connection resets, truncated JSON), waited on by
-the installed `kpstask wait` in a subprocess with the default rate cap (10 requests/s).
+"""Benchmark 2: a soak. N tasks (5-40 s each, a fifth of them failing) on the simulator,
+about 20 % of answers replaced by injected transient faults (503, 429, connection resets,
+truncated JSON), waited on by the installed `kpstask wait -o json` in a subprocess: N = 10,
+100 and 1000 with the default rate cap (10 requests/s), 10,000 with `--max-rate 100` (at
+10/s its GETs alone would take 1000 s).
 
 Checks that every task ends in its true final state and that the request rate never
 exceeds the cap (requests counted by arrival at the simulator, in every 1 s window);
-reports the peak memory of the kpstask process.
+reports the wall time, the CPU time (user + sys) and the peak memory of the kpstask
+process (from wait4, in a small process that forks it: bench/scale.py's SPAWNER, so that
+the benchmark's own memory is not counted).
 
-Run: python bench/soak.py   (takes about a minute)
+Run: python bench/soak.py [--sizes 10,100,1000,10000]   (takes about 7 minutes)
 """
 
 from __future__ import annotations
 
+import argparse
+import collections
 import json
 import random
-import resource
-import subprocess
+import statistics
 import sys
-import time
 from pathlib import Path
+
+from scale import run_child
 
 from kpstask.simulator import Scenario, Simulator
 
-TASKS = 100
 FAULT_SHARE = 0.20
-CAP = 10.0
+DEFAULT_CAP = 10.0
+FAST_CAP = 100.0  # for 10,000 tasks
 KPSTASK = Path(sys.executable).with_name("kpstask")
 
 
-def scenario(rng: random.Random) -> tuple[Scenario, dict[str, str]]:
+def scenario(rng: random.Random, n: int) -> tuple[Scenario, dict[str, str]]:
     tasks, expected = [], {}
-    for i in range(TASKS):
+    for i in range(n):
         operation = rng.choice(["reset", "replace", "bind", "unbind"])
         outcome = "failed" if rng.random() < 0.2 else "success"
-        task_id = f"soak-{i:03d}"
+        task_id = f"soak-{i:05d}"
         tasks.append(
             {
                 "id": task_id,
@@ -65,8 +71,9 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
     return best
 
 
-def main() -> int:
-    plan, expected = scenario(random.Random(1))
+def soak(n: int) -> bool:
+    cap = DEFAULT_CAP if n <= 1000 else FAST_CAP
+    plan, expected = scenario(random.Random(1), n)
     with Simulator(plan) as sim:
         env = {
             "KPSTASK_ENDPOINT": sim.url,
@@ -74,37 +81,48 @@ def main() -> int:
             "KPSTASK_TOKEN": plan.token,
             "PATH": "/usr/bin:/bin",
         }
-        started = time.monotonic()
-        proc = subprocess.run(
-            [str(KPSTASK), "wait", *expected, "-o", "json", "--progress", "plain", "--timeout", "10m"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        took = time.monotonic() - started
+        argv = [str(KPSTASK), "wait", "-", "-o", "json", "--progress", "plain", "--timeout", "30m"]
+        argv += [] if cap == DEFAULT_CAP else ["--max-rate", f"{cap:g}"]
+        stderr: collections.deque[bytes] = collections.deque()
+        done_at = {t.task_id: (t.created_at or 0.0) + t.ready_s + t.running_s for t in plan.tasks}
+        child = run_child(argv, env, "\n".join(expected).encode(), limit_s=2400, stderr=stderr)
         api = [(status, t) for _, path, status, t in sim.requests if path.startswith("/v3/")]
         faulted = sim.faults_served
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    got = {r["task_id"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    got = {r["task_id"]: r for r in map(json.loads, child.stdout.decode().splitlines())}
+    delays = [r["elapsed_s"] - (done_at[tid] - child.started) for tid, r in got.items() if r.get("elapsed_s")]
+    last = max(done_at.values()) - child.started
     wrong = [tid for tid, status in expected.items() if got.get(tid, {}).get("task_status") != status]
     arrivals = [t for _, t in api]
     window = max_in_window(arrivals)
-    warnings = proc.stderr.count(" warning: ")
-    print(f"tasks: {TASKS}; wall time {took:.1f}s; exit code {proc.returncode}")
+    warnings = b"".join(stderr).count(b" warning: ")
+    rate = f"--max-rate {cap:g}" if cap != DEFAULT_CAP else "default cap"
+    print(f"\ntasks: {n} ({rate}); wall time {child.wall_s:.1f}s; exit code {child.code}")
     print(
-        f"requests: {len(api)} ({len(api) / TASKS:.1f} per task), {faulted} faulted "
+        f"requests: {len(api)} ({len(api) / n:.2f} per task), {faulted} faulted "
         f"({100 * faulted / max(len(api), 1):.1f} %), {warnings} warning lines"
     )
     print(
         f"request rate: mean {len(api) / (max(arrivals) - min(arrivals)):.2f}/s, "
-        f"max {window} in any 1 s window (cap {CAP:g}/s)"
+        f"max {window} in any 1 s window (cap {cap:g}/s)"
     )
-    print(f"tasks in their true final state: {TASKS - len(wrong)}/{TASKS}")
-    print(f"peak memory of the kpstask process: {peak_kib / 1024:.1f} MiB")
-    ok = not wrong and window <= CAP and proc.returncode == 1
-    print("soak OK" if ok else f"soak FAILED: wrong={wrong[:5]} stderr tail={proc.stderr[-500:]}")
-    return 0 if ok else 1
+    print(f"tasks in their true final state: {n - len(wrong)}/{n}")
+    print(
+        f"seen final after finishing: mean {statistics.mean(delays):.1f} s, max {max(delays):.1f} s; "
+        f"the last task finished {last:.1f} s after the start"
+    )
+    print(f"kpstask process: CPU {child.cpu_s:.2f} s ({1000 * child.cpu_s / max(len(api), 1):.1f} ms per request)")
+    print(f"peak memory of the kpstask process: {child.rss_mib:.1f} MiB")
+    ok = not wrong and window <= cap and child.code == 1
+    print("soak OK" if ok else f"soak FAILED: wrong={wrong[:5]} stderr tail={child.stderr_tail!r}", flush=True)
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", default="10,100,1000,10000")
+    args = parser.parse_args()
+    results = [soak(int(n)) for n in args.sizes.split(",")]
+    return 0 if all(results) else 1
 
 
 if __name__ == "__main__":

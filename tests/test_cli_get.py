@@ -9,7 +9,7 @@ import requests
 import responses
 
 from kpstask.errors import ExitCode
-from tests.conftest import CANARY, PROJECT, SERVER, add_task, run, task_url
+from tests.conftest import CANARY, PROJECT, SERVER, FakeClock, add_task, run, task_url
 
 # -- every exit code of the contract ------------------------------------------
 
@@ -80,16 +80,16 @@ def test_usage_error_exit_2() -> None:
     assert result.stdout == ""
 
 
-def test_network_error_exit_7(kps: responses.RequestsMock, no_sleep: list[float]) -> None:
+def test_network_error_exit_7(kps: responses.RequestsMock, clock: FakeClock) -> None:
     kps.get(task_url("t1"), body=requests.ConnectionError("Connection refused"))
-    result = run("get", "t1", "--retries", "2")
+    result = run("get", "t1", "--retries", "2", clock=clock)
     assert result.exit_code == 7
     retried, again, error = result.stderr.splitlines()  # each retry is said (tests/test_saying.py), then the error
     assert retried.startswith("kpstask: warning: task t1: retrying (1/2) in ") and again.startswith(
         "kpstask: warning: task t1: retrying (2/2)"
     )
     assert error.startswith("kpstask: error: task t1: connection refused")
-    assert len(no_sleep) == 2
+    assert len(clock.sleeps) == 2
     assert len(kps.calls) == 3
 
 

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from kpstask.cli import app
+from kpstask.context import Run as KpsRun
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator
-from tests.conftest import CANARY, Run, fake_run
+from tests.conftest import CANARY, Run, fake_run, invoke
+from tests.test_keyless import Clocks
 
 AK = "HPUACANARYACCESSKEY1"
 SK = "CANARY-sk-9d8c7b6a5f4e3d2c1b0a"
@@ -23,30 +23,28 @@ STS = "CANARY-sts-11223344556677"
 SECRETS = (CANARY, SK, PASSWORD, STS)
 
 
+SCENARIO = {
+    "token": CANARY,
+    "access_keys": [
+        {"access_key": AK, "secret_key": SK},
+        {"access_key": "HPUATEMPORARYKEY0002", "secret_key": SK, "security_token": STS},
+    ],
+    "users": [{"name": "alice", "domain": "acme", "password": PASSWORD}],
+    "tasks": [{"id": "t1", "status": "SUCCESS_RESET"}],
+}
+
+
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    scenario = Scenario.parse(
-        {
-            "token": CANARY,
-            "access_keys": [
-                {"access_key": AK, "secret_key": SK},
-                {"access_key": "HPUATEMPORARYKEY0002", "secret_key": SK, "security_token": STS},
-            ],
-            "users": [{"name": "alice", "domain": "acme", "password": PASSWORD}],
-            "tasks": [{"id": "t1", "status": "SUCCESS_RESET"}],
-        }
-    )
-    with Simulator(scenario) as running:
+    with Simulator(Scenario.parse(SCENARIO)) as running:
         yield running
 
 
 def cli(sim: Simulator, *args: str, env: dict[str, str | None] | None = None, input: str | None = None) -> Run:
     base: dict[str, str | None] = {"KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT}
-    result = CliRunner().invoke(app, list(args), env={**base, **(env or {})}, input=input, obj=fake_run())
+    result = invoke(list(args), env={**base, **(env or {})}, input=input, obj=fake_run())
     for secret in SECRETS:
         assert secret not in result.stdout and secret not in result.stderr, (secret, result.stderr)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
     return Run(result.exit_code, result.stdout, result.stderr)
 
 
@@ -320,7 +318,7 @@ def test_config_show_reports_a_problem(sim: Simulator) -> None:
 
 
 def test_token_command(sim: Simulator) -> None:
-    result = CliRunner().invoke(app, ["token"], env=with_iam(sim, KPSTASK_PROJECT_ID=DEFAULT_PROJECT), obj=fake_run())
+    result = invoke(["token"], env=with_iam(sim, KPSTASK_PROJECT_ID=DEFAULT_PROJECT), obj=fake_run())
     assert result.exit_code == 0, result.stderr
     token = result.stdout.strip()
     assert token.startswith("MIIsim") and token in sim._issued
@@ -392,13 +390,18 @@ def test_a_stray_half_credential_does_not_block_a_whole_one(sim: Simulator) -> N
     assert result.exit_code == 0, result.stderr
 
 
-def test_a_token_that_expires_during_a_long_wait_is_renewed(sim: Simulator) -> None:
-    sim.scenario.token_ttl_s = 1.5
-    sim.add_task({"id": "slow", "operation": "reset", "ready_s": 0, "running_s": 4})
-    result = cli(
-        sim, "wait", "slow", "--interval", "1", "-o", "json", "--progress", "none", "--no-cache", env=with_iam(sim)
-    )
+def test_a_token_that_expires_during_a_long_wait_is_renewed() -> None:
+    """The simulator, the wait and the credentials on one fake time: a 4 s task outlives a
+    1.5 s token at once, with no real second spent."""
+    clocks = Clocks()
+    with Simulator(Scenario.parse(SCENARIO), clock=clocks.monotonic, wall=clocks.wall) as sim:
+        sim.scenario.token_ttl_s = 1.5
+        sim.add_task({"id": "slow", "operation": "reset", "ready_s": 0, "running_s": 4})
+        args = ["wait", "slow", "--interval", "1", "-o", "json", "--progress", "none", "--no-cache"]
+        env = {"KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT, **with_iam(sim)}
+        result = invoke(args, env=env, obj=lambda: KpsRun(clock=clocks.monotonic, sleep=clocks.sleep, wall=clocks.wall))
     assert result.exit_code == 0, result.stderr
+    assert CANARY not in result.stdout + result.stderr and PASSWORD not in result.stdout + result.stderr
     assert json.loads(result.stdout)["task_status"] == "SUCCESS_RESET"
     assert iam_posts(sim) >= 2
 

@@ -161,7 +161,7 @@ def test_an_interrupted_wait_keeps_the_failed_tasks_reason() -> None:
     from tests.test_simulator import read_to_end, read_until
 
     tasks = [
-        {"id": "broken", "outcome": "failed", "ready_s": 0, "running_s": 0.2, "error_msg": MESSAGE},
+        {"id": "broken", "outcome": "failed", "ready_s": 0, "running_s": 0, "error_msg": MESSAGE},
         {"id": "stuck", "outcome": "never", "ready_s": 0},
     ]
     with Simulator(Scenario.parse({"token": CANARY, "tasks": tasks})) as sim:

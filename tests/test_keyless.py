@@ -15,17 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from kpstask import connect
 from kpstask.api.transport import Transport
 from kpstask.choices import Timing, WaitOptions
-from kpstask.cli import app
 from kpstask.context import Run as RunContext
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator
 from kpstask.wait.engine import WaitEngine
 from kpstask.wait.runners import InlineRunner
-from tests.conftest import Run, fake_run
+from tests.conftest import Run, fake_run, invoke
 from tests.test_e2e import KPSTASK
 
 KEYLESS = {"credential_ttl_s": 900, "federation_token_ttl_s": 900, "id_token_ttl_s": 3600}
@@ -51,13 +49,11 @@ def secrets_of(sim: Simulator) -> list[str]:
 
 def cli(sim: Simulator, *args: str, env: dict[str, str | None]) -> Run:
     base: dict[str, str | None] = {"KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT}
-    result = CliRunner().invoke(app, list(args), env={**base, **env}, obj=fake_run())
+    result = invoke(list(args), env={**base, **env}, obj=fake_run())
     for text in (result.stdout, result.stderr):
         assert "eyJ" not in text  # no JWT
         for secret in secrets_of(sim):
             assert secret not in text
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
     return Run(result.exit_code, result.stdout, result.stderr)
 
 
@@ -186,9 +182,7 @@ def test_config_show_of_an_oidc_login(sim: Simulator, token_file: Path) -> None:
 
 
 def test_token_prints_the_federated_token(sim: Simulator, token_file: Path) -> None:
-    result = CliRunner().invoke(
-        app, ["token"], env={"KPSTASK_PROJECT_ID": DEFAULT_PROJECT, **oidc(sim, token_file)}, obj=fake_run()
-    )
+    result = invoke(["token"], env={"KPSTASK_PROJECT_ID": DEFAULT_PROJECT, **oidc(sim, token_file)}, obj=fake_run())
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() in sim._gate.issued
 

@@ -182,3 +182,13 @@ def test_the_compiled_catalog_is_read_by_gettext() -> None:
         translations = gettext.GNUTranslations(handle)
     assert translations.gettext("Reset failed") == "重置失败"
     assert translations.ngettext("{count} error", "{count} errors", 2) == "{count} 个错误"
+
+
+def test_one_command_made_once_shows_help_in_either_language() -> None:
+    # The tests' command is made once (conftest.command): help translated for one run must
+    # not stay translated for the next.
+    assert run("wait", "--help", "--lang", "zh").stdout.startswith(ZH_WORD)
+    english = run("wait", "--help").stdout
+    assert english.startswith("Usage:") and "Wait until key-pair tasks are finished" in english
+    assert "Connection:" in english and "Show this message and exit." in english
+    assert run("wait", "--help", "--lang", "zh").stdout.startswith(ZH_WORD)

@@ -11,11 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from kpstask.cli import app
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator
-from tests.conftest import CANARY, Run, fake_run
+from tests.conftest import CANARY, Run, fake_run, invoke
 
 KPSTASK = Path(sys.executable).with_name("kpstask")
 
@@ -45,10 +43,8 @@ def sim() -> Iterator[Simulator]:
 
 def cli(sim: Simulator, *args: str, input: str | None = None, **env: str) -> Run:
     base = {"KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT, "KPSTASK_TOKEN": CANARY}
-    result = CliRunner().invoke(app, list(args), env={**base, **env}, input=input, obj=fake_run())
+    result = invoke(list(args), env={**base, **env}, input=input, obj=fake_run())
     assert CANARY not in result.stdout + result.stderr
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
     return Run(result.exit_code, result.stdout, result.stderr)
 
 
@@ -236,7 +232,7 @@ def test_aksk_signs_list_queries(sim: Simulator) -> None:
         "HUAWEICLOUD_SDK_AK": "HPUALISTACCESSKEY001",
         "HUAWEICLOUD_SDK_SK": "CANARY-list-sk-0001",
     }
-    result = CliRunner().invoke(app, ["running", "-o", "tsv", "--page-size", "2"], env=env, obj=fake_run())
+    result = invoke(["running", "-o", "tsv", "--page-size", "2"], env=env, obj=fake_run())
     assert result.exit_code == 0, result.stderr
     assert len(result.stdout.splitlines()) == 5
     assert "CANARY-list-sk-0001" not in result.stdout + result.stderr
@@ -265,7 +261,7 @@ def test_a_server_that_ignores_offset_is_not_paged_forever(kps: object) -> None:
     page = {"tasks": [{"task_id": "a"}, {"task_id": "b"}]}  # full pages, no total, offset ignored
     mock.get(f"{ENDPOINT}/v3/{PROJECT}/running-tasks", json=page)
     env = {"KPSTASK_ENDPOINT": ENDPOINT, "KPSTASK_PROJECT_ID": PROJECT, "KPSTASK_TOKEN": CANARY}
-    result = CliRunner().invoke(app, ["running", "-o", "tsv", "--page-size", "2"], env=env, obj=fake_run())
+    result = invoke(["running", "-o", "tsv", "--page-size", "2"], env=env, obj=fake_run())
     assert result.exit_code == 0
     assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["a", "b"]
     assert "repeats earlier tasks" in result.stderr

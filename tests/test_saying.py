@@ -15,7 +15,7 @@ from kpstask.api.transport import Transport
 from kpstask.errors import ApiError
 from kpstask.simulator.scenario import Scenario
 from kpstask.simulator.server import Simulator
-from tests.conftest import CANARY, ENDPOINT, add_task, run, task_url
+from tests.conftest import CANARY, ENDPOINT, FakeClock, add_task, run, task_url
 
 BUSY = {"error_code": "SYS.5003", "error_msg": "busy"}
 PATH = task_url("t1")[len(ENDPOINT) :]
@@ -77,9 +77,9 @@ def test_retry_after_is_the_delay_said(kps: responses.RequestsMock) -> None:
 # -- `kpstask get`: on stderr, on a terminal or in a log; silent with -q ------------------
 
 
-def test_get_says_each_retry(kps: responses.RequestsMock, no_sleep: list[float]) -> None:
+def test_get_says_each_retry(kps: responses.RequestsMock, clock: FakeClock) -> None:
     busy_then_done(kps, 2)
-    result = run("get", "t1", "-o", "json")
+    result = run("get", "t1", "-o", "json", clock=clock)
     assert result.exit_code == 0, result.stderr
     assert '"state":"succeeded"' in result.stdout
     lines = retry_lines(result.stderr)
@@ -87,20 +87,20 @@ def test_get_says_each_retry(kps: responses.RequestsMock, no_sleep: list[float])
         ("1", "3", "server error: busy (SYS.5003, HTTP 503)"),
         ("2", "3", "server error: busy (SYS.5003, HTTP 503)"),
     ]
-    assert [delay for _, _, delay, _ in lines] == [f"{wait:.1f}" for wait in no_sleep]  # the delay said is slept
+    assert [delay for _, _, delay, _ in lines] == [f"{wait:.1f}" for wait in clock.sleeps]  # the delay said is slept
     assert result.stderr.count("\n") == 2
 
 
-def test_get_says_each_retry_then_the_error(kps: responses.RequestsMock, no_sleep: list[float]) -> None:
+def test_get_says_each_retry_then_the_error(kps: responses.RequestsMock, clock: FakeClock) -> None:
     kps.get(task_url("t1"), body=requests.exceptions.ReadTimeout("Read timed out."))
-    result = run("get", "t1", "--retries", "2", "--request-timeout", "5")
+    result = run("get", "t1", "--retries", "2", "--request-timeout", "5", clock=clock)
     assert result.exit_code == 7
     lines = result.stderr.splitlines()
     assert [(n, of) for n, of, _, _ in retry_lines(result.stderr)] == [("1", "2"), ("2", "2")]
     assert lines[0].endswith(": no answer from kms.test-1.example.com within 5 s")
     assert "hint" not in lines[0]  # the hint comes once, with the error
     assert lines[-1].startswith("kpstask: error: task t1: no answer from") and "hint: raise" in lines[-1]
-    assert len(lines) == 3 and len(no_sleep) == 2
+    assert len(lines) == 3 and len(clock.sleeps) == 2
 
 
 @pytest.mark.parametrize("quiet", ["-q", "--quiet"])

@@ -18,7 +18,7 @@ import requests
 from kpstask.errors import UsageError
 from kpstask.simulator import DEFAULT_PROJECT, Scenario, Simulator, default_scenario, load_scenario
 from kpstask.simulator.scenario import Fault, SimTask
-from tests.conftest import CANARY, fake_run
+from tests.conftest import CANARY, fake_run, invoke
 
 
 class FakeClock:
@@ -395,12 +395,8 @@ def no_code(clock: FakeClock) -> Iterator[Simulator]:
 
 
 def failed_list(sim: Simulator, output: str) -> str:
-    from typer.testing import CliRunner
-
-    from kpstask.cli import app
-
     env = {"KPSTASK_ENDPOINT": sim.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT, "KPSTASK_TOKEN": CANARY}
-    result = CliRunner().invoke(app, ["failed", "-o", output], env={**env, "COLUMNS": "200"}, obj=fake_run())
+    result = invoke(["failed", "-o", output], env={**env, "COLUMNS": "200"}, obj=fake_run())
     assert result.exit_code == 0, result.stderr
     assert "Traceback" not in result.stderr and "None" not in result.stdout
     return result.stdout

@@ -11,12 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from typer.testing import CliRunner
 
-from kpstask.cli import app
 from kpstask.errors import UsageError
 from kpstask.simulator import DEFAULT_PROJECT, DEFAULT_TOKEN, Scenario, Simulator, default_scenario
-from tests.conftest import fake_run
+from tests.conftest import fake_run, invoke
 from tests.test_e2e import KPSTASK
 
 
@@ -138,7 +136,7 @@ def test_an_unknown_clock_is_a_usage_error() -> None:
 def test_kpstask_get_a_minute_after_simulate(demo: Simulator, clock: FakeClock) -> None:
     clock.now += 60
     env = {"KPSTASK_ENDPOINT": demo.url, "KPSTASK_PROJECT_ID": DEFAULT_PROJECT, "KPSTASK_TOKEN": DEFAULT_TOKEN}
-    result = CliRunner().invoke(app, ["get", "demo-replace-ok", "-o", "json"], env=env, obj=fake_run())
+    result = invoke(["get", "demo-replace-ok", "-o", "json"], env=env, obj=fake_run())
     assert result.exit_code == 3, result.stderr  # not finished: its clock started with this query
     assert json.loads(result.stdout)["task_status"] == "READY_REPLACE"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from typer.core import TyperOption
@@ -56,24 +56,32 @@ def speak(command: Any, argv: Sequence[str], run: Run) -> None:
     use(from_locale(run.env))  # the language a refused `--lang` is said in
     use(choose(argv, run.env)[0])
     run.language = choose(argv, run.env)  # again, for `config show` to say where from in that language
-    if not any(param.name == "lang" for param in command.params):
-        prepare(command)
+    prepare(command)
 
 
 def prepare(command: Any) -> None:
-    """Give `command` and its subcommands `--lang`, and their help the run's language."""
-    command.params.append(lang_option())
-    if current() != "en":
-        command.help = help_text(command.help)
-        command.short_help = help_text(command.short_help)
-        command.epilog = help_text(command.epilog)
-        for param in command.params:
-            param.help = help_text(getattr(param, "help", None))
-            panel = getattr(param, "rich_help_panel", None)
-            if panel:
-                param.rich_help_panel = _(panel)
+    """Give `command` and its subcommands `--lang`, and their help the run's language. A
+    command made once may serve many runs (tests): each text is translated from its English,
+    kept aside the first time; an English run that never translated touches nothing."""
+    if not any(param.name == "lang" for param in command.params):
+        command.params.append(lang_option())
+    for attr in ("help", "short_help", "epilog"):
+        _translate(command, attr, help_text)
+    for param in command.params:
+        _translate(param, "help", help_text)
+        _translate(param, "rich_help_panel", lambda panel: _(panel) if panel else panel)
     for sub in getattr(command, "commands", {}).values():
         prepare(sub)
+
+
+def _translate(thing: Any, attr: str, translated: Callable[[Any], Any]) -> None:
+    """`thing.attr` in the run's language, from the English it had when first translated."""
+    kept = f"_kpstask_english_{attr}"
+    if not hasattr(thing, kept):
+        if current() == "en":
+            return
+        setattr(thing, kept, getattr(thing, attr, None))
+    setattr(thing, attr, translated(getattr(thing, kept)))
 
 
 def help_text(text: str | None) -> str | None:

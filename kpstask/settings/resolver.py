@@ -132,4 +132,7 @@ def transport(
         on_retry=on_retry,
         pool_size=pool,
         direct=direct,
+        # The run's sleep (a test's passes at once). Not its clock: the transport's clock times
+        # real requests against real socket timeouts.
+        sleep=run.sleep,
     )

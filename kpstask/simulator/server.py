@@ -36,6 +36,7 @@ from kpstask.simulator.replies import (
     over_quota,
 )
 from kpstask.simulator.scenario import Fault, Scenario, SimTask
+from kpstask.simulator.tasklist import TaskIndex
 from kpstask.simulator.wire import (
     IDLE_TIMEOUT_S,
     MAX_CONNECTIONS,
@@ -75,6 +76,7 @@ class Simulator:
         self.faults_served = 0  # answers a fault replaced (latency aside)
         self.throttled = 0  # API requests the quota refused (429 APIGW.0308)
         self._window: deque[float] = deque()  # when the API requests the quota let through in the last second came
+        self._index = TaskIndex()  # tasks by id, and the running list, without a scan per request
         self._lock = threading.Lock()
         self.stopping = threading.Event()
         # A connection idle for idle_timeout seconds is closed; at most max_connections are served at once.
@@ -184,7 +186,13 @@ class Simulator:
         return self._gate.issued
 
     def _find(self, task_id: str) -> SimTask | None:
-        return next((t for t in self.scenario.tasks if t.task_id == task_id), None)
+        return self._index.find(self.scenario.tasks, task_id)
+
+    def _start_clock(self, task: SimTask, now: float) -> None:
+        """A first query starts a `first_query` clock; the running list then knows when it ends."""
+        if task.created_at is None:
+            task.start(now)
+            self._index.started(self.scenario.tasks, task)
 
     # -- the API -------------------------------------------------------------------
 
@@ -215,7 +223,7 @@ class Simulator:
         task = self._find(task_id) if project_id == self.scenario.project_id else None
         delay, reply = self._apply_faults(self.scenario.faults, number, task)
         if task is not None:
-            task.start(self.clock())  # a first query starts a `first_query` clock
+            self._start_clock(task, self.clock())
             task_number = task.requests
             task.requests += 1
             if reply is None:
@@ -250,8 +258,8 @@ class Simulator:
         if project != self.scenario.project_id:
             return json_reply(400, {"error_code": "KPS.0002", "error_msg": "The project id is invalid."})
         now = self.clock()
-        failed = [t for t in self.scenario.tasks if t.status_at(now).startswith("FAILED") and not t.cleared]
         if request.method == "DELETE":
+            failed = self._failed(now)
             if one is None and listing is not None and listing.group(2) == "failed":
                 for each in failed:
                     each.cleared = True
@@ -270,13 +278,20 @@ class Simulator:
             return json_reply(400, {"error_code": "KPS.0002", "error_msg": "limit and offset must be integers"})
         if not 0 < limit <= 1000 or offset < 0:
             return json_reply(400, {"error_code": "KPS.0002", "error_msg": "limit or offset out of range"})
-        running = [t for t in self.scenario.tasks if t.in_list and t.status_at(now).startswith(("READY", "RUNNING"))]
-        chosen = running if listing.group(2) == "running" else failed
-        shown = chosen[offset : offset + limit]
+        if listing.group(2) == "running":
+            total, paged = self._index.running(self.scenario.tasks, now)
+            shown = paged(offset, limit)
+        else:
+            failed = self._failed(now)
+            total, shown = len(failed), failed[offset : offset + limit]
         for task in shown:  # listed is queried: a `first_query` clock starts (or the list would never end)
-            task.start(now)
+            self._start_clock(task, now)
         page = [t.listed(self._started_wall(t, now), failed=listing.group(2) == "failed") for t in shown]
-        return json_reply(200, {"total": len(chosen), "tasks": page})
+        return json_reply(200, {"total": total, "tasks": page})
+
+    def _failed(self, now: float) -> list[SimTask]:
+        """The failed-tasks list: failed tasks whose record was not deleted."""
+        return [t for t in self.scenario.tasks if t.status_at(now).startswith("FAILED") and not t.cleared]
 
     def _started_wall(self, task: SimTask, now: float) -> float:
         """When the task started, on the wall clock (task_time)."""

@@ -22,8 +22,9 @@ from kpstask.choices import WaitOptions
 from kpstask.errors import AuthError, KpsError, NetworkError, NotFoundError, interrupt_code
 from kpstask.i18n import _
 from kpstask.models import Lister, State, Task, TaskResult
-from kpstask.wait.events import Event, Notice, TaskDone, TaskSeen, TaskTrouble, Tick, WaitInterrupted
-from kpstask.wait.listwatch import LIST_FROM, LIST_JOB, ListWatch, list_wins, listed_task, refusals
+from kpstask.wait.events import Event, TaskDone, TaskSeen, TaskTrouble, Tick, WaitInterrupted
+from kpstask.wait.listwatch import LIST_FROM, LIST_JOB, ListWatch
+from kpstask.wait.rounds import ListRounds, Odds
 from kpstask.wait.runners import Outcome, Runner
 from kpstask.wait.tracked import DuePolls, Tracked
 
@@ -32,14 +33,16 @@ NOT_FOUND_RETRY_S = 5.0
 # the wait after this many network errors, rather than at the deadline.
 NEVER_ANSWERED_TRIES = 3
 SHOWN_PENDING = 5  # how many pending ids a Tick carries
-GAP_ROUNDS = 2  # rounds of the list at which a running task it does not show is asked again
-UNLISTED_CAP_S = 8.0  # at most this between GETs of a running task the list does not show
-LIST_PATIENCE_S = 5.0  # how long due GETs may keep a round of the running list waiting
-OVERDUE_S = 15.0  # a poll of a task the list does not show waits at most this long behind urgent ones
+UNLISTED_CAP_S = 12.0  # at most this between GETs of a running task the list does not show
+# A round of the list waits while urgent GETs would keep the cap busy this long: what it would
+# find could not be asked about sooner, and its pages would delay the GETs. It goes once fewer
+# are left, so that the next finished tasks are known before the queue runs dry.
+ROUND_AHEAD_S = 1.0
+LIST_PATIENCE_S = 6.0  # but a round waits at most this long past its time
 
 
 @dataclass
-class WaitEngine:
+class WaitEngine(ListRounds):
     """Asks about each task until SUCCESS_* or FAILED_*, the deadline, or a fatal error."""
 
     task_ids: list[str]
@@ -56,9 +59,11 @@ class WaitEngine:
         self._tracked = {task_id: Tracked(task_id) for task_id in self.task_ids}
         self._pending = dict.fromkeys(self.task_ids)  # in the order given; O(1) removal
         self._results: dict[str, TaskResult] = {}
-        self._polls = DuePolls(self._tracked, self._pending, OVERDUE_S)
+        self._polls = DuePolls(self._tracked, self._pending)
         self._limiter = RateLimiter(self.options.max_rate)
-        self._watch = ListWatch(self.lister) if self.lister and len(self.task_ids) >= LIST_FROM else None
+        watched = self.lister is not None and len(self.task_ids) >= LIST_FROM
+        self._watch = ListWatch(self.lister, self._pending) if self.lister is not None and watched else None
+        self._odds = Odds()  # what GETs of tasks the list does not show, sent on the fleet's odds, found
         self._start = 0.0
         self._last_tick = float("-inf")
         self._answered = False  # anything at all came back from the endpoint
@@ -121,12 +126,12 @@ class WaitEngine:
     # -- starting requests: the heap of due polls, the list rounds, the one rate cap -------
 
     def _launch(self, now: float) -> None:
-        # Due GETs go before a round of the list: they confirm tasks the list says have left
-        # it, and a burst of them must not wait behind a long list. A round kept waiting
-        # LIST_PATIENCE_S goes first, so that the watch is never starved.
+        # Urgent GETs (tasks that left the list) go first, then a round of the list, then the
+        # other polls. While enough urgent GETs wait to keep the cap busy, the round waits: it
+        # could only add to their queue (see ROUND_AHEAD_S).
         while self.runner.in_flight < self.options.concurrency and self._limiter.free_at(now) <= now:
             watch = self._watch
-            tracked = None if watch is not None and watch.due(now - LIST_PATIENCE_S) else self._polls.pop(now)
+            tracked = None if self._round_first(now) else self._polls.pop(now)
             if tracked is None and watch is not None and watch.due(now):
                 self._limiter.take(now)
                 self.runner.submit(LIST_JOB, watch.call())
@@ -138,6 +143,15 @@ class WaitEngine:
             tracked.last_start = now
             tracked.polls += 1
             self.runner.submit(tracked.task_id)
+
+    def _round_first(self, now: float) -> bool:
+        """A round of the list is due and goes before any GET: urgent ones would not keep the
+        cap busy for ROUND_AHEAD_S, or it has waited LIST_PATIENCE_S."""
+        watch = self._watch
+        if watch is None or not watch.due(now):
+            return False
+        ahead = max(1.0, self._limiter.rate * ROUND_AHEAD_S)
+        return watch.due(now - LIST_PATIENCE_S) or self._polls.urgent() < ahead
 
     def _next_wake(self, now: float, deadline: float | None) -> float:
         wake = now + self.options.tick_s
@@ -156,7 +170,7 @@ class WaitEngine:
         for job, outcome in outcomes:
             self._pace(outcome)
             if job == LIST_JOB:
-                self._on_list(outcome)
+                self._on_list(outcome, self.clock())
             else:
                 self._handle(job, outcome)
 
@@ -222,6 +236,7 @@ class WaitEngine:
         tracked.not_found_since = None
         if task.task_status != previous:
             self.on_event(TaskSeen(task, previous, now - self._start))
+        self._unlisted_answer(tracked, task.state in (State.SUCCEEDED, State.FAILED))
         if task.state in (State.SUCCEEDED, State.FAILED):
             # Finished at the first look: "already done", not an elapsed time of ~0 s.
             self._finish(tracked, self._result(tracked)._replace(already_done=previous is None))
@@ -257,12 +272,7 @@ class WaitEngine:
         if self.options.interval_s is not None:
             return max(MIN_INTERVAL_S, self.options.interval_s)
         interval = POLL(now - self._start, self.rand)
-        if (
-            tracked is not None
-            and tracked.gap_rounds >= GAP_ROUNDS
-            and self._watch is not None
-            and self._watch.watching
-        ):
+        if tracked is not None and tracked.cohort is not None and self._watch is not None and self._watch.watching:
             return min(interval, UNLISTED_CAP_S)  # the list will not say when it ends: only a GET can
         return interval
 
@@ -274,106 +284,6 @@ class WaitEngine:
             # One last look just before the deadline, rather than none at all.
             next_at = max(min(next_at, deadline - 0.5), start + MIN_INTERVAL_S)
         self._polls.push(tracked, next_at)
-
-    # -- the running list -------------------------------------------------------------
-
-    def _on_list(self, outcome: Outcome) -> None:
-        watch = self._watch
-        assert watch is not None
-        watch.in_flight = False
-        now = self.clock()
-        if isinstance(outcome, KpsError):
-            if self._never_answered(outcome):
-                return
-            if for_wait(outcome) is Action.STOP_ALL and outcome.http_status != 403:
-                self._list_refused(outcome)
-                return
-            if for_wait(outcome) is Action.RETRY and not watch.trouble():
-                watch.next_round(now + TROUBLE(watch.failures - 1, self.rand))
-            else:
-                self._fall_back(outcome, now)
-            return
-        self._answered = True
-        complete = watch.page(outcome)
-        if watch.first_page and not self._choose(watch, now):
-            self._to_polling(watch, now)
-        elif complete:
-            self._round_done(watch, now)
-        else:
-            watch.next_at = now  # the next page, at once
-
-    def _choose(self, watch: ListWatch, now: float) -> bool:
-        """At a round's first page, the total is known: the list or per-task polls, by cost."""
-        if self.options.interval_s is not None:  # a fixed interval: every round costs as asked
-            chosen, why = True, f"--interval {self.options.interval_s:g}s"
-        else:
-            chosen, why = list_wins(len(self._pending), watch.pages(), now - self._start, self.options.max_rate)
-        if chosen != watch.watching or watch.rounds == 0:
-            self.debug(f"wait: watching with {'the running list' if chosen else 'per-task polls'}: {why}")
-        watch.watching = chosen
-        return chosen
-
-    def _to_polling(self, watch: ListWatch, now: float) -> None:
-        """Each task on its own schedule; tasks the list watched are spread over an interval."""
-        watch.measure_later(now)
-        for task_id in self._pending:
-            tracked = self._tracked[task_id]
-            if tracked.listed or not (tracked.in_flight or tracked.queued):
-                delay = 0.0 if tracked.polls == 0 else self._interval(now, tracked) * self.rand()
-                tracked.listed = False
-                self._polls.push(tracked, now + delay)
-
-    def _round_done(self, watch: ListWatch, now: float) -> None:
-        """Tasks that left the list, or were never in it, are asked about at once. One the list
-        does not show though it runs (created after the round, or a gap in what the list
-        knows) is asked again at each of the next GAP_ROUNDS rounds, then on its own schedule."""
-        for task_id in self._pending:
-            tracked = self._tracked[task_id]
-            item = watch.seen.get(task_id)
-            if item is not None:
-                self._listed(tracked, item, now)
-            elif not tracked.in_flight and (tracked.listed or tracked.polls == 0 or tracked.gap_rounds < GAP_ROUNDS):
-                left = tracked.listed  # it ran at the last round: it has most likely finished
-                tracked.gap_rounds += 0 if left or tracked.polls == 0 else 1
-                tracked.listed = False
-                self._polls.push(tracked, now, urgent=left or tracked.polls == 0)
-            else:
-                tracked.listed = False
-        interval = self.options.interval_s or watch.round_s(
-            len(self._pending), now - self._start, self.options.max_rate, self.rand
-        )
-        watch.next_round(now + max(MIN_INTERVAL_S, interval))
-
-    def _listed(self, tracked: Tracked, item: dict[str, object], now: float) -> None:
-        if not tracked.listed and tracked.task is None:  # the display learns what the list says
-            tracked.task = listed_task(tracked.task_id, item)
-            self.on_event(TaskSeen(tracked.task, None, now - self._start))
-        tracked.listed = True
-        tracked.queued = False  # a direct poll waiting in the heap is not needed any more
-
-    def _list_refused(self, error: KpsError) -> None:
-        """The list refused the credentials (not a 403, which may mean only that the list is not
-        allowed): no task is asked with them. The first task carries the refusal, the rest say
-        why they were not waited for, as after a refusal on a task."""
-        assert self._watch is not None
-        self._watch.active = False
-        if not self._pending:  # the last task finished in the same batch of outcomes
-            return
-        said, skipped = refusals(error)
-        first = next(iter(self._pending))
-        self._finish(self._tracked[first], self._result(self._tracked[first])._replace(error=said))
-        self._finish_all(lambda t: self._result(t, cancelled=True, reason=skipped))
-
-    def _fall_back(self, error: KpsError, now: float) -> None:
-        assert self._watch is not None
-        self._watch.active = False
-        said = _("the running-tasks list is not available ({error}); asking each task on its own")
-        self.on_event(Notice(said.format(error=error)))
-        for task_id in self._pending:
-            tracked = self._tracked[task_id]
-            tracked.listed = False
-            if not (tracked.in_flight or tracked.queued):
-                self._polls.push(tracked, now)
 
     # -- results ------------------------------------------------------------------------
 

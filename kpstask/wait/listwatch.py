@@ -11,7 +11,7 @@ otherwise (401) end the wait, with no further request.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any, cast
 
 from kpstask.api.policy import LIST_ROUND, POLL, Interval
@@ -32,10 +32,12 @@ MIDDLE = 0.5  # the cost model uses the schedules without their random spread
 
 
 class ListWatch:
-    """One round at a time: pages are asked one after another until the list ends."""
+    """One round at a time: pages are asked one after another until the list ends. Of the
+    items it keeps only the waited tasks' (`wanted`): a project may run 100,000 tasks."""
 
-    def __init__(self, lister: Lister, page_size: int = PAGE_SIZE) -> None:
+    def __init__(self, lister: Lister, wanted: Container[str], page_size: int = PAGE_SIZE) -> None:
         self.lister = lister
+        self.wanted = wanted
         self.page_size = page_size
         self.active = True
         self.in_flight = False
@@ -43,10 +45,17 @@ class ListWatch:
         self.failures = 0
         self.rounds = 0
         self.watching = False  # the list, not per-task polls, watches the tasks it shows
+        self.said = False  # a choice of watch was said (--debug)
         self.total: int | None = None  # running tasks in the project, as the last page said
         self.measures = 0  # first pages asked while tasks were polled on their own
         self._offset = 0
-        self.seen: dict[str, dict[str, Any]] = {}
+        self.seen: dict[str, dict[str, Any]] = {}  # the waited tasks this round listed so far
+        # What the last complete round did for the waited tasks: how many it showed or saw
+        # leave (None: no round yet), and whether the list was cut at MAX_LISTED then. A list
+        # that cannot reach the tasks (past MAX_LISTED) is priced by what it reaches.
+        self.reached: int | None = None
+        self.reached_cut = False
+        self.shown = 0  # waited tasks the last complete round showed (the fleet's survival)
 
     @property
     def first_page(self) -> bool:
@@ -57,6 +66,22 @@ class ListWatch:
         """Requests a whole round costs."""
         listed = self.total if self.total is not None else len(self.seen)
         return max(1, math.ceil(min(listed, MAX_LISTED) / self.page_size))
+
+    @property
+    def cut(self) -> bool:
+        """The list goes on past what a round reads (MAX_LISTED)."""
+        return self.total is not None and self.total > MAX_LISTED
+
+    def priced(self, pending: int) -> int:
+        """How many of the pending tasks the list is priced by: what its last complete round
+        reached, or all of them before any round (or once a list cut then is whole now)."""
+        if self.reached_cut and not self.cut:
+            self.reached = None  # the tasks past the cut may be in reach now
+        return pending if self.reached is None else min(pending, self.reached)
+
+    def reach(self, reached: int, shown: int) -> None:
+        """What the round just completed did for the waited tasks."""
+        self.reached, self.reached_cut, self.shown = reached, self.cut, shown
 
     def round_s(self, pending: int, age_s: float, rate: float, rand: Callable[[], float] = lambda: MIDDLE) -> float:
         """Seconds between rounds (see `round_interval`), the random spread of LIST_ROUND included."""
@@ -76,7 +101,9 @@ class ListWatch:
         self.failures = 0
         self.total = total if isinstance(total, int) and total >= 0 else None
         for item in items:
-            self.seen[str(item["task_id"])] = item
+            task_id = str(item["task_id"])
+            if task_id in self.wanted:
+                self.seen[task_id] = item
         self._offset += len(items)
         more = len(items) >= self.page_size and (total is None or self._offset < total)
         return not (more and self._offset < MAX_LISTED)
@@ -113,20 +140,27 @@ def round_interval(
     return max(LIST_ROUND(age_s, rand), pages / (LIST_SHARE * rate), pages / poll_cost(pending, age_s, rate))
 
 
-def list_wins(pending: int, pages: int, age_s: float, rate: float) -> tuple[bool, str]:
+def list_wins(pending: int, pages: int, age_s: float, rate: float, reached: int | None = None) -> tuple[bool, str]:
     """The watch that confirms tasks sooner within the cap, and why. Polling looks at a task
     once per interval (or less often, when the cap cannot take every task's polls), at a
     request per task; a round of the list looks at every task for `pages` requests, whoever
     is waited for. With rounds that cost no more than the polls would, the list is chosen
     when its rounds come sooner than a task's next poll: when fewer pages than tasks, or
-    when the cap holds the polls back."""
+    when the cap holds the polls back. A list whose last round reached only `reached` of the
+    tasks (the rest past where it can be paged, or never in it) is priced by those: its
+    rounds cost no more than polling them would, and the others are polled either way."""
+    served = pending if reached is None else min(pending, reached)
+    if served == 0:
+        return False, f"{pending} task(s) polled; the running list ({pages} page(s)) reached none in its last round"
     poll_s = POLL(age_s, lambda: MIDDLE)
     cost = poll_cost(pending, age_s, rate)
-    gap_s, round_s = pending / cost, round_interval(pending, pages, age_s, rate)
+    gap_s, round_s = pending / cost, round_interval(served, pages, age_s, rate)
     said = (
         f"{pending} task(s) polled every {gap_s:.1f}s cost {cost:.2f} requests/s; "
         f"the running list ({pages} page(s)) every {round_s:.1f}s, {pages / round_s:.2f}/s"
     )
+    if served < pending:
+        said += f", reaching {served} of them in its last round"
     if gap_s > poll_s:
         said += " (the cap holds the polls back)"
     return round_s < gap_s, said

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import pytest
 import responses
-from typer.testing import CliRunner
 
-from kpstask.cli import app
-from tests.conftest import ENDPOINT, PROJECT, SERVER, Run, fake_run
+from tests.conftest import ENDPOINT, PROJECT, SERVER, Run, fake_run, invoke
 
 METADATA = "http://metadata.test"  # a name only `responses` answers: nothing leaves the machine
 IAM = "https://iam.test"
@@ -51,7 +49,7 @@ SECRETS = (AK, SK, ST, SESSION, REQUEST_TOKEN, FED_TOKEN, ID_TOKEN, "CANARYsigna
 
 def cli(*args: str, env: dict[str, str | None]) -> Run:
     base: dict[str, str | None] = {"KPSTASK_ENDPOINT": ENDPOINT, "KPSTASK_PROJECT_ID": PROJECT}
-    result = CliRunner().invoke(app, list(args), env={**base, **env}, obj=fake_run())
+    result = invoke(list(args), env={**base, **env}, obj=fake_run())
     for secret in SECRETS:
         assert secret not in result.stdout and secret not in result.stderr, (secret, result.stderr)
     assert "Traceback" not in result.stderr
