@@ -192,3 +192,10 @@ def test_one_command_made_once_shows_help_in_either_language() -> None:
     assert english.startswith("Usage:") and "Wait until key-pair tasks are finished" in english
     assert "Connection:" in english and "Show this message and exit." in english
     assert run("wait", "--help", "--lang", "zh").stdout.startswith(ZH_WORD)
+
+
+def test_tab_completes_the_languages_and_describes_options_in_chinese() -> None:
+    env = {"_KPSTASK_COMPLETE": "complete_bash", "COMP_WORDS": "kpstask get --lang ", "COMP_CWORD": "3"}
+    assert run(env=env).stdout.split() == ["en", "zh"]
+    env = {"_KPSTASK_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "kpstask get --re", "KPSTASK_LANG": "zh"}
+    assert "区域 ID" in run(env=env).stdout

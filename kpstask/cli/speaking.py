@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from typer.core import TyperOption
 
-from kpstask.i18n import N_, _, current, from_locale, use
+from kpstask.i18n import LANGUAGES, N_, _, current, from_locale, use
 from kpstask.settings import BY_NAME, SETTINGS_HELP, env_help, help_table
 from kpstask.text import cell_width, wrap_cells
 
@@ -44,6 +44,7 @@ def lang_option() -> TyperOption:
         expose_value=False,
         is_eager=True,
         help=setting.help + env_help(setting),
+        autocompletion=lambda incomplete: [lang for lang in LANGUAGES if lang.startswith(incomplete)],
     )
 
 
