@@ -44,7 +44,7 @@ def lang_option() -> TyperOption:
         expose_value=False,
         is_eager=True,
         help=setting.help + env_help(setting),
-        autocompletion=lambda incomplete: [lang for lang in LANGUAGES if lang.startswith(incomplete)],
+        autocompletion=lambda ctx, args, incomplete: list(LANGUAGES),  # typer keeps those that match
     )
 
 
