@@ -85,16 +85,16 @@ def wrap_cells(text: str, width: int, first: str = "", later: str = "") -> list[
     """`text` in lines of at most `width` cells, the first starting with `first`, the others
     with `later`: broken at spaces and between wide characters; a longer word (an id, a URL)
     is never split, it overflows."""
-    lines = [first]
+    lines, used = [first], cell_width(first)  # the width of the last line, kept as it grows
     for piece in _PIECE_RE.findall(text):
         if piece.isspace():
             if lines[-1].strip():
-                lines[-1] += " "
+                lines[-1], used = lines[-1] + " ", used + 1
             continue
-        line = lines[-1]
-        if line.strip() and cell_width(line + piece) > width and line not in (first, later):
-            lines[-1] = line.rstrip(" ")
-            line = later
-            lines.append(line)
-        lines[-1] = line + piece
+        size = cell_width(piece)
+        if lines[-1].strip() and used + size > width and lines[-1] not in (first, later):
+            lines[-1] = lines[-1].rstrip(" ")
+            lines.append(later)
+            used = cell_width(later)
+        lines[-1], used = lines[-1] + piece, used + size
     return [line.rstrip(" ") for line in lines]

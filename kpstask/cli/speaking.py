@@ -165,39 +165,37 @@ def _join_lines(lines: list[str]) -> str:
 
 
 # click's usage errors: its English (a pattern) -> our message; the groups fill it in.
-_CLICK_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.S), message)
-    for pattern, message in (
-        (r"Invalid value for (?P<param>.+?): (?P<reason>.*)", N_("invalid value for {param}: {reason}")),
-        (r"Invalid value: (?P<reason>.*)", N_("invalid value: {reason}")),
-        (r"(?P<value>.+) is not one of (?P<choices>.+)", N_("{value} is not one of {choices}")),
-        (r"(?P<value>.+) is not a valid (?P<kind>[a-z ]+)", N_("{value} is not a valid {kind}")),
-        (r"(?P<value>.+) is not in the range (?P<range>.+)", N_("{value} is not in the range {range}")),
-        (
-            r"No such option: (?P<option>\S+) \(Possible options: (?P<options>.*)\)",
-            N_("no such option: {option} (did you mean one of {options}?)"),
-        ),
-        (r"No such option: (?P<option>\S+)", N_("no such option: {option}")),
-        (
-            r"No such command (?P<name>.+?)\. Did you mean (?P<suggestions>.+)\?",
-            N_("no such command {name}; did you mean {suggestions}?"),
-        ),
-        (r"No such command (?P<name>.+?)\.?", N_("no such command {name}")),
-        (
-            r"Missing argument (?P<name>\S+)\. Choose from:(?P<choices>.*)",
-            N_("missing argument {name}; choose from: {choices}"),
-        ),
-        (r"Missing argument (?P<name>\S+?)\.?", N_("missing argument {name}")),
-        (r"Missing option (?P<name>\S+?)\.?", N_("missing option {name}")),
-        (r"Missing command\.?", N_("missing command")),
-        (r"Option (?P<option>\S+) requires an argument\.?", N_("option {option} requires an argument")),
-        (
-            r"Option (?P<option>\S+) requires (?P<count>\d+) arguments\.?",
-            N_("option {option} requires {count} arguments"),
-        ),
-        (r"Option (?P<option>\S+) does not take a value\.?", N_("option {option} does not take a value")),
-        (r"Got unexpected extra arguments? \((?P<args>.*)\)", N_("unexpected extra arguments ({args})")),
-    )
+# (Compiled when click's first error is said: not at every start.)
+_CLICK_ERRORS: tuple[tuple[str, str], ...] = (
+    (r"Invalid value for (?P<param>.+?): (?P<reason>.*)", N_("invalid value for {param}: {reason}")),
+    (r"Invalid value: (?P<reason>.*)", N_("invalid value: {reason}")),
+    (r"(?P<value>.+) is not one of (?P<choices>.+)", N_("{value} is not one of {choices}")),
+    (r"(?P<value>.+) is not a valid (?P<kind>[a-z ]+)", N_("{value} is not a valid {kind}")),
+    (r"(?P<value>.+) is not in the range (?P<range>.+)", N_("{value} is not in the range {range}")),
+    (
+        r"No such option: (?P<option>\S+) \(Possible options: (?P<options>.*)\)",
+        N_("no such option: {option} (did you mean one of {options}?)"),
+    ),
+    (r"No such option: (?P<option>\S+)", N_("no such option: {option}")),
+    (
+        r"No such command (?P<name>.+?)\. Did you mean (?P<suggestions>.+)\?",
+        N_("no such command {name}; did you mean {suggestions}?"),
+    ),
+    (r"No such command (?P<name>.+?)\.?", N_("no such command {name}")),
+    (
+        r"Missing argument (?P<name>\S+)\. Choose from:(?P<choices>.*)",
+        N_("missing argument {name}; choose from: {choices}"),
+    ),
+    (r"Missing argument (?P<name>\S+?)\.?", N_("missing argument {name}")),
+    (r"Missing option (?P<name>\S+?)\.?", N_("missing option {name}")),
+    (r"Missing command\.?", N_("missing command")),
+    (r"Option (?P<option>\S+) requires an argument\.?", N_("option {option} requires an argument")),
+    (
+        r"Option (?P<option>\S+) requires (?P<count>\d+) arguments\.?",
+        N_("option {option} requires {count} arguments"),
+    ),
+    (r"Option (?P<option>\S+) does not take a value\.?", N_("option {option} does not take a value")),
+    (r"Got unexpected extra arguments? \((?P<args>.*)\)", N_("unexpected extra arguments ({args})")),
 )
 # The kinds of values click names in its errors.
 CLICK_KINDS = (N_("float"), N_("float range"), N_("integer"), N_("integer range"), N_("boolean"), N_("choice"))
@@ -213,7 +211,7 @@ def click_message(text: str) -> str:
 def _click_words(text: str) -> str:
     text = text.strip().removesuffix(".")  # click ends most of its sentences with one
     for pattern, message in _CLICK_ERRORS:
-        match = pattern.fullmatch(text)
+        match = re.fullmatch(pattern, text, re.S)  # re caches what it compiles
         if match:
             return _(message).format(**{key: _part(key, value) for key, value in match.groupdict().items()})
     return _(text)

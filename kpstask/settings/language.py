@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from kpstask.errors import UsageError
 from kpstask.i18n import LOCALE_VARIABLES, _, from_locale, given_flag
 from kpstask.settings import BY_NAME
-from kpstask.settings.config import PROFILE_ENV, config_path, load_profile
 from kpstask.settings.endpoints import check_language
 
 
@@ -36,6 +35,8 @@ def choose(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, str]:
 def _in_profile(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, str] | None:
     """The profile's `lang` and where it is, when there is a config file that has one; a
     broken config file is said by the command itself, not here."""
+    from kpstask.settings.config import PROFILE_ENV, config_path, load_profile  # not for --lang or KPSTASK_LANG
+
     if not config_path(env).exists():
         return None
     try:
