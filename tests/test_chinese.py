@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import responses
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kpstask.cli import COMMANDS
 from kpstask.cli.examples import EXAMPLES
@@ -256,3 +258,25 @@ def test_an_error_object_keeps_its_english_message(sim: Simulator) -> None:
 
 def test_the_english_is_unchanged() -> None:
     assert run("get", "bad/id").stderr.startswith("kpstask: error: invalid task id: got 'bad/id'")
+
+
+# -- wrapping by terminal cells ---------------------------------------------------------------------
+
+COMMA, STOP, OPEN, CLOSE = "\uff0c", "\u3002", "\uff08", "\uff09"  # full-width , . ( )
+_WORDS = st.lists(
+    st.sampled_from(["密钥对", "任务", "重置", COMMA, STOP, OPEN, CLOSE, "KPS.2019", "id-1234", "a", "the"])
+)
+
+
+@given(words=_WORDS, width=st.integers(min_value=6, max_value=60))
+def test_wrap_cells_never_overflows_but_for_one_word_and_loses_nothing(words: list[str], width: int) -> None:
+    from kpstask.text import cell_width, wrap_cells
+
+    text = " ".join(words)
+    lines = wrap_cells(text, width, "", "  ")
+    for line in lines:  # too wide only when it is one unbreakable piece after the indent
+        assert cell_width(line) <= width or " " not in line.strip(), (line, width)
+    assert "".join("".join(lines).split()) == "".join(text.split())
+    compact = wrap_cells("".join(words), width, "", "  ")  # as Chinese is written: no spaces
+    assert not any(line.lstrip().startswith((COMMA, STOP, CLOSE)) for line in compact[1:]), compact
+    assert not any(line.endswith(OPEN) for line in compact[:-1]), compact
