@@ -280,3 +280,24 @@ def test_wrap_cells_never_overflows_but_for_one_word_and_loses_nothing(words: li
     compact = wrap_cells("".join(words), width, "", "  ")  # as Chinese is written: no spaces
     assert not any(line.lstrip().startswith((COMMA, STOP, CLOSE)) for line in compact[1:]), compact
     assert not any(line.endswith(OPEN) for line in compact[:-1]), compact
+
+
+def test_simulate_writes_the_same_shell_lines_in_chinese() -> None:
+    # Its stdout is a file scripts source and wait on (`until grep -qs '^# ready' sim.env`).
+    import os
+    import subprocess
+    import sys
+
+    kpstask = Path(sys.executable).with_name("kpstask")
+    env = {**os.environ, "KPSTASK_LANG": "zh"}
+    proc = subprocess.Popen(
+        [str(kpstask), "simulate", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        lines = [proc.stdout.readline() for _ in range(6)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert lines[0].startswith("# kpstask simulator listening on http://") and lines[-1] == "# ready\n"
+    assert proc.stderr.read().startswith("kpstask: 模拟器: ")  # its log and its last word: for people

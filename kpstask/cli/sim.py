@@ -88,18 +88,19 @@ def simulate(
 
 
 def _say_ready(run: Run, url: str, plan: Scenario) -> None:
-    """The shell lines that point kpstask at the simulator, then `# ready`."""
+    """The shell lines that point kpstask at the simulator, then `# ready`: a file scripts source
+    and wait on (`until grep -qs '^# ready' sim.env`), so the same in every language."""
     import shlex
 
     out = run.stdout
-    out.write("# " + _("kpstask simulator listening on {url}").format(url=url) + "\n")
+    out.write(f"# kpstask simulator listening on {url}\n")
     for name, value in (
         ("KPSTASK_ENDPOINT", url),
         ("KPSTASK_PROJECT_ID", plan.project_id),
         ("KPSTASK_TOKEN", plan.token),
     ):
         out.write(f"export {name}={shlex.quote(value)}\n")
-    out.write("# " + _("tasks: {tasks}").format(tasks=tasks_line(plan)) + "\n# " + _("ready") + "\n")
+    out.write(f"# tasks: {tasks_line(plan)}\n# ready\n")
     out.flush()
 
 
@@ -148,9 +149,8 @@ def generated_scenario(count: int) -> Scenario:
 
 def tasks_line(plan: Scenario) -> str:
     """The task ids, one that never finishes marked (the mark is a separate word: ids copy whole)."""
-    never = _("(never finishes)")
-    words = [f"{task.task_id} {never}" if task.never_finishes else task.task_id for task in plan.tasks]
-    return " ".join(words) or _("(none)")
+    words = [f"{task.task_id} (never finishes)" if task.never_finishes else task.task_id for task in plan.tasks]
+    return " ".join(words) or "(none)"
 
 
 DEMO_TASKS = ("demo-bind-ok", "demo-replace-ok", "demo-unbind-failed", "demo-reset-ok", "demo-flaky")
