@@ -3,8 +3,8 @@ help texts translated as `--help` shows them, and click's own messages (its usag
 are English text built inside click) matched and said in our words.
 
 Help texts are declared in English at import time (typer reads them off decorators and
-signatures); they are translated here, on the click commands built for this run, so one
-process may show help in both languages (the tests do)."""
+signatures); each run translates them here, on the click command, from the English kept aside,
+so one process, even one command made once, shows help in either language (the tests do)."""
 
 from __future__ import annotations
 

@@ -25,6 +25,9 @@ _SIMPLIFIED = ("zh", "zh_cn", "zh_sg", "zh_hans", "zh_hans_cn")
 LOCALE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locale")  # no pathlib: start-up
 DOMAIN = "kpstask"
 
+# The one piece of process-wide state, as gettext's own: messages are made in every layer and
+# in the wait's worker threads, which a translator handed down would have to reach through every
+# signature. One run speaks at a time: KpsGroup.main sets it before parsing and puts back after.
 _active: Any = None  # the running language's gettext translations; None for English
 _active_lang = "en"
 
