@@ -39,8 +39,8 @@ TASKS = {
 # Proper names and the words of programs and formats that are written as they are in Chinese.
 NAMES = {
     "kpstask", "GitHub", "Actions", "OpenID", "Connect", "Kubernetes", "GitLab", "Huawei", "Ctrl-C",
-    "PowerShell", "bash", "zsh", "fish", "powershell", "pwsh", "shell", "jq", "chmod", "stdin", "stdout",
-    "stderr", "base64url", "assume-with-oidc", "id_tokens", "true", "false", "null", "taskId",
+    "PowerShell", "bash", "zsh", "fish", "powershell", "pwsh", "shell", "jq", "chmod",
+    "base64url", "assume-with-oidc", "id_tokens", "true", "false", "null", "taskId",
     "X-Sdk-Date", "X-Subject-Token", "demo", "Tab", "running-tasks", "failed-tasks", "Lines", "bash-completion",
 }  # fmt: skip
 # The values of the options, as typed (--output human, --progress live, --lang zh).
