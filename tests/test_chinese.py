@@ -38,11 +38,40 @@ TASKS = {
 }
 # Proper names and the words of programs and formats that are written as they are in Chinese.
 NAMES = {
-    "kpstask", "GitHub", "Actions", "OpenID", "Connect", "Kubernetes", "GitLab", "Huawei", "Ctrl-C",
-    "PowerShell", "bash", "zsh", "fish", "powershell", "pwsh", "shell", "jq", "chmod",
-    "base64url", "assume-with-oidc", "id_tokens", "true", "false", "null", "taskId",
-    "X-Sdk-Date", "X-Subject-Token", "demo", "Tab", "running-tasks", "failed-tasks", "Lines", "bash-completion",
-}  # fmt: skip
+    "kpstask",
+    "GitHub",
+    "Actions",
+    "OpenID",
+    "Connect",
+    "Kubernetes",
+    "GitLab",
+    "Huawei",
+    "Ctrl-C",
+    "PowerShell",
+    "bash",
+    "zsh",
+    "fish",
+    "powershell",
+    "pwsh",
+    "shell",
+    "jq",
+    "chmod",
+    "base64url",
+    "assume-with-oidc",
+    "id_tokens",
+    "true",
+    "false",
+    "null",
+    "taskId",
+    "X-Sdk-Date",
+    "X-Subject-Token",
+    "demo",
+    "Tab",
+    "running-tasks",
+    "failed-tasks",
+    "Lines",
+    "bash-completion",
+}
 # The values of the options, as typed (--output human, --progress live, --lang zh).
 OPTION_VALUES = {"human", "json", "tsv", "auto", "live", "plain", "none", "en", "zh", "cn", "zh-Hans", "zh_CN", "zh-CN"}
 PROFILE_KEYS = {setting.profile_key for setting in SETTINGS if setting.profile_key} | {"default"}
