@@ -132,6 +132,25 @@ def test_help_of_every_command(path: str) -> None:
     assert_chinese(result.stdout)
 
 
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("columns", [60, 80, 200])
+def test_help_fits_the_terminal_in_chinese(path: str, columns: int) -> None:
+    # A process of its own: click measures the terminal (COLUMNS) as the process starts.
+    import os
+    import subprocess
+    import sys
+
+    from kpstask.text import cell_width
+
+    kpstask = Path(sys.executable).with_name("kpstask")
+    env = {**os.environ, "KPSTASK_LANG": "zh", "COLUMNS": str(columns)}
+    text = subprocess.run(
+        [str(kpstask), *path.split(), "--help"], env=env, capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split("示例:")[0]
+    wide = [line for line in text.splitlines() if cell_width(line) > min(columns, 80)]
+    assert wide == [], wide  # click keeps to 80 columns in a wider terminal
+
+
 @pytest.mark.parametrize(
     ("args", "code"),
     [

@@ -151,8 +151,19 @@ def prewrapped(text: str, width: int) -> str:
             paragraphs.append(paragraph)
             continue
         joined = _join_lines(paragraph.splitlines())
-        paragraphs.append("\b\n" + "\n".join(wrap_cells(joined, width)))
+        lines = [piece for line in wrap_cells(joined, width) for piece in _cut(line, width)]
+        paragraphs.append("\b\n" + "\n".join(lines))
     return "\n\n".join(paragraphs)
+
+
+def _cut(line: str, width: int) -> list[str]:
+    """A line still too wide (one long name) cut at `width` cells, as click cuts a long word."""
+    pieces = [""]
+    for char in line:
+        if pieces[-1] and cell_width(pieces[-1] + char) > width:
+            pieces.append("")
+        pieces[-1] += char
+    return pieces
 
 
 def _join_lines(lines: list[str]) -> str:
