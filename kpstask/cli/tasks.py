@@ -128,6 +128,7 @@ def _with_running(run: Run, ids: list[str], target: Target, api: Api) -> list[st
     from kpstask.lists import running_ids
 
     running = running_ids(run, target)
-    shown = f": {' '.join(running[:10])}{' ...' if len(running) > 10 else ''}" if running else ""
+    listed = " ".join(running[:10]) + (" ..." if len(running) > 10 else "")
+    shown = _(": {message}").format(message=listed) if running else ""
     run.say("info", _("{count} task(s) running{tasks}").format(count=len(running), tasks=shown))
     return list(dict.fromkeys([*ids, *running]))

@@ -109,7 +109,7 @@ def deadline_line(result: TaskResult) -> str:
     pair (RUNNING_RESET)`."""
     task = result.task
     assert task is not None
-    took = f" ({elapsed(result.elapsed_s)})" if result.elapsed_s is not None else ""
+    took = _(" ({details})").format(details=elapsed(result.elapsed_s)) if result.elapsed_s is not None else ""
     return _("task {task}{on_server}: not finished at the --timeout deadline{took}: {meaning} ({status})").format(
         task=result.task_id, on_server=on_server(result), took=took, meaning=task.meaning, status=task.task_status
     )
