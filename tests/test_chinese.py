@@ -349,3 +349,36 @@ def test_simulate_writes_the_same_shell_lines_in_chinese() -> None:
         proc.wait(timeout=10)
     assert lines[0].startswith("# kpstask simulator listening on http://") and lines[-1] == "# ready\n"
     assert proc.stderr.read().startswith("kpstask: 模拟器: ")  # its log and its last word: for people
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "said"),
+    [(ValueError("boom"), 70, "意外的 ValueError"), (KeyboardInterrupt(), 130, "已中断")],
+)
+def test_a_bug_and_an_interrupt(monkeypatch: pytest.MonkeyPatch, raised: BaseException, code: int, said: str) -> None:
+    import kpstask.tasks
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise raised
+
+    monkeypatch.setattr(kpstask.tasks, "run_get", broken)
+    result = run("get", "t1", env={"KPSTASK_LANG": "zh"})
+    assert result.exit_code == code
+    assert result.stderr.startswith(f"kpstask: 错误: {said}"), result.stderr
+    assert_chinese(result.stderr, "ValueError", "boom")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_that_cannot_be_written(sim: Simulator) -> None:
+    import os
+    import subprocess
+    import sys
+
+    kpstask = Path(sys.executable).with_name("kpstask")
+    env = {**os.environ, "KPSTASK_LANG": "zh", "KPSTASK_ENDPOINT": sim.url, "KPSTASK_TOKEN": CANARY}
+    env["KPSTASK_PROJECT_ID"] = PROJECT
+    with open("/dev/full", "w") as full:
+        args = [str(kpstask), "get", "zh-ok"]
+        done = subprocess.run(args, env=env, stdout=full, stderr=subprocess.PIPE, text=True, check=False)
+    assert done.returncode == 74
+    assert done.stderr == "kpstask: 错误: 无法写入标准输出\uff1a设备上没有空间\n"  # the OS's words too

@@ -283,6 +283,16 @@ def run_mapped(run: Run, call: Callable[[], Any]) -> int:
 
 
 WRITE_ERRORS = {"ENOSPC", "EIO", "EDQUOT", "EFBIG", "EROFS", "EBADF", "ENXIO"}
+# What the C library says of each (glibc's words), for the catalogs: said in the run's language.
+WRITE_ERROR_WORDS = (
+    N_("No space left on device"),
+    N_("Input/output error"),
+    N_("Disk quota exceeded"),
+    N_("File too large"),
+    N_("Read-only file system"),
+    N_("Bad file descriptor"),
+    N_("No such device or address"),
+)
 
 
 def _unwritten(run: Run, exc: Exception) -> int:
@@ -296,7 +306,7 @@ def _unwritten(run: Run, exc: Exception) -> int:
             encoding=exc.encoding, char=ascii(char)[1:-1]
         )
     elif isinstance(exc, OSError) and errno.errorcode.get(exc.errno or 0) in WRITE_ERRORS and exc.filename is None:
-        why = exc.strerror or str(exc)
+        why = _(exc.strerror) if exc.strerror else str(exc)
     else:
         return 0
     stream = _("standard error") if _still_failing(sys.stderr) else _("standard output")
