@@ -43,7 +43,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests marked slow first: started early, they end before the last of the quick ones."""
+    """The tests marked slow first: started early, they end before the last of the quick ones
+    (handed out two at a time, `--maxschedchunk 2` in pyproject.toml, so they spread over
+    the workers instead of queueing on one)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
