@@ -33,7 +33,7 @@ Run: python bench/scale.py [--scale F] [--only NAME ...] [--kpstask PATH]
                among-5-20000, uneven-1000-unlisted, shared-quota-2x1000, json-latency-1000, ...)
                or a table (wait, live, get, among, unlisted, quota, stream; fleet: the last four); repeatable
   --kpstask P  the executable to measure (default: kpstask next to this Python)
-A full run takes 60-80 minutes (the fleet tables about 40 of them) and ends by itself: each
+A full run takes 70-90 minutes (the fleet tables about 40 of them, get about 8) and ends by itself: each
 wait has a --timeout (twice its ideal plus 60 s; live rows plus 180 s). ">" marks a ratio of
 a run cut by it (exit 124).
 """
