@@ -158,11 +158,16 @@ def prewrapped(text: str, width: int) -> str:
 
 def _cut(line: str, width: int) -> list[str]:
     """A line still too wide (one long name) cut at `width` cells, as click cuts a long word."""
-    pieces = [""]
+    if cell_width(line) <= width:
+        return [line]
+    pieces, used = [""], 0  # the width of the last piece, kept as it grows
     for char in line:
-        if pieces[-1] and cell_width(pieces[-1] + char) > width:
+        size = cell_width(char)
+        if pieces[-1] and used + size > width:
             pieces.append("")
+            used = 0
         pieces[-1] += char
+        used += size
     return pieces
 
 
