@@ -8,12 +8,11 @@ so one process, even one command made once, shows help in either language (the t
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
-
-from typer.core import TyperOption
 
 from kpstask.i18n import LANGUAGES, N_, _, current, from_locale, use
 from kpstask.settings import BY_NAME, SETTINGS_HELP, env_help, help_table
@@ -34,18 +33,31 @@ _FILE_RE = re.compile(r"Read the (.+) from PATH \(- for stdin\)\.")
 _DEFAULT_RE = re.compile(r"\[default: ([^\]]*)\]")
 
 
-def lang_option() -> TyperOption:
+@functools.cache
+def lang_option() -> Any:
     """`--lang`, on every command: read before parsing (kpstask.settings.language); parsed
-    here only so that it is accepted and shown in `--help`."""
+    here only so that it is accepted and shown in `--help`. Made by typer from a declaration,
+    as every other option is (its option class's constructor changes between releases), once,
+    and shared: an option keeps no state of a run."""
+    import typer
+
     setting = BY_NAME["lang"]
-    return TyperOption(
-        param_decls=[setting.flag or "--lang"],
+    declared = typer.Option(
+        None,  # the default: declared as a parameter's default, the first argument is the default
+        setting.flag or "--lang",
         metavar=setting.metavar,
         expose_value=False,
         is_eager=True,
         help=setting.help + env_help(setting),
         autocompletion=lambda ctx, args, incomplete: list(LANGUAGES),  # typer keeps those that match
     )
+    probe = typer.Typer()
+
+    @probe.command()
+    def language(lang: str | None = declared) -> None:  # the default's form: `declared` is local
+        pass  # never run: only its option is taken
+
+    return typer.main.get_command(probe).params[0]
 
 
 def speak(command: Any, argv: Sequence[str], run: Run) -> None:
@@ -226,6 +238,7 @@ def click_message(text: str) -> str:
 
 def _click_words(text: str) -> str:
     text = text.strip().removesuffix(".")  # click ends most of its sentences with one
+    text = text.removeprefix("Value error, ")  # typer 0.29 checks values with pydantic, which says so
     for pattern, message in _CLICK_ERRORS:
         match = re.fullmatch(pattern, text, re.S)  # re caches what it compiles
         if match:
