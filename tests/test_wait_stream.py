@@ -112,6 +112,7 @@ def timed_lines(sim: Simulator, *args: str) -> tuple[list[tuple[float, bool, str
     return seen, proc.wait()
 
 
+@pytest.mark.slow  # a whole process on the simulator's real clock: 4-5 s, more on a busy machine
 @pytest.mark.parametrize("form", ["json", "tsv"])
 def test_wait_writes_each_line_when_its_task_is_final(sim: Simulator, form: str) -> None:
     lines, code = timed_lines(sim, "wait", "slow", "fast", "broken", "--interval", "1", "--timeout", "4s", "-o", form)
